@@ -1,0 +1,23 @@
+// Argument checks shared by every kernel of opbench::gelu and opbench::gelu_backward: a bad call
+// gets a message that names the op and the problem (dtype, device, shape), never a crash.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace opbench {
+
+inline void check_gelu_input(const char* op, const at::Tensor& x) {
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16,
+              op, ": expected a float32, float64, float16 or bfloat16 tensor, got ", dtype);
+}
+
+inline void check_gelu_backward_inputs(const char* op, const at::Tensor& grad, const at::Tensor& x) {
+  check_gelu_input(op, x);
+  TORCH_CHECK(grad.sizes() == x.sizes(), op, ": grad has shape ", grad.sizes(), " but x has shape ", x.sizes());
+  TORCH_CHECK(grad.scalar_type() == x.scalar_type(), op, ": grad is ", grad.scalar_type(), " but x is ",
+              x.scalar_type());
+  TORCH_CHECK(grad.device() == x.device(), op, ": grad is on ", grad.device(), " but x is on ", x.device());
+}
+
+}  // namespace opbench

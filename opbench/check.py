@@ -1,0 +1,245 @@
+"""Correctness of registered implementations against the float64 reference, as result rows.
+
+Every implementation meets the same checks, per device and dtype:
+  forward    agreement with the reference on seeded random inputs at several scales
+  backward   input gradients (upstream gradient x GELU') against the reference
+  edges      agreement on each dtype's edge values (zeros, subnormals, tails, largest finite)
+  limits     GELU(+-inf), GELU(nan) and the derivative there
+  (edges and limits report deviations; they fail a run only when strict: F.gelu itself deviates)
+  layouts    strided, transposed, misaligned, 0-dim, empty and 3-d inputs give what contiguous copies give
+  gradcheck  torch.autograd.gradcheck in float64
+  opcheck    torch.library.opcheck on each custom op behind the implementation
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from opbench import inputs, reference
+from opbench.registry import Implementation
+
+CHECKS = ("forward", "backward", "edges", "limits", "layouts", "gradcheck", "opcheck")
+# Checks whose mismatches are reported as deviating, failing a run only when strict.
+DEVIATION_CHECKS = ("edges", "limits")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+# An output passes where |actual - reference| <= atol + rtol * |reference|, the reference being
+# float64 GELU of the dtype-rounded input. rtol covers rounding of the result and of the math
+# (GELU's slope is at most 1.13, so input rounding does not amplify); atol covers results near 0 and
+# the negative tail, where |GELU(x)| is tiny and the float math has only absolute accuracy
+# (1 + erf cancels there, in F.gelu too).
+TOLERANCES = {
+    # ~450 ulp: libm erf/erfc/exp of different libraries (CPU, CUDA) differ by a few ulp each.
+    torch.float64: Tolerance(atol=1e-13, rtol=1e-13),
+    # ~8 ulp: F.gelu's own float32 error reaches 1.3e-6 at x ~ 3.5 (= 3.2e-7 of the result).
+    torch.float32: Tolerance(atol=1e-6, rtol=1e-6),
+    # 1 ulp of the result (eps = 2^-7); the float32 math inside adds next to nothing.
+    torch.bfloat16: Tolerance(atol=1e-5, rtol=2.0**-7),
+    # 1 ulp of the result (eps = 2^-10).
+    torch.float16: Tolerance(atol=1e-5, rtol=2.0**-10),
+}
+# Relative errors are reported where |reference| >= this; below, only absolute error is meaningful.
+REL_ERROR_FLOOR = 1e-3
+RANDOM_NUMEL = 1 << 15
+
+
+@dataclass
+class CheckResult:
+    implementation: str
+    device: str
+    dtype: str
+    check: str
+    status: str  # pass | fail | deviating | unavailable
+    max_abs_error: float = math.nan
+    max_rel_error: float = math.nan
+    at_input: float = math.nan  # the input where the largest absolute error happened
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    passed: bool
+    max_abs_error: float
+    max_rel_error: float
+    at_input: float
+    worst_input: float  # the input whose error exceeds its tolerance by the largest factor
+
+
+def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype: torch.dtype,
+            atol_scale: torch.Tensor | float = 1.0) -> Comparison:
+    """Compare an implementation's finite-input results with the float64 reference under TOLERANCES.
+
+    atol_scale multiplies atol per element: a gradient grad * GELU'(x) carries GELU's absolute error
+    times |grad|.
+    """
+    tolerance = TOLERANCES[dtype]
+    actual, expected, x = actual.double().cpu().flatten(), expected.double().cpu().flatten(), x.double().cpu().flatten()
+    if isinstance(atol_scale, torch.Tensor):
+        atol_scale = atol_scale.double().cpu().flatten()
+    error = (actual - expected).abs().nan_to_num(nan=math.inf)  # nan for a finite reference: infinitely wrong
+    # Plus the spacing of the dtype's subnormals: a result below them is off by up to half of it
+    # even when correctly rounded (a float16 gradient of 4.7e-8 can only be 0 or 6.0e-8).
+    info = torch.finfo(dtype)
+    allowed = tolerance.atol * atol_scale + tolerance.rtol * expected.abs() + info.smallest_normal * info.eps
+    if error.numel() == 0:
+        return Comparison(True, 0.0, 0.0, math.nan, math.nan)
+    large = expected.abs() >= REL_ERROR_FLOOR
+    relative = (error[large] / expected[large].abs()).max().item() if large.any() else 0.0
+    return Comparison(
+        passed=bool((error <= allowed).all()),
+        max_abs_error=error.max().item(),
+        max_rel_error=relative,
+        at_input=x[error.argmax()].item(),
+        worst_input=x[(error / allowed).argmax()].item(),
+    )
+
+
+def _check_output(name: str, output: torch.Tensor, x: torch.Tensor) -> None:
+    """Raise when an output does not look like its input: dtype, shape, device."""
+    for attribute in ("dtype", "shape", "device"):
+        got, want = getattr(output, attribute), getattr(x, attribute)
+        if got != want:
+            raise AssertionError(f"{name} has {attribute} {got}, expected {want}")
+
+
+def _agreement(kind: str, actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype,
+               atol_scale: torch.Tensor | float = 1.0, failure: str = "fail") -> tuple:
+    result = compare(actual, expected, x, dtype, atol_scale)
+    detail = "" if result.passed else (
+        f"{kind} error {result.max_abs_error:.3g} at x = {result.at_input:.6g}; "
+        f"furthest beyond tolerance at x = {result.worst_input:.6g}"
+    )
+    fields = dict(max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, at_input=result.at_input)
+    return ("pass" if result.passed else failure), detail, fields
+
+
+def check_forward(impl: Implementation, dtype: torch.dtype, device: str):
+    parts = [inputs.random_input(RANDOM_NUMEL, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
+    x = torch.cat(parts)
+    y = impl(x)
+    _check_output("output", y, x)
+    return _agreement("forward", y, reference.expected(x, impl.formula), x, dtype)
+
+
+def check_backward(impl: Implementation, dtype: torch.dtype, device: str):
+    x = inputs.random_input(RANDOM_NUMEL, dtype, device, scale=3.0, seed=10).requires_grad_()
+    grad = inputs.random_input(RANDOM_NUMEL, dtype, device, scale=1.0, seed=11)
+    impl(x).backward(grad)
+    _check_output("input gradient", x.grad, x)
+    expected = reference.expected_grad(grad, x.detach(), impl.formula)
+    return _agreement("gradient", x.grad, expected, x.detach(), dtype, atol_scale=grad.abs())
+
+
+def check_edges(impl: Implementation, dtype: torch.dtype, device: str):
+    x = inputs.edge_input(dtype, device)
+    y = impl(x)
+    _check_output("output", y, x)
+    return _agreement("edge", y, reference.expected(x, impl.formula), x, dtype, failure="deviating")
+
+
+def check_limits(impl: Implementation, dtype: torch.dtype, device: str):
+    values = [value for value, _, _ in reference.LIMITS]
+    x = inputs.embed(values, dtype, device).requires_grad_()
+    y = impl(x)
+    y.backward(torch.ones_like(y))
+    positions = x.detach().isinf() | x.detach().isnan()
+    deviations = []
+    for (value, limit, slope), got_values, got_slopes in zip(
+        reference.LIMITS, y.detach()[positions].reshape(len(values), -1), x.grad[positions].reshape(len(values), -1)
+    ):
+        for what, got, want in (("GELU", got_values, limit), ("GELU'", got_slopes, slope)):
+            right = got.isnan() if math.isnan(want) else got.double() == want
+            if not bool(right.all()):
+                wrong = got[~right][0].item()
+                deviations.append(f"{what}({value}) = {wrong}, expected {want}")
+    return ("deviating" if deviations else "pass"), "; ".join(deviations), {}
+
+
+def check_layouts(impl: Implementation, dtype: torch.dtype, device: str):
+    """Each view's result against the result of its contiguous copy, within the dtype's tolerance
+    (F.gelu itself takes a scalar path for strided inputs, so bitwise equality is too strict here)."""
+    base = inputs.random_input(4099, dtype, device, scale=3.0, seed=20)
+    mismatches = []
+    for name, view in inputs.layouts(base).items():
+        got, want = impl(view), impl(view.contiguous())
+        if got.shape != view.shape:
+            mismatches.append(f"{name} input of shape {tuple(view.shape)} gave shape {tuple(got.shape)}")
+        elif not compare(got, want, view, dtype).passed:
+            mismatches.append(f"{name} input: result differs from that of a contiguous copy")
+    return ("fail" if mismatches else "pass"), "; ".join(mismatches), {}
+
+
+def check_gradcheck(impl: Implementation, dtype: torch.dtype, device: str):
+    x = inputs.random_input(64, torch.float64, device, scale=3.0, seed=30).requires_grad_()
+    passed = torch.autograd.gradcheck(impl, (x,), raise_exception=False)
+    return ("pass" if passed else "fail"), "" if passed else "analytical and numerical gradients differ", {}
+
+
+def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str):
+    failures = []
+    for op_name in impl.custom_ops:
+        namespace, name = op_name.split("::")
+        op = getattr(getattr(torch.ops, namespace), name).default
+        tensor_args = sum(1 for argument in op._schema.arguments if argument.type.kind() == "TensorType")
+        args = [inputs.random_input(257, dtype, device, 3.0, seed=40 + k) for k in range(tensor_args)]
+        # Inputs require grad where the op has an autograd formula (gelu, not gelu_backward), so that
+        # opcheck also tests the autograd registration and the backward graph under AOT dispatch.
+        differentiable = torch._C._dispatch_has_kernel_for_dispatch_key(op_name, "Autograd")
+        args = [arg.requires_grad_(differentiable) for arg in args]
+        outcome = torch.library.opcheck(op, tuple(args), raise_exception=False)
+        failures += [f"{op_name}: {test} {result}" for test, result in outcome.items() if result != "SUCCESS"]
+    return ("fail" if failures else "pass"), "; ".join(failures), {}
+
+
+CHECK_FUNCTIONS: dict[str, Callable] = {
+    "forward": check_forward,
+    "backward": check_backward,
+    "edges": check_edges,
+    "limits": check_limits,
+    "layouts": check_layouts,
+    "gradcheck": check_gradcheck,
+    "opcheck": check_opcheck,
+}
+
+
+def applicable(impl: Implementation, check: str, dtype: torch.dtype) -> bool:
+    if check == "gradcheck":
+        return dtype == torch.float64
+    if check == "opcheck":
+        return bool(impl.custom_ops)
+    return True
+
+
+def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS) -> list[CheckResult]:
+    """Every applicable check of one implementation on one device; an exception is a failure."""
+    dtypes = [d for d in (dtypes or impl.dtypes) if d in impl.dtypes]
+    reason = impl.unavailable_reason(device)
+    if reason:
+        return [CheckResult(impl.name, device, "-", "available", "unavailable", detail=reason)]
+    rows = []
+    for dtype in dtypes:
+        for check in checks:
+            if not applicable(impl, check, dtype):
+                continue
+            try:
+                status, detail, fields = CHECK_FUNCTIONS[check](impl, dtype, device)
+            except Exception as error:  # a crash in an implementation is its failure, not the checker's
+                status, detail, fields = "fail", f"{type(error).__name__}: {str(error).strip().splitlines()[0]}", {}
+            rows.append(CheckResult(impl.name, device, str(dtype).removeprefix("torch."), check, status, detail=detail, **fields))
+    return rows
+
+
+def failed(rows: list[CheckResult], strict: bool = False) -> list[CheckResult]:
+    """The rows that make a check run fail: failures, and with strict, deviating limits too."""
+    bad = {"fail", "deviating"} if strict else {"fail"}
+    return [row for row in rows if row.status in bad]

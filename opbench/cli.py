@@ -1,0 +1,119 @@
+"""The `opbench` command: argparse subcommands that parse, call the library and print; no logic of their own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import pandas as pd
+import torch
+from tabulate import tabulate
+
+import opbench
+from opbench import check, results
+from opbench.registry import device_present, setup_error
+
+DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def dtype_names(dtypes) -> str:
+    return ",".join(str(d).removeprefix("torch.") for d in dtypes)
+
+
+def selected(args, device: str | None) -> list[opbench.Implementation]:
+    """The implementations named by --impl (all when absent or 'all') that declare `device`."""
+    names = [n for n in (args.impl or ["all"]) if n != "all"]
+    known = {impl.name for impl in opbench.implementations()}
+    for name in names:
+        if name not in known:
+            raise SystemExit(f"opbench: no implementation named {name!r}; see `opbench list`")
+    return [impl for impl in opbench.implementations(device) if not names or impl.name in names]
+
+
+def cmd_list(args) -> int:
+    rows = [
+        [impl.name, impl.formula, ",".join(impl.devices), dtype_names(impl.dtypes),
+         impl.unavailable_reason() and f"no: {impl.unavailable_reason()}" or "yes", impl.description]
+        for impl in opbench.implementations()
+    ]
+    print(tabulate(rows, headers=["name", "formula", "devices", "dtypes", "available", "description"]))
+    return 0
+
+
+def cmd_build(args) -> int:
+    devices = {"cpu"} | ({"cuda"} if args.cuda or device_present("cuda") else set())
+    rows, failures = [], 0
+    for impl in opbench.implementations():
+        if impl.setup is None or not devices & set(impl.devices):
+            continue
+        start = time.perf_counter()
+        reason = setup_error(impl)
+        failures += reason is not None
+        rows.append([impl.name, "ok" if reason is None else f"failed: {reason}", f"{time.perf_counter() - start:.1f}"])
+    print(tabulate(rows, headers=["implementation", "build", "seconds"]))
+    return 1 if failures else 0
+
+
+def cmd_check(args) -> int:
+    dtypes = [DTYPE_NAMES[name] for name in args.dtype] if args.dtype else None
+    rows = []
+    for impl in selected(args, args.device):
+        rows += check.run_checks(impl, args.device, dtypes)
+    frame = results.to_frame(rows, args.device)
+    print(check_table(frame))
+    bad = check.failed(rows, strict=args.strict)
+    for row in bad:
+        print(f"FAIL {row.implementation} {row.dtype} {row.check}: {row.detail}")
+    for row in rows:
+        if row.status in ("deviating", "unavailable") and row not in bad:
+            print(f"note: {row.implementation} {row.dtype} {row.check} {row.status}: {row.detail}")
+    if args.csv:
+        results.save(frame, args.csv, key=["implementation", "device", "dtype", "check"])
+    print(f"{len(rows) - len(bad)} passed, {len(bad)} failed")
+    return 1 if bad else 0
+
+
+def check_table(frame: pd.DataFrame) -> str:
+    """implementation x dtype rows, one column per check: status, with the max abs error where measured."""
+    cell = frame["status"] + frame["max_abs_error"].map(lambda e: "" if pd.isna(e) else f" {e:.2g}")
+    table = frame.assign(cell=cell).pivot_table(
+        index=["implementation", "dtype"], columns="check", values="cell", aggfunc="first", sort=False
+    )
+    ordered = [c for c in (*check.CHECKS, "available") if c in table.columns]
+    return tabulate(table[ordered].fillna("-"), headers="keys", tablefmt="simple")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import code that registers more implementations (repeatable)")
+    parser = argparse.ArgumentParser(prog="opbench", description="Check, time and train GELU implementations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", parents=[common], help="implementations and whether they can run here")
+
+    build = commands.add_parser("build", parents=[common], help="compile the C++ (and CUDA) extensions")
+    build.add_argument("--cuda", action="store_true", help="build the CUDA extension even with no GPU")
+
+    check_parser = commands.add_parser("check", parents=[common], help="correctness against the float64 reference")
+    check_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
+    check_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    check_parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES))
+    check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
+    check_parser.add_argument("--csv", help="write the result rows here")
+    return parser
+
+
+COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for plugin in args.plugin:
+        opbench.load_plugin(plugin)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

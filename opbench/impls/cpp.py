@@ -1,0 +1,30 @@
+"""C++ implementations: the fused CPU kernel `cpp` (csrc/gelu.cpp) and the lab's composite `cpp-composite`."""
+
+import torch
+
+from opbench.impls.custom_ops import load_gelu_ops
+from opbench.registry import register
+
+FUSED_SOURCES = ("gelu.cpp",)
+COMPOSITE_SOURCES = ("gelu_composite.cpp",)
+
+
+def load_fused():
+    return load_gelu_ops("opbench", FUSED_SOURCES)
+
+
+register(
+    "cpp",
+    lambda x: torch.ops.opbench.gelu.default(x),
+    description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
+    setup=load_fused,
+    custom_ops=("opbench::gelu", "opbench::gelu_backward"),
+)
+register(
+    "cpp-composite",
+    lambda x: torch.ops.opbench_composite.gelu.default(x),
+    description="the reference lab's C++ extension: a composite of torch::erf and torch::exp",
+    devices=("cpu", "cuda"),
+    setup=lambda: load_gelu_ops("opbench_composite", COMPOSITE_SOURCES),
+    custom_ops=("opbench_composite::gelu", "opbench_composite::gelu_backward"),
+)

@@ -1,0 +1,19 @@
+"""PyTorch's own GELU, exact (`torch`, the baseline of every speedup) and tanh-approximated (`torch-tanh`)."""
+
+import torch.nn.functional as F
+
+from opbench.registry import register
+
+register(
+    "torch",
+    lambda x: F.gelu(x, approximate="none"),
+    description="F.gelu(approximate='none'): PyTorch's own kernel",
+    devices=("cpu", "cuda"),
+)
+register(
+    "torch-tanh",
+    lambda x: F.gelu(x, approximate="tanh"),
+    description="F.gelu(approximate='tanh'): the tanh approximation",
+    formula="tanh",
+    devices=("cpu", "cuda"),
+)

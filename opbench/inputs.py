@@ -1,0 +1,58 @@
+"""Seeded inputs for checks and benchmarks: random tensors at several scales, each dtype's edge values, layouts."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# Standard deviations of the random inputs: activations near 0, the erf knee (|x| ~ 3), the tails.
+SCALES = (1.0, 3.0, 10.0)
+SEED = 0
+
+
+def random_input(numel: int, dtype: torch.dtype, device: str = "cpu", scale: float = 1.0, seed: int = SEED):
+    """numel values drawn from N(0, scale^2) with a fixed seed, rounded to dtype, on device."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(numel, generator=generator, dtype=torch.float64) * scale).to(dtype=dtype, device=device)
+
+
+def edge_values(dtype: torch.dtype) -> list[float]:
+    """Finite values where GELU implementations go wrong: signed zeros, tiny and subnormal inputs,
+    the tails (+-5, +-10, +-1e4) and the largest finite values of the dtype (it must not overflow)."""
+    info = torch.finfo(dtype)
+    smallest_subnormal = info.smallest_normal * info.eps  # 2^(min_exp - mantissa bits)
+    magnitudes = [0.0, smallest_subnormal, info.smallest_normal / 2, info.smallest_normal, 1e-30, 1e-7,
+                  5.0, 10.0, 1e4, info.max]
+    values = [sign * m for m in magnitudes for sign in (1.0, -1.0)]
+    # Values the dtype cannot hold (1e-30 in float16) round to 0 or the nearest subnormal: still edges.
+    return values
+
+
+def edge_input(dtype: torch.dtype, device: str = "cpu") -> torch.Tensor:
+    return torch.tensor(edge_values(dtype), dtype=torch.float64).to(dtype=dtype, device=device)
+
+
+def embed(values: list[float], dtype: torch.dtype, device: str = "cpu", length: int = 67) -> torch.Tensor:
+    """The values placed at the start, middle and end of a seeded random tensor of `length` elements,
+    so that vectorized bodies and scalar tails both meet them (F.gelu gets +inf right only in
+    one-element tensors). Returns a tensor whose positions 0, length // 2 and -1 hold values[k]."""
+    x = random_input(length * len(values), dtype, device).reshape(len(values), length)
+    for row, value in enumerate(values):
+        x[row, [0, length // 2, length - 1]] = value
+    return x.reshape(-1)
+
+
+def layouts(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Views of the same kind of data that an implementation must treat like contiguous tensors."""
+    n = x.numel()
+    side = int(math.isqrt(n))
+    square = x[: side * side].reshape(side, side)
+    return {
+        "strided": x[::2],
+        "transposed": square.t(),
+        "misaligned": x[1:],
+        "zero-dim": x[0].clone(),
+        "empty": x[:0],
+        "3d": x[: (n // 12) * 12].reshape(3, 4, -1),
+    }

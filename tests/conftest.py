@@ -1,0 +1,23 @@
+"""Shared fixtures: a clean registry around tests that register implementations, and a GPU marker."""
+
+import pytest
+import torch
+
+import opbench
+from opbench import registry
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is visible")
+
+
+@pytest.fixture
+def scratch_registry():
+    """Implementations registered inside the test are removed afterwards."""
+    before = set(registry._REGISTRY)
+    yield opbench
+    for name in set(registry._REGISTRY) - before:
+        registry.unregister(name)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)

@@ -1,0 +1,91 @@
+"""The registry: registration, lookup, plugins, availability and input validation at the seam."""
+
+import pytest
+import torch
+
+import opbench
+from opbench.registry import UnavailableError
+
+
+def test_builtins_are_registered_with_the_baseline_first():
+    names = [impl.name for impl in opbench.implementations()]
+    assert names[0] == opbench.BASELINE
+    assert {"torch", "torch-tanh", "python", "cpp", "cpp-composite", "cuda"} <= set(names)
+
+
+def test_register_as_decorator_and_get(scratch_registry):
+    @scratch_registry.register("doubled-relu", description="not a GELU, a registry probe")
+    def doubled_relu(x):
+        return 2 * x.relu()
+
+    impl = opbench.get("doubled-relu")
+    assert impl.description == "not a GELU, a registry probe"
+    assert impl(torch.tensor([-1.0, 2.0])).tolist() == [0.0, 4.0]
+    assert doubled_relu(torch.tensor([3.0])).item() == 6.0  # the decorator returns the function
+
+
+def test_duplicate_and_unknown_names_are_errors(scratch_registry):
+    with pytest.raises(ValueError, match="already registered"):
+        scratch_registry.register("torch", lambda x: x)
+    with pytest.raises(KeyError, match="no implementation named 'nope'"):
+        opbench.get("nope")
+
+
+def test_formula_is_validated(scratch_registry):
+    with pytest.raises(ValueError, match="formula"):
+        scratch_registry.register("bad-formula", lambda x: x, formula="sigmoid")
+
+
+def test_filter_by_device_and_dtype(scratch_registry):
+    scratch_registry.register("f32-only", lambda x: x, dtypes=(torch.float32,))
+    assert "f32-only" in [i.name for i in opbench.implementations("cpu", torch.float32)]
+    assert "f32-only" not in [i.name for i in opbench.implementations("cpu", torch.float16)]
+    assert "cpp" not in [i.name for i in opbench.implementations("cuda")]
+
+
+def test_failed_setup_makes_it_unavailable_with_the_reason(scratch_registry):
+    def setup():
+        raise RuntimeError("C++ build failed: x.cpp:3:1: error: 'foo' was not declared")
+
+    scratch_registry.register("never-builds", lambda x: x, setup=setup)
+    with pytest.raises(UnavailableError, match="never-builds is unavailable: C\\+\\+ build failed: x.cpp:3:1"):
+        opbench.get("never-builds")
+    assert opbench.get("torch")(torch.zeros(1)).item() == 0.0  # the rest keeps working
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_only_implementation_without_gpu():
+    assert opbench.implementations("cuda")[0].unavailable_reason("cuda") == "no CUDA device"
+    assert [i for i in opbench.implementations() if i.name == "cuda"][0].unavailable_reason() == "no CUDA device"
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
+def test_bad_dtype_names_the_dtype(dtype):
+    with pytest.raises(TypeError, match=f"torch: unsupported dtype {dtype}"):
+        opbench.get("torch")(torch.zeros(3, dtype=dtype))
+
+
+def test_wrong_device_names_the_device():
+    with pytest.raises(ValueError, match="cpp: runs on cpu; got a tensor on meta"):
+        opbench.get("cpp")(torch.zeros(3, device="meta"))
+
+
+def test_non_tensor_input():
+    with pytest.raises(TypeError, match="expected a torch.Tensor, got list"):
+        opbench.get("torch")([1.0])
+
+
+def test_plugin_from_file_and_module(tmp_path, monkeypatch, scratch_registry):
+    (tmp_path / "my_gelus.py").write_text(
+        "import opbench, torch\nopbench.register('plugin-gelu', torch.nn.functional.gelu, description='from a plugin')\n"
+    )
+    opbench.load_plugin(str(tmp_path / "my_gelus.py"))
+    assert opbench.get("plugin-gelu").description == "from a plugin"
+    (tmp_path / "more_gelus.py").write_text(
+        "import opbench, torch\nopbench.register('module-gelu', torch.nn.functional.gelu)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    opbench.load_plugin("more_gelus")
+    assert opbench.get("module-gelu")(torch.zeros(2)).tolist() == [0.0, 0.0]
+    with pytest.raises(FileNotFoundError):
+        opbench.load_plugin(str(tmp_path / "missing.py"))

@@ -1,0 +1,61 @@
+// A host "launch" of the CUDA kernels' per-thread body (csrc/gelu_grid.h): every (block, thread) of
+// a grid runs in turn on the CPU, so tests can probe the index logic without a GPU. The output
+// starts as nan: an element no thread wrote stays nan and fails the comparison.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "gelu_grid.h"
+#include "gelu_math.h"
+
+namespace {
+
+struct Forward {
+  template <typename T>
+  T operator()(T x) const { return opbench::math::gelu_forward(x); }
+};
+
+struct Backward {
+  template <typename T>
+  T operator()(T grad, T x) const { return grad * opbench::math::gelu_derivative(x); }
+};
+
+template <int kInputs, typename Op>
+at::Tensor launch_on_host(const std::vector<at::Tensor>& inputs, int64_t blocks, int64_t threads_per_block, Op op) {
+  for (const auto& input : inputs) {
+    TORCH_CHECK(input.is_cpu() && input.is_contiguous(), "grid_shim takes contiguous CPU tensors");
+  }
+  const at::Tensor& x = inputs.back();
+  at::Tensor out = at::full_like(x, NAN, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "grid_shim", [&] {
+    const scalar_t* in[kInputs];
+    for (int k = 0; k < kInputs; ++k) in[k] = inputs[k].const_data_ptr<scalar_t>();
+    const int64_t threads = blocks * threads_per_block;
+    for (int64_t thread = 0; thread < threads; ++thread) {
+      opbench::grid::elementwise_thread<kInputs>(thread, threads, x.numel(), op, out.mutable_data_ptr<scalar_t>(), in);
+    }
+  });
+  return out;
+}
+
+at::Tensor gelu(const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
+  return launch_on_host<1>({x}, blocks, threads_per_block, Forward{});
+}
+
+at::Tensor gelu_backward(const at::Tensor& grad, const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
+  return launch_on_host<2>({grad, x}, blocks, threads_per_block, Backward{});
+}
+
+}  // namespace
+
+TORCH_LIBRARY(opbench_grid_shim, m) {
+  m.def("gelu(Tensor x, int blocks, int threads_per_block) -> Tensor");
+  m.def("gelu_backward(Tensor grad, Tensor x, int blocks, int threads_per_block) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(opbench_grid_shim, CPU, m) {
+  m.impl("gelu", &gelu);
+  m.impl("gelu_backward", &gelu_backward);
+}

@@ -1,0 +1,98 @@
+"""`cpp` and `cpp-composite`: the C++ extensions' ops, their checks, errors and builds."""
+
+import pytest
+import torch
+
+import opbench
+from opbench import build, check, inputs
+from opbench.impls import cpp
+
+ALL_DTYPES = opbench.registry.FLOAT_DTYPES
+
+
+@pytest.fixture(scope="module")
+def fused():
+    return opbench.get("cpp")
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_cpp_passes_every_check_strictly(fused, dtype):
+    rows = check.run_checks(fused, "cpu", [dtype])
+    assert {row.check for row in rows} == set(check.CHECKS) - ({"gradcheck"} if dtype != torch.float64 else set())
+    assert check.failed(rows, strict=True) == [], rows
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_composite_passes_in_full_precision(dtype):
+    rows = check.run_checks(opbench.get("cpp-composite"), "cpu", [dtype])
+    assert check.failed(rows) == [], rows
+
+
+def test_cpp_is_at_least_as_accurate_as_torch(fused):
+    """The max forward error of `cpp` is no worse than F.gelu's, in every dtype (same inputs)."""
+    for dtype in ALL_DTYPES:
+        errors = {
+            impl.name: next(r.max_abs_error for r in check.run_checks(impl, "cpu", [dtype], checks=("forward",)))
+            for impl in (fused, opbench.get("torch"))
+        }
+        assert errors["cpp"] <= errors["torch"], (dtype, errors)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])
+def test_op_rejects_non_float_dtypes_by_name(fused, dtype):
+    with pytest.raises(RuntimeError, match="opbench::gelu: expected a float32, float64, float16 or bfloat16 tensor, got"):
+        torch.ops.opbench.gelu(torch.zeros(4, dtype=dtype))
+
+
+def test_backward_op_rejects_mismatched_arguments(fused):
+    x = torch.zeros(4)
+    with pytest.raises(RuntimeError, match=r"grad has shape \[3\] but x has shape \[4\]"):
+        torch.ops.opbench.gelu_backward(torch.zeros(3), x)
+    with pytest.raises(RuntimeError, match="grad is Double but x is Float"):
+        torch.ops.opbench.gelu_backward(torch.zeros(4, dtype=torch.float64), x)
+
+
+@pytest.mark.parametrize("name", ["strided", "transposed", "misaligned", "zero-dim", "empty", "3d"])
+def test_layouts_equal_contiguous_copies_bitwise(fused, name):
+    view = inputs.layouts(inputs.random_input(4099, torch.float32, scale=3.0))[name]
+    y = fused(view)
+    assert y.shape == view.shape
+    assert torch.equal(y, fused(view.contiguous()))
+    grad = torch.ones_like(view)
+    assert torch.equal(torch.ops.opbench.gelu_backward(grad, view), torch.ops.opbench.gelu_backward(grad, view.contiguous()))
+
+
+def test_torch_compile_fullgraph_over_the_op(fused):
+    x = inputs.random_input(1000, torch.float32, scale=3.0).requires_grad_()
+    compiled = torch.compile(lambda t: fused(t) * 2, fullgraph=True)
+    y = compiled(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    x_eager = x.detach().requires_grad_()
+    y_eager = fused(x_eager) * 2
+    (grad_eager,) = torch.autograd.grad(y_eager.sum(), x_eager)
+    assert torch.equal(y, y_eager) and torch.equal(grad, grad_eager)
+
+
+def test_failed_build_gives_the_first_compiler_error(tmp_path):
+    source = tmp_path / "broken.cpp"
+    source.write_text("#include <torch/library.h>\nint broken() { return undeclared_name; }\n")
+    with pytest.raises(build.BuildError, match=r"C\+\+ build failed: .*broken.cpp:2:.*error: .undeclared_name. was not declared"):
+        build.load_extension("opbench_broken_probe", (str(source),))
+
+
+def test_missing_compiler_is_a_clear_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    source = tmp_path / "fine.cpp"
+    source.write_text("int fine() { return 0; }\n")
+    with pytest.raises(build.BuildError, match=r"no C\+\+ compiler \(no-such-compiler\)"):
+        build.load_extension("opbench_no_compiler_probe", (str(source),))
+
+
+def test_first_error_line_prefers_the_compiler_line():
+    log = "Error building extension 'x': [1/2] c++ -c a.cpp\nFAILED: a.o\na.cpp:3:5: error: boom\nninja: build stopped"
+    assert build.first_error_line(log) == "a.cpp:3:5: error: boom"
+
+
+def test_sources_exist():
+    for source in cpp.FUSED_SOURCES + cpp.COMPOSITE_SOURCES:
+        assert (build.CSRC / source).is_file()

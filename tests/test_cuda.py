@@ -1,0 +1,126 @@
+"""`cuda`: the extension compiles everywhere, its index logic runs on the CPU, and on a GPU it passes every check."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import opbench
+from opbench import build, check, inputs, reference
+from opbench.impls import cpp, cuda
+from tests.conftest import requires_cuda
+
+SHIM = str(Path(__file__).parent / "csrc" / "grid_shim.cpp")
+ODD_SIZES = [0, 1, 3, 7, 8, 9, 4095, 4097]
+# (blocks, threads per block): one thread doing everything, odd counts, more threads than elements.
+GRIDS = [(1, 1), (3, 5), (2, 256), (64, 128)]
+
+
+def test_cuda_extension_compiles_links_and_loads():
+    """What `opbench build --cuda` does: nvcc compiles the kernel, g++ the binding, and the ops load."""
+    cpp.load_fused()
+    library = build.load_extension("opbench_cuda", cuda.SOURCES)
+    assert Path(library).is_file()
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("opbench::gelu", "CUDA")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("opbench::gelu_backward", "CUDA")
+
+
+@pytest.fixture(scope="module")
+def shim():
+    build.load_extension("opbench_grid_shim", (SHIM,))
+    return torch.ops.opbench_grid_shim
+
+
+def _expect_close(actual, expected, x, dtype):
+    result = check.compare(actual, expected, x, dtype)
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("size", ODD_SIZES)
+@pytest.mark.parametrize("grid", GRIDS, ids=str)
+def test_kernel_body_covers_every_element(shim, dtype, size, grid):
+    x = inputs.random_input(size, dtype, scale=3.0)
+    grad = inputs.random_input(size, dtype, seed=1)
+    _expect_close(shim.gelu(x, *grid), reference.expected(x), x, dtype)
+    _expect_close(shim.gelu_backward(grad, x, *grid), reference.expected_grad(grad, x), x, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("offset", [1, 3])
+def test_kernel_body_on_misaligned_views(shim, dtype, offset):
+    base = inputs.random_input(4097 + offset, dtype, scale=3.0)
+    x = base[offset:]  # contiguous, but not 16-byte aligned: the scalar path
+    assert x.data_ptr() % 16 != 0
+    _expect_close(shim.gelu(x, 3, 64), reference.expected(x), x, dtype)
+    grad = torch.ones_like(base)[:-offset]  # aligned grad with a misaligned x: scalar path too
+    _expect_close(shim.gelu_backward(grad, x, 3, 64), reference.expected_grad(grad, x), x, dtype)
+
+
+def test_kernel_body_is_the_cpu_kernel_bitwise(shim):
+    """Aligned and misaligned, vector and scalar paths all compute what the CPU kernel computes."""
+    cpp.load_fused()
+    base = inputs.random_input(8193, torch.float32, scale=3.0)
+    for x in (base[:-1], base[1:]):
+        assert torch.equal(shim.gelu(x, 5, 32), torch.ops.opbench.gelu(x))
+
+
+# ---- on a GPU ----------------------------------------------------------------------------------
+
+
+@requires_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", opbench.registry.FLOAT_DTYPES, ids=str)
+def test_cuda_passes_every_check_strictly(dtype):
+    rows = check.run_checks(opbench.get("cuda", "cuda"), "cuda", [dtype])
+    assert "opcheck" in {row.check for row in rows}
+    assert check.failed(rows, strict=True) == [], rows
+
+
+@requires_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("size", ODD_SIZES)
+def test_cuda_matches_the_cpu_kernel_on_odd_sizes_and_views(size):
+    impl = opbench.get("cuda", "cuda")
+    base = inputs.random_input(size + 1, torch.float32, "cuda", scale=3.0)
+    for x in (base[:size], base[1:], base[::2]):
+        _expect_close(impl(x), reference.expected(x), x, torch.float32)
+        assert torch.equal(impl(x), impl(x.contiguous()))
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_cuda_on_a_non_default_stream():
+    impl = opbench.get("cuda", "cuda")
+    x = inputs.random_input(1 << 20, torch.float32, "cuda", scale=3.0)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        y = impl(x)
+    stream.synchronize()
+    _expect_close(y, reference.expected(x), x, torch.float32)
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_cuda_under_torch_compile_reduce_overhead():
+    impl = opbench.get("cuda", "cuda")
+    compiled = torch.compile(lambda t: impl(t) + 1, mode="reduce-overhead")
+    x = inputs.random_input(4096, torch.float32, "cuda", scale=3.0)
+    for _ in range(3):  # warm-up, record the CUDA graph, replay it
+        y = compiled(x)
+    torch.testing.assert_close(y, impl(x) + 1)
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_cuda_beyond_2_pow_31_elements():
+    n = (1 << 31) + 4099
+    free, _ = torch.cuda.mem_get_info()
+    if free < 3 * n * 2:  # bfloat16 input, output and a float64 slice of headroom
+        pytest.skip(f"needs about {3 * n * 2 / 2**30:.0f} GiB of free GPU memory, {free / 2**30:.0f} GiB free")
+    impl = opbench.get("cuda", "cuda")
+    x = torch.empty(n, dtype=torch.bfloat16, device="cuda").uniform_(-6, 6)
+    y = impl(x)
+    for window in (slice(0, 4096), slice((1 << 31) - 2048, (1 << 31) + 2048), slice(n - 4096, n)):
+        _expect_close(y[window], reference.expected(x[window]), x[window], torch.bfloat16)

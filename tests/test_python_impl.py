@@ -1,0 +1,18 @@
+"""`python`: the autograd.Function passes every check, and its backward unpacks saved tensors right."""
+
+import pytest
+import torch
+
+import opbench
+from opbench import check
+
+
+@pytest.mark.parametrize("dtype", opbench.registry.FLOAT_DTYPES, ids=str)
+def test_python_passes_every_check_strictly(dtype):
+    assert check.failed(check.run_checks(opbench.get("python"), "cpu", [dtype]), strict=True) == []
+
+
+def test_gradient_has_the_input_shape():
+    x = torch.randn(3, 5, requires_grad=True)
+    opbench.get("python")(x).sum().backward()
+    assert x.grad.shape == (3, 5)

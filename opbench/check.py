@@ -41,8 +41,10 @@ class Tolerance:
 TOLERANCES = {
     # ~450 ulp: libm erf/erfc/exp of different libraries (CPU, CUDA) differ by a few ulp each.
     torch.float64: Tolerance(atol=1e-13, rtol=1e-13),
-    # ~8 ulp: F.gelu's own float32 error reaches 1.3e-6 at x ~ 3.5 (= 3.2e-7 of the result).
-    torch.float32: Tolerance(atol=1e-6, rtol=1e-6),
+    # atol 16 ulp of 1.0: F.gelu(approximate='tanh') flushes its backward to 0 below x ~ -5, where
+    # the derivative is -1.03e-6. rtol ~8 ulp: F.gelu's own error reaches 1.3e-6 at x ~ 3.5 (3.7e-7
+    # of the result). An error of 1e-5 anywhere still fails.
+    torch.float32: Tolerance(atol=2e-6, rtol=1e-6),
     # 1 ulp of the result (eps = 2^-7); the float32 math inside adds next to nothing.
     torch.bfloat16: Tolerance(atol=1e-5, rtol=2.0**-7),
     # 1 ulp of the result (eps = 2^-10).

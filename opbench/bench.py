@@ -61,13 +61,15 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, m
         run = timing.make_runner(impl, direction, numel, dtype, device)
         rows.append(_row(impl.name, device, dtype, direction, numel, timing.measure(run, device, min_run_time)))
         del run
-    frame = results.to_frame(rows, device)
-    return add_comparisons(frame)
+    return add_comparisons(results.to_frame(rows, device))
 
 
 def add_comparisons(frame: pd.DataFrame) -> pd.DataFrame:
     """speedup_vs_torch (baseline time / time: above 1 is faster), its inverse time_vs_torch, and
     roofline_fraction (GB/s over the copy's GB/s at the same size and dtype)."""
+    for column in ("median_s", "gbps"):  # absent when nothing could be timed
+        if column not in frame:
+            frame[column] = float("nan")
     timed = frame[frame["status"] == "ok"]
     base = timed[timed["implementation"] == BASELINE].set_index(["device", "dtype", "direction", "numel"])["median_s"]
     copy = timed[timed["implementation"] == COPY].set_index(["device", "dtype", "numel"])["gbps"]

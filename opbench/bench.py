@@ -51,7 +51,8 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, m
                 rows += [_row(impl.name, device, dtype, d, n, None, status, detail) for d in directions for n in sizes]
             else:
                 usable.append(impl)
-        plan += [(dtype, n, d, impl) for n in sizes for d in directions for impl in [None, *usable]]
+        if usable:  # None stands for the copy roofline
+            plan += [(dtype, n, d, impl) for n in sizes for d in directions for impl in [None, *usable]]
     for dtype, numel, direction, impl in tqdm(plan, desc=f"bench {device}", unit="timing"):
         if impl is None:  # the copy roofline, once per size and dtype, in the same run as the ops
             if direction == directions[0]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -26,7 +27,10 @@ def cpu_model() -> str:
 
 @functools.cache
 def git_sha() -> str:
-    """The checkout's short commit, with '+dirty' when tracked files differ from it; 'unknown' outside git."""
+    """The checkout's short commit, with '+dirty' when tracked files differ from it; $OPBENCH_GIT_SHA
+    where the code runs from a copy without .git (a GPU machine); else 'unknown'."""
+    if os.environ.get("OPBENCH_GIT_SHA"):
+        return os.environ["OPBENCH_GIT_SHA"]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.strip()

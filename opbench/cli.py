@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, results, train
+from opbench import bench, check, report, results, train
 from opbench.registry import device_present, setup_error
 
 DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -112,6 +113,26 @@ def cmd_train(args) -> int:
     return 1 if below else 0
 
 
+def cmd_report(args) -> int:
+    out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}")
+    command = "opbench " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    if args.source:
+        print(report.write(Path(args.source), out, command, args.quick))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for name in report.CSVS:  # a new measurement replaces the old one whole
+        (out / name).unlink(missing_ok=True)
+    device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
+    data = ["--data-root", args.data_root] if args.data_root else []
+    status = main(["check", *device, "--csv", str(out / "check.csv")])
+    main(["bench", *device, *(["--quick"] if args.quick else []), "--csv", str(out / "bench.csv")])
+    for loader in train.LOADERS:
+        main(["train", *device, *data, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
+              "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
+    print(report.write(out, out, command, args.quick))
+    return status
+
+
 def check_table(frame: pd.DataFrame) -> str:
     """implementation x dtype rows, one column per check: status, with the max abs error where measured."""
     cell = frame["status"] + frame["max_abs_error"].map(lambda e: "" if pd.isna(e) else f" {e:.2g}")
@@ -163,14 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--logdir", default="runs", help="TensorBoard folder, one run per implementation and loader")
     train_parser.add_argument("--min-accuracy", type=float, help="exit 1 if any run ends below this test accuracy (%%)")
     train_parser.add_argument("--csv", help="write one row per implementation and epoch here")
+
+    report_parser = commands.add_parser("report", parents=[common], help="check, bench and train, then write a report")
+    report_parser.add_argument("--quick", action="store_true", help="a smaller sweep and 1-epoch training (minutes)")
+    report_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    report_parser.add_argument("--out", help="report folder (default reports/cpu or reports/gpu)")
+    report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
+    report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     return parser
 
 
-COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train}
+COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     for plugin in args.plugin:
         opbench.load_plugin(plugin)
     return COMMANDS[args.command](args)

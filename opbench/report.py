@@ -1,0 +1,275 @@
+"""`opbench report`: the check, bench and train CSVs turned into one Markdown report with matplotlib plots.
+
+The report reads only CSVs (as Liger-Kernel's plots do), so a report can be rebuilt from the CSVs of
+another machine (`--from`). Every number in it comes from a CSV row, with that row's provenance.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import opbench  # noqa: E402
+from opbench.bench import COPY  # noqa: E402
+from opbench.registry import BASELINE  # noqa: E402
+
+CSVS = ("check.csv", "bench.csv", "train.csv")
+TARGET_ACCURACY = 98.5
+PLOTS = "plots"
+
+
+def read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / name
+    return pd.read_csv(path) if path.exists() and path.stat().st_size else None
+
+
+def colors(names) -> dict[str, str]:
+    """One color per implementation, the same in every plot: registry order first, then any others."""
+    order = [impl.name for impl in opbench.implementations()]
+    ordered = sorted(set(names) - {COPY}, key=lambda n: (order.index(n) if n in order else len(order), n))
+    palette = plt.get_cmap("tab10").colors
+    mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(ordered)}
+    mapping[COPY] = "#000000"
+    return mapping
+
+
+def size_label(numel: int) -> str:
+    exponent = math.log2(numel)
+    return f"2^{int(exponent)}" if exponent.is_integer() else str(numel)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, floatfmt=".3g")
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
+    rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    first = rows.iloc[0]
+    lines = [
+        f"- Device: {first['device_name']}" + (f" (host CPU: {first['cpu_model']})" if first["device_name"] != first["cpu_model"] else ""),
+        f"- Threads: {first['threads']}",
+        f"- torch {first['torch_version']}, CUDA {first['cuda_version'] if pd.notna(first['cuda_version']) else 'none'}, Python {first['python_version']}",
+        f"- opbench commit: {', '.join(sorted(rows['git_sha'].astype(str).unique()))}",
+        f"- Measured: {rows['timestamp'].min()} to {rows['timestamp'].max()}",
+        f"- Command: `{command}`",
+    ]
+    if quick:
+        lines.insert(0, "- **Quick report**: a reduced sweep and short training runs (`--quick`); not the full measurement.")
+    return "\n".join(lines)
+
+
+def correctness(check: pd.DataFrame) -> str:
+    unavailable = check[check["status"] == "unavailable"]
+    ran = check[check["status"] != "unavailable"]
+    wide = ran.pivot_table(index=["implementation", "dtype"], columns="check", values="status", aggfunc="first", sort=False)
+    errors = ran[ran["check"].isin(["forward", "backward"])].pivot_table(
+        index=["implementation", "dtype"], columns="check", values=["max_abs_error", "max_rel_error"], aggfunc="first", sort=False)
+    table = pd.DataFrame({
+        "implementation": [i for i, _ in wide.index],
+        "dtype": [d for _, d in wide.index],
+        "forward": wide["forward"].to_numpy(),
+        "fwd max abs err": errors[("max_abs_error", "forward")].reindex(wide.index).to_numpy(),
+        "fwd max rel err": errors[("max_rel_error", "forward")].reindex(wide.index).to_numpy(),
+        "backward": wide["backward"].to_numpy(),
+        "bwd max abs err": errors[("max_abs_error", "backward")].reindex(wide.index).to_numpy(),
+        **{name: wide[name].fillna("-").to_numpy() for name in wide.columns if name not in ("forward", "backward")},
+    })
+    parts = [markdown(table)]
+    problems = ran[ran["status"].isin(["fail", "deviating"])]
+    if len(problems):
+        parts.append("Failures and deviations:\n\n" + "\n".join(
+            f"- {r.implementation} {r.dtype} {r.check} **{r.status}**: {r.detail}" for r in problems.itertuples()))
+    if len(unavailable):
+        parts.append("Unavailable here:\n\n" + "\n".join(f"- {r.implementation}: {r.detail}" for r in unavailable.itertuples()))
+    return "\n\n".join(parts)
+
+
+def timing_tables(bench: pd.DataFrame) -> str:
+    ok = bench[bench["status"] == "ok"]
+    parts = []
+    for (dtype, direction), group in ok.groupby(["dtype", "direction"], sort=False):
+        if direction not in ("fwd", "fwd+bwd", "bwd"):
+            continue
+        cell = group.apply(
+            lambda r: f"{r.median_s * 1e6:.4g} µs" + ("" if r.implementation == COPY else
+                      f" ({r.speedup_vs_torch:.2f}x, {r.gbps:.3g} GB/s, {100 * r.roofline_fraction:.0f}%)"), axis=1)
+        table = group.assign(cell=cell).pivot_table(index="implementation", columns="numel", values="cell", aggfunc="first", sort=False)
+        table.columns = [size_label(n) for n in table.columns]
+        parts.append(f"**{dtype} {direction}**: median time (speedup vs {BASELINE}, GB/s, fraction of the copy roofline)\n\n"
+                     + table.reset_index().to_markdown(index=False))
+    skipped = bench[bench["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status"])
+    if len(skipped):
+        parts.append("Not timed:\n\n" + "\n".join(f"- {r.implementation} ({r.dtype}): {r.status}: {r.detail}" for r in skipped.itertuples()))
+    return "\n\n".join(parts)
+
+
+def training_table(train: pd.DataFrame) -> str:
+    rows = []
+    for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
+        runs = runs.sort_values("epoch")
+        reached = runs[runs["test_accuracy"] >= TARGET_ACCURACY]
+        time_to_target = runs["epoch_s"].cumsum()[reached.index[0]] if len(reached) else None
+        rows.append({
+            "implementation": name, "loader": loader, "epochs": len(runs),
+            "final accuracy %": runs["test_accuracy"].iloc[-1], "best accuracy %": runs["test_accuracy"].max(),
+            "final loss": runs["train_loss"].iloc[-1], "median epoch s": runs["epoch_s"].median(),
+            "samples/s": runs["samples_per_s"].median(),
+            f"time to {TARGET_ACCURACY}%": f"{time_to_target:.1f} s" if time_to_target is not None else "not reached",
+        })
+    return markdown(pd.DataFrame(rows))
+
+
+# ---- plots -----------------------------------------------------------------------------------
+
+
+def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
+    ok = bench[bench["status"] == "ok"]
+    files = []
+    for dtype, group in ok.groupby("dtype", sort=False):
+        directions = [d for d in ("fwd", "fwd+bwd") if d in set(group["direction"])] or sorted(set(group["direction"]))
+        for kind in ("time", "bandwidth"):
+            figure, axes = plt.subplots(1, len(directions), figsize=(6.5 * len(directions), 4.8), squeeze=False)
+            for axis, direction in zip(axes[0], directions):
+                rows = group[group["direction"] == direction]
+                copy = group[(group["implementation"] == COPY)]
+                for name, line in rows[rows["implementation"] != COPY].groupby("implementation", sort=False):
+                    line = line.sort_values("numel")
+                    y = line["median_s"] * 1e6 if kind == "time" else line["gbps"]
+                    axis.plot(line["numel"], y, marker="o", color=palette[name], label=name)
+                    if kind == "time":
+                        axis.fill_between(line["numel"], line["p20_s"] * 1e6, line["p80_s"] * 1e6, color=palette[name], alpha=0.15)
+                if kind == "bandwidth" and len(copy):
+                    copy = copy.sort_values("numel")
+                    axis.plot(copy["numel"], copy["gbps"], color="0.6", linewidth=5, alpha=0.6, zorder=0,
+                              label="copy roofline (x.clone())")
+                axis.set_xscale("log", base=2)
+                axis.set_yscale("log")
+                axis.set_xlabel("elements")
+                axis.set_ylabel("median time (µs), band p20-p80" if kind == "time" else "GB/s (bytes moved / median time)")
+                axis.set_title(f"{direction}, {dtype}")
+                axis.grid(True, which="both", alpha=0.3)
+                axis.legend(fontsize=8)
+            figure.suptitle(f"GELU {'time' if kind == 'time' else 'bandwidth'} vs size on {device}")
+            figure.tight_layout()
+            name = f"{kind}_vs_size_{dtype}.png"
+            figure.savefig(folder / name, dpi=110)
+            plt.close(figure)
+            files.append(name)
+    return files
+
+
+# The size the performance targets speak of: 2^20 on the CPU, 2^24 on CUDA.
+REFERENCE_SIZES = {"cpu": 2**20, "cuda": 2**24}
+
+
+def reference_size(bench: pd.DataFrame) -> int:
+    """The device's reference size where measured, else the largest size measured."""
+    sizes = sorted(set(bench.loc[bench["status"] == "ok", "numel"]))
+    wanted = REFERENCE_SIZES.get(bench["device"].iloc[0])
+    return wanted if wanted in sizes else sizes[-1]
+
+
+def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> str:
+    ok = bench[(bench["status"] == "ok") & (bench["implementation"] != COPY)]
+    size = reference_size(bench)
+    at = ok[ok["numel"] == size]
+    groups = [(d, r) for d, r in at.groupby(["dtype", "direction"], sort=False)]
+    figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.5), squeeze=False, sharey=True)
+    for axis, ((dtype, direction), rows) in zip(axes[0], groups):
+        axis.bar(rows["implementation"], rows["speedup_vs_torch"], color=[palette[n] for n in rows["implementation"]])
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_yscale("log")
+        axis.set_title(f"{direction}, {dtype}")
+        axis.set_ylabel(f"speedup vs {BASELINE} (time of {BASELINE} / time)")
+        axis.tick_params(axis="x", rotation=45)
+    figure.suptitle(f"Speedup vs {BASELINE} at {size_label(size)} elements on {device} (above 1 is faster)")
+    figure.tight_layout()
+    figure.savefig(folder / "speedup.png", dpi=110)
+    plt.close(figure)
+    return "speedup.png"
+
+
+def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
+        runs = runs.sort_values("epoch")
+        style = "-" if loader == "device" else ":"
+        label = f"{name} ({loader})"
+        loss_axis.plot(runs["epoch"], runs["train_loss"], style, marker="o", color=palette[name], label=label)
+        accuracy_axis.plot(runs["epoch"], runs["test_accuracy"], style, marker="o", color=palette[name], label=label)
+    accuracy_axis.axhline(TARGET_ACCURACY, color="black", linewidth=0.8, linestyle="--", label=f"{TARGET_ACCURACY}%")
+    loss_axis.set(xlabel="epoch", ylabel="mean training loss (cross-entropy)", title="Training loss", yscale="log")
+    accuracy_axis.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"LeNet-5 on MNIST on {device}: lines overlap where implementations agree")
+    figure.tight_layout()
+    figure.savefig(folder / "training_curves.png", dpi=110)
+    plt.close(figure)
+
+    times = train.groupby(["implementation", "loader"], sort=False)["epoch_s"].median().unstack("loader")
+    figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(times)), 4.5))
+    width = 0.8 / len(times.columns)
+    for k, loader in enumerate(times.columns):
+        positions = [i + (k - (len(times.columns) - 1) / 2) * width for i in range(len(times))]
+        axis.bar(positions, times[loader], width, color=[palette[n] for n in times.index],
+                 hatch="" if loader == "device" else "//", edgecolor="black", label=loader)
+    axis.set_xticks(range(len(times)), times.index, rotation=30)
+    axis.set_ylabel("median epoch time (s)")
+    axis.set_title(f"Epoch time per implementation and input pipeline on {device}")
+    axis.legend(title="loader")
+    figure.tight_layout()
+    figure.savefig(folder / "epoch_time.png", dpi=110)
+    plt.close(figure)
+    return ["training_curves.png", "epoch_time.png"]
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+
+def write(source: Path, out: Path, command: str, quick: bool = False) -> Path:
+    """Write out/README.md and out/plots/*.png from the CSVs in source (copied beside the report)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if source.resolve() != out.resolve():
+        for name in CSVS:
+            if (source / name).exists():
+                shutil.copy(source / name, out / name)
+    shutil.rmtree(out / PLOTS, ignore_errors=True)  # nothing stale stays
+    (out / PLOTS).mkdir()
+    check, bench, train = (read(out, name) for name in CSVS)
+    frames = [f for f in (check, bench, train) if f is not None]
+    if not frames:
+        raise FileNotFoundError(f"no {', '.join(CSVS)} in {source}")
+    device = frames[0]["device_name"].iloc[0]
+    names = set().union(*(set(f["implementation"]) for f in frames))
+    palette = colors(names)
+    sections = [f"# opbench report: {device}", "## Environment", environment(frames, command, quick)]
+    if check is not None:
+        sections += ["## Correctness", "Against the float64 reference; tolerances per dtype in `opbench/check.py`. "
+                     "Edges and limits deviations fail a run only with `--strict`.", correctness(check)]
+    if bench is not None:
+        plots = plot_timing(bench, palette, out / PLOTS, device) + [plot_speedup(bench, palette, out / PLOTS, device)]
+        sections += ["## Timing", "Bytes moved: forward 2 tensors (read x, write y), backward 3, both 5; "
+                     "the roofline is `x.clone()` of the same size (see `opbench/timing.py`).", timing_tables(bench)]
+        sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
+    if train is not None:
+        plots = plot_training(train, palette, out / PLOTS, device)
+        sections += ["## Training", f"LeNet-5 on MNIST, NAdam lr {train['lr'].iloc[0]}, batch {train['batch_size'].iloc[0]}.",
+                     training_table(train)]
+        sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
+    readme = out / "README.md"
+    readme.write_text("\n\n".join(sections) + "\n")
+    return readme

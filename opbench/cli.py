@@ -114,7 +114,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_report(args) -> int:
-    out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}")
+    # A quick report goes beside the full one, never over it.
+    out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}{'-quick' if args.quick else ''}")
     command = "opbench " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     if args.source:
         print(report.write(Path(args.source), out, command, args.quick))
@@ -188,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser = commands.add_parser("report", parents=[common], help="check, bench and train, then write a report")
     report_parser.add_argument("--quick", action="store_true", help="a smaller sweep and 1-epoch training (minutes)")
     report_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    report_parser.add_argument("--out", help="report folder (default reports/cpu or reports/gpu)")
+    report_parser.add_argument("--out", help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
     report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     return parser

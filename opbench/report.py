@@ -34,9 +34,9 @@ def read(folder: Path, name: str) -> pd.DataFrame | None:
 def colors(names) -> dict[str, str]:
     """One color per implementation, the same in every plot: registry order first, then any others."""
     order = [impl.name for impl in opbench.implementations()]
-    ordered = sorted(set(names) - {COPY}, key=lambda n: (order.index(n) if n in order else len(order), n))
+    others = sorted(set(names) - set(order) - {COPY})
     palette = plt.get_cmap("tab10").colors
-    mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(ordered)}
+    mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(order + others)}
     mapping[COPY] = "#000000"
     return mapping
 
@@ -73,18 +73,14 @@ def correctness(check: pd.DataFrame) -> str:
     unavailable = check[check["status"] == "unavailable"]
     ran = check[check["status"] != "unavailable"]
     wide = ran.pivot_table(index=["implementation", "dtype"], columns="check", values="status", aggfunc="first", sort=False)
-    errors = ran[ran["check"].isin(["forward", "backward"])].pivot_table(
-        index=["implementation", "dtype"], columns="check", values=["max_abs_error", "max_rel_error"], aggfunc="first", sort=False)
-    table = pd.DataFrame({
-        "implementation": [i for i, _ in wide.index],
-        "dtype": [d for _, d in wide.index],
-        "forward": wide["forward"].to_numpy(),
-        "fwd max abs err": errors[("max_abs_error", "forward")].reindex(wide.index).to_numpy(),
-        "fwd max rel err": errors[("max_rel_error", "forward")].reindex(wide.index).to_numpy(),
-        "backward": wide["backward"].to_numpy(),
-        "bwd max abs err": errors[("max_abs_error", "backward")].reindex(wide.index).to_numpy(),
-        **{name: wide[name].fillna("-").to_numpy() for name in wide.columns if name not in ("forward", "backward")},
-    })
+    measured = ran.set_index(["implementation", "dtype", "check"])
+    table = pd.DataFrame({"implementation": [i for i, _ in wide.index], "dtype": [d for _, d in wide.index]})
+    for name in wide.columns:
+        table[name] = wide[name].fillna("-").to_numpy()
+        if name in ("forward", "backward"):  # the checks that measure an error, with their figures
+            errors = measured.xs(name, level="check").reindex(wide.index)
+            table[f"{name} max abs err"] = errors["max_abs_error"].to_numpy()
+            table[f"{name} max rel err"] = errors["max_rel_error"].to_numpy()
     parts = [markdown(table)]
     problems = ran[ran["status"].isin(["fail", "deviating"])]
     if len(problems):

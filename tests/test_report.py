@@ -1,0 +1,69 @@
+"""Reports: tables and plots from CSVs, unavailable implementations shown with their reason, nothing stale kept."""
+
+import pandas as pd
+import pytest
+import torch
+
+import opbench
+from opbench import bench, check, report, results, train
+from tests.conftest import SHARED_MNIST, requires_mnist
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """Small but real check, bench and train CSVs, with one implementation that cannot run."""
+    folder = tmp_path_factory.mktemp("measured")
+    opbench.register("needs-a-compiler", lambda x: x, setup=lambda: (_ for _ in ()).throw(RuntimeError("C++ build failed: no g++")))
+    try:
+        impls = [opbench.get("torch"), opbench.get("cpp"), opbench.implementations()[-1]]
+        rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
+        results.save(results.to_frame(rows, "cpu"), folder / "check.csv", ["implementation", "dtype", "check"])
+        bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", min_run_time=0.02)
+    finally:
+        opbench.unregister("needs-a-compiler")
+    if SHARED_MNIST:
+        for name in ("torch", "cpp"):
+            config = train.TrainConfig(epochs=2, loader="device", data_root=str(SHARED_MNIST), logdir=None, max_batches=20)
+            train.train(opbench.get(name), config, folder / "train.csv")
+    return folder
+
+
+@requires_mnist
+def test_report_has_every_section_and_plot(measured, tmp_path):
+    readme = report.write(measured, tmp_path, "opbench report --from measured")
+    text = readme.read_text()
+    for heading in ("## Environment", "## Correctness", "## Timing", "## Training", "Command: `opbench report --from measured`"):
+        assert heading in text
+    plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert plots == ["bandwidth_vs_size_float32.png", "epoch_time.png", "speedup.png", "time_vs_size_float32.png",
+                     "training_curves.png"]
+    for plot in plots:
+        assert f"(plots/{plot})" in text
+    assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "bench.csv", "train.csv"}
+
+
+def test_unavailable_implementation_shows_its_reason(measured, tmp_path):
+    text = report.write(measured, tmp_path, "opbench report").read_text()
+    assert "needs-a-compiler: C++ build failed: no g++" in text  # correctness section
+    assert "needs-a-compiler (float32): unavailable: C++ build failed: no g++" in text  # timing section
+
+
+def test_rerun_replaces_the_report(measured, tmp_path):
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "stale.png").write_bytes(b"old")
+    report.write(measured, tmp_path, "opbench report", quick=True)
+    assert not (tmp_path / "plots" / "stale.png").exists()
+    assert "Quick report" in (tmp_path / "README.md").read_text()
+
+
+def test_colors_are_stable_per_implementation():
+    first = report.colors(["cpp", "torch", "mine"])
+    second = report.colors(["torch", "mine", "cpp", "python"])
+    assert first["cpp"] == second["cpp"] and first["torch"] == second["torch"]
+
+
+def test_time_to_target_accuracy():
+    frame = pd.DataFrame({"implementation": ["a"] * 3, "loader": ["device"] * 3, "epoch": [1, 2, 3],
+                          "test_accuracy": [97.0, 98.6, 98.9], "train_loss": [0.3, 0.1, 0.05],
+                          "epoch_s": [5.0, 6.0, 7.0], "samples_per_s": [1.0, 1.0, 1.0]})
+    assert "11.0 s" in report.training_table(frame)

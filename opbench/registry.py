@@ -66,6 +66,12 @@ def device_present(device: str) -> bool:
     return bool(backend is not None and hasattr(backend, "is_available") and backend.is_available())
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's first message line, else its type name: reasons and failures fit one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @functools.cache
 def setup_error(impl: Implementation) -> str | None:
     """Run the implementation's setup once per process; None on success, else the reason it failed."""
@@ -74,7 +80,7 @@ def setup_error(impl: Implementation) -> str | None:
     try:
         impl.setup()
     except Exception as error:  # any failure makes the implementation unavailable, never the harness
-        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return first_line(error)
     return None
 
 

@@ -104,6 +104,12 @@ def timing_tables(bench: pd.DataFrame) -> str:
         table.columns = [size_label(n) for n in table.columns]
         parts.append(f"**{dtype} {direction}**: median time (speedup vs {BASELINE}, GB/s, fraction of the copy roofline)\n\n"
                      + table.reset_index().to_markdown(index=False))
+    if "cold_call_s" in ok:
+        cold = ok.dropna(subset=["cold_call_s"]).pivot_table(index="implementation", columns="dtype", values="cold_call_s",
+                                                             aggfunc="first", sort=False)
+        parts.append("**First call** in the process (seconds, forward and backward of 1024 elements): where builds, "
+                     "Triton JIT and torch.compile's compilation land, kept out of the medians above.\n\n"
+                     + cold.reset_index().to_markdown(index=False, floatfmt=".3g"))
     skipped = bench[bench["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status"])
     if len(skipped):
         parts.append("Not timed:\n\n" + "\n".join(f"- {r.implementation} ({r.dtype}): {r.status}: {r.detail}" for r in skipped.itertuples()))

@@ -16,6 +16,7 @@ the tensors are several times larger than L2 anyway.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -59,18 +60,29 @@ class Timing:
     median_s: float
     p80_s: float
     runs: int
-    first_call_s: float  # the first call alone: compilation, JIT builds and caches land here
+
+
+def cold_call_s(impl: Implementation, dtype: torch.dtype, device: str) -> float:
+    """Seconds of the first forward and backward of impl in this process and dtype, on a small input:
+    where builds, Triton JIT and torch.compile's compilation land, reported apart from steady state.
+    nan when the call raises: the checks that follow name the failure."""
+    x = inputs.random_input(1024, dtype, device).requires_grad_()
+    start = time.perf_counter()
+    try:
+        impl(x).sum().backward()
+    except Exception:
+        return math.nan
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def measure(run: Callable[[], object], device: str, min_run_time: float = 0.5) -> Timing:
     """Time run() with torch.utils.benchmark at the intra-op thread count of this process
-    (the Timer's default of 1 thread would slow every CPU op but the Python ones)."""
-    start = time.perf_counter()
+    (the Timer's default of 1 thread would slow every CPU op but the Python ones), after one
+    untimed warm-up call."""
     run()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    first_call = time.perf_counter() - start
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
     p20, median, p80 = np.percentile(measurement.times, [20, 50, 80])
-    return Timing(float(p20), float(median), float(p80), len(measurement.times), first_call)
+    return Timing(float(p20), float(median), float(p80), len(measurement.times))

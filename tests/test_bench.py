@@ -47,7 +47,7 @@ def test_runner_does_the_direction(direction):
 def test_measure_reports_ordered_percentiles():
     measured = timing.measure(lambda: torch.ones(1000).sum(), "cpu", min_run_time=0.05)
     assert 0 < measured.p20_s <= measured.median_s <= measured.p80_s
-    assert measured.runs >= 1 and measured.first_call_s > 0
+    assert measured.runs >= 1
 
 
 def test_sweep_csv_rows_are_replaced_not_duplicated(tmp_path):
@@ -62,6 +62,7 @@ def test_sweep_csv_rows_are_replaced_not_duplicated(tmp_path):
     timed = second[second["implementation"] == "cpp"]
     assert (timed["gbps"] > 0).all() and (timed["roofline_fraction"] > 0).all()
     assert (second[second["implementation"] == "torch"]["speedup_vs_torch"] == 1).all()
+    assert (timed["cold_call_s"] > 0).all()
     for column in ("device_name", "cpu_model", "threads", "torch_version", "git_sha", "timestamp", "p20_s", "p80_s"):
         assert second[column].notna().all(), column
 

@@ -96,3 +96,32 @@ def test_first_error_line_prefers_the_compiler_line():
 def test_sources_exist():
     for source in cpp.FUSED_SOURCES + cpp.COMPOSITE_SOURCES:
         assert (build.CSRC / source).is_file()
+
+
+def test_cuda_toolkit_errors_are_clear(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path))
+    with pytest.raises(build.BuildError, match=f"CUDA_HOME={tmp_path} holds no include/cuda_runtime.h"):
+        build.find_cuda_home()
+    monkeypatch.delenv("CUDA_HOME")
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(build.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(build, "_toolkit_root", lambda path: None)
+    with pytest.raises(build.BuildError, match="nvcc and the CUDA headers were not found"):
+        build.find_cuda_home()
+
+
+def test_cuda_home_follows_an_nvcc_wrapper(monkeypatch, tmp_path):
+    toolkit = tmp_path / "cuda-13.0"
+    (toolkit / "include").mkdir(parents=True)
+    (toolkit / "include" / "cuda_runtime.h").write_text("")
+    (toolkit / "bin").mkdir()
+    (toolkit / "bin" / "nvcc").write_text("")
+    wrapper = tmp_path / "wrappers" / "bin"
+    wrapper.mkdir(parents=True)
+    (wrapper / "nvcc").write_text(f"#!/bin/sh\nexec {toolkit}/bin/nvcc \"$@\"\n")
+    (wrapper / "nvcc").chmod(0o755)
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.setenv("PATH", str(wrapper))
+    assert build.find_cuda_home() == str(toolkit)

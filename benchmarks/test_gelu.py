@@ -11,6 +11,7 @@ import torch
 import opbench
 from benchmarks.conftest import DEVICES, DTYPES, sizes
 from opbench import check, timing
+from opbench.registry import dtype_name
 
 CASES = [
     (impl, device, dtype, direction, numel)
@@ -24,7 +25,7 @@ CASES = [
 
 def case_id(case):
     impl, device, dtype, direction, numel = case
-    return f"{impl.name}-{device}-{str(dtype).removeprefix('torch.')}-{direction}-{numel}"
+    return f"{impl.name}-{device}-{dtype_name(dtype)}-{direction}-{numel}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
@@ -33,7 +34,7 @@ def test_gelu(benchmark, case):
     problem = check.not_ready(impl, device, dtype)
     if problem:
         pytest.skip(f"{impl.name} not timed: {': '.join(problem)}")
-    benchmark.group = f"{device} {str(dtype).removeprefix('torch.')} {direction} n={numel}"
+    benchmark.group = f"{device} {dtype_name(dtype)} {direction} n={numel}"
     run = timing.make_runner(impl, direction, numel, dtype, device)
     if device == "cuda":
         def timed():  # pytest-benchmark reads a wall clock: wait for the kernels
@@ -44,7 +45,7 @@ def test_gelu(benchmark, case):
     benchmark(timed)
     moved = timing.bytes_moved(direction, numel, dtype)
     benchmark.extra_info.update(
-        implementation=impl.name, device=device, dtype=str(dtype).removeprefix("torch."), direction=direction,
+        implementation=impl.name, device=device, dtype=dtype_name(dtype), direction=direction,
         numel=numel, bytes=moved, threads=torch.get_num_threads(),
         gbps=moved / benchmark.stats.stats.median / 1e9 if benchmark.stats else None,
     )

@@ -8,7 +8,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from opbench import check, results, timing
-from opbench.registry import BASELINE, Implementation
+from opbench.registry import BASELINE, Implementation, dtype_name
 
 # Sizes in powers of 4: 2^10 .. 2^24 on the CPU, up to 2^28 on CUDA; --quick keeps two.
 DEFAULT_SIZES = {"cpu": [4**k for k in range(5, 13)], "cuda": [4**k for k in range(5, 15)]}
@@ -27,7 +27,7 @@ def parse_size(text: str) -> int:
 
 
 def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, status="ok", detail="", cold_call_s=None):
-    row = dict(implementation=name, device=device, dtype=str(dtype).removeprefix("torch."), direction=direction,
+    row = dict(implementation=name, device=device, dtype=dtype_name(dtype), direction=direction,
                numel=numel, status=status, detail=detail, cold_call_s=cold_call_s)
     if measured is not None:
         moved = timing.bytes_moved(direction, numel, dtype)

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from opbench import inputs, reference
-from opbench.registry import Implementation, first_line
+from opbench.registry import Implementation, dtype_name, first_line
 
 CHECKS = ("forward", "backward", "edges", "limits", "layouts", "gradcheck", "opcheck")
 # Checks whose mismatches are reported as deviating, failing a run only when strict.
@@ -88,7 +88,7 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype
     actual, expected, x = actual.double().cpu().flatten(), expected.double().cpu().flatten(), x.double().cpu().flatten()
     if isinstance(atol_scale, torch.Tensor):
         atol_scale = atol_scale.double().cpu().flatten()
-    error = (actual - expected).abs().nan_to_num(nan=math.inf)  # nan for a finite reference: infinitely wrong
+    error = (actual - expected).abs().nan_to_num(nan=math.inf, posinf=math.inf)  # nan, inf: infinitely wrong
     # Plus the spacing of the dtype's subnormals: a result below them is off by up to half of it
     # even when correctly rounded (a float16 gradient of 4.7e-8 can only be 0 or 6.0e-8).
     info = torch.finfo(dtype)
@@ -236,7 +236,7 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS) ->
                 status, detail, fields = CHECK_FUNCTIONS[check](impl, dtype, device)
             except Exception as error:  # a crash in an implementation is its failure, not the checker's
                 status, detail, fields = "fail", f"{type(error).__name__}: {first_line(error)}", {}
-            rows.append(CheckResult(impl.name, device, str(dtype).removeprefix("torch."), check, status, detail=detail, **fields))
+            rows.append(CheckResult(impl.name, device, dtype_name(dtype), check, status, detail=detail, **fields))
     return rows
 
 

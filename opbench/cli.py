@@ -13,14 +13,7 @@ from tabulate import tabulate
 
 import opbench
 from opbench import bench, check, report, results, train
-from opbench.registry import device_present, setup_error
-
-DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def dtype_names(dtypes) -> str:
-    return ",".join(str(d).removeprefix("torch.") for d in dtypes)
-
+from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, setup_error
 
 def selected(args, device: str | None) -> list[opbench.Implementation]:
     """The implementations named by --impl (all when absent or 'all') that declare `device`."""
@@ -36,7 +29,7 @@ def cmd_list(args) -> int:
     rows = []
     for impl in opbench.implementations():
         reason = impl.unavailable_reason()
-        rows.append([impl.name, impl.formula, ",".join(impl.devices), dtype_names(impl.dtypes),
+        rows.append([impl.name, impl.formula, ",".join(impl.devices), ",".join(dtype_name(d) for d in impl.dtypes),
                      f"no: {reason}" if reason else "yes", impl.description])
     print(tabulate(rows, headers=["name", "formula", "devices", "dtypes", "available", "description"]))
     return 0
@@ -57,7 +50,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
-    dtypes = [DTYPE_NAMES[name] for name in args.dtype] if args.dtype else None
+    dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     rows = []
     for impl in selected(args, args.device):
         rows += check.run_checks(impl, args.device, dtypes)
@@ -77,7 +70,7 @@ def cmd_check(args) -> int:
 
 def cmd_bench(args) -> int:
     device = args.device
-    dtypes = [DTYPE_NAMES[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
+    dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
     if args.sizes:
         sizes = [bench.parse_size(s) for s in args.sizes.split(",")]
     else:
@@ -159,14 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser = commands.add_parser("check", parents=[common], help="correctness against the float64 reference")
     check_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
     check_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    check_parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES))
+    check_parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
     check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
     check_parser.add_argument("--csv", help="write the result rows here")
 
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
     bench_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
     bench_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    bench_parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES))
+    bench_parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
     bench_parser.add_argument("--sizes", help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
     bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")

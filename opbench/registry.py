@@ -10,6 +10,14 @@ import torch
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 FORMULAS = ("erf", "tanh")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: how dtypes appear in messages, CSVs and on the command line."""
+    return str(dtype).removeprefix("torch.")
+
+
+DTYPES_BY_NAME = {dtype_name(dtype): dtype for dtype in FLOAT_DTYPES}
 # The implementation every speedup is measured against.
 BASELINE = "torch"
 
@@ -52,7 +60,7 @@ class Implementation:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{self.name}: expected a torch.Tensor, got {type(x).__name__}")
         if x.dtype not in self.dtypes:
-            supported = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
+            supported = ", ".join(dtype_name(d) for d in self.dtypes)
             raise TypeError(f"{self.name}: unsupported dtype {x.dtype}; it supports {supported}")
         if x.device.type not in self.devices:
             raise ValueError(f"{self.name}: runs on {', '.join(self.devices)}; got a tensor on {x.device}")

@@ -143,14 +143,21 @@ SOURCES = (
 )
 
 
+# Raw folders verified in this process: hashing 55 MB once, not for every training run.
+_verified: set[Path] = set()
+
+
 def ensure_mnist(root: str | Path | None = None, sources=SOURCES) -> Path:
     """The verified raw folder of MNIST under root, fetched from the first source that works."""
     root = data_root(root)
+    if (root / "MNIST" / "raw").resolve() in _verified:
+        return root / "MNIST" / "raw"
     attempts = []
     for label, fetch in sources:
         try:
             raw = fetch(root)
             verify(raw)
+            _verified.add(raw.resolve())
             return raw
         except CorruptDataError:
             raise

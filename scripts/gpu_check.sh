@@ -5,7 +5,8 @@
 # cuda`, the CUDA benchmark sweep and a LeNet-5 training per implementation. Everything lands in the
 # folder given as $1 (logs, CSVs, TensorBoard runs, environment.txt). MNIST comes from $OPBENCH_DATA
 # (a folder holding MNIST/raw with the raw or .gz files). Each step gets what is left of an overall
-# budget (OPBENCH_GPU_BUDGET_S, default 450 s), so the script always stops by itself.
+# budget (OPBENCH_GPU_BUDGET_S, default 450 s), so the script always stops by itself. Where the
+# checkout was copied without .git, set OPBENCH_GIT_SHA to its commit: every CSV row records it.
 set -uo pipefail
 out=$(mkdir -p "${1:?usage: scripts/gpu_check.sh OUTPUT_DIR}" && cd "$1" && pwd)
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ step() {  # step NAME COMMAND...: run with the time left, log to $out/NAME.log, 
 
 {
   date -u +"date: %Y-%m-%dT%H:%M:%SZ"
-  echo "git: $(git rev-parse --short=10 HEAD 2>/dev/null || echo unknown)"
+  echo "git: ${OPBENCH_GIT_SHA:-$(git rev-parse --short=10 HEAD 2>/dev/null || echo unknown)}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   python3 -c "import torch, sys; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version()); print('gpu', torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
   python3 -m pip list 2>/dev/null | grep -iE "^(torch|torchvision|triton|pytest|pytest-benchmark|pandas|matplotlib|tensorboard|ninja|nvidia-ml-py) "

@@ -119,12 +119,12 @@ def cmd_report(args) -> int:
     data = ["--data-root", args.data_root] if args.data_root else []
     # bench first: its cold calls then see compilation and JIT that check would otherwise have done
     main(["bench", *device, *(["--quick"] if args.quick else []), "--csv", str(out / "bench.csv")])
-    status = main(["check", *device, "--csv", str(out / "check.csv")])
+    main(["check", *device, "--csv", str(out / "check.csv")])  # its failures are findings of the report
     for loader in train.LOADERS:
         main(["train", *device, *data, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
     print(report.write(out, out, command, args.quick))
-    return status
+    return 0
 
 
 def check_table(frame: pd.DataFrame) -> str:

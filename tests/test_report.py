@@ -67,3 +67,22 @@ def test_time_to_target_accuracy():
                           "test_accuracy": [97.0, 98.6, 98.9], "train_loss": [0.3, 0.1, 0.05],
                           "epoch_s": [5.0, 6.0, 7.0], "samples_per_s": [1.0, 1.0, 1.0]})
     assert "11.0 s" in report.training_table(frame)
+
+
+@requires_mnist
+def test_report_command_measures_then_writes(tmp_path, monkeypatch):
+    """`opbench report --quick`, the README's main job, shrunk: tiny sweep, 20 batches per epoch."""
+    import functools
+
+    from opbench.cli import main
+
+    monkeypatch.setattr(bench, "QUICK_SIZES", {"cpu": [1024]})
+    monkeypatch.setattr(train, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
+    status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(SHARED_MNIST)])
+    assert status == 0  # check failures (the lab's composite in half precision) are findings, not errors
+    text = (tmp_path / "README.md").read_text()
+    assert "Quick report" in text and "Command: `opbench report --quick --out" in text
+    trained = pd.read_csv(tmp_path / "train.csv")
+    assert set(trained["loader"]) == set(train.LOADERS)
+    assert set(trained["implementation"]) == {i.name for i in opbench.implementations("cpu")} - {
+        r.implementation for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"}

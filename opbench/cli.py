@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -113,8 +114,9 @@ def cmd_report(args) -> int:
         print(report.write(Path(args.source), out, command, args.quick))
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    for name in report.CSVS:  # a new measurement replaces the old one whole
+    for name in report.CSVS:  # a new measurement replaces the old one whole, TensorBoard logs too
         (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "runs", ignore_errors=True)
     device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
     data = ["--data-root", args.data_root] if args.data_root else []
     # bench first: its cold calls then see compilation and JIT that check would otherwise have done

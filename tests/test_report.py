@@ -78,8 +78,11 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "QUICK_SIZES", {"cpu": [1024]})
     monkeypatch.setattr(train, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
+    stale = tmp_path / "runs" / "gone-device-cpu"
+    stale.mkdir(parents=True)
     status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(SHARED_MNIST)])
     assert status == 0  # check failures (the lab's composite in half precision) are findings, not errors
+    assert not stale.exists() and any((tmp_path / "runs").iterdir())
     text = (tmp_path / "README.md").read_text()
     assert "Quick report" in text and "Command: `opbench report --quick --out" in text
     trained = pd.read_csv(tmp_path / "train.csv")

@@ -202,7 +202,8 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) 
     groups = [(d, r) for d, r in at.groupby(["dtype", "direction"], sort=False)]
     figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.5), squeeze=False, sharey=True)
     for axis, ((dtype, direction), rows) in zip(axes[0], groups):
-        axis.bar(rows["implementation"], rows["speedup_vs_torch"], color=[palette[n] for n in rows["implementation"]])
+        bars = axis.bar(rows["implementation"], rows["speedup_vs_torch"], color=[palette[n] for n in rows["implementation"]])
+        axis.bar_label(bars, fmt="%.2fx", fontsize=8)
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_yscale("log")
         axis.set_title(f"{direction}, {dtype}")

@@ -62,7 +62,7 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, m
         run = timing.make_runner(impl, direction, numel, dtype, device)
         measured = timing.measure(run, device, min_run_time)
         rows.append(_row(impl.name, device, dtype, direction, numel, measured, cold_call_s=cold[impl.name, dtype]))
-        del run
+        del run  # free this runner's tensors before the next one allocates its own (2^28 on a GPU)
     return add_comparisons(results.to_frame(rows, device))
 
 

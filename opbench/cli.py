@@ -13,7 +13,7 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, report, results, train
+from opbench import bench, check, data, report, results, train
 from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, setup_error
 
 def selected(args, device: str | None) -> list[opbench.Implementation]:
@@ -199,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     for plugin in args.plugin:
         opbench.load_plugin(plugin)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except data.DataError as error:  # missing or corrupt MNIST: the message says what and where
+        print(f"opbench: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -91,3 +91,14 @@ def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
                    "--logdir", str(tmp_path / "runs"), "--min-accuracy", "99.9"])
     assert status == 1
     assert "FAIL cpp [device] ended at" in capsys.readouterr().out
+
+
+def test_cli_missing_data_is_a_message_not_a_traceback(monkeypatch, capsys):
+    from opbench import data
+
+    def missing(*args, **kwargs):
+        raise data.DataError("MNIST not found; looked in:\n  local folder: no MNIST files in data/MNIST/raw")
+
+    monkeypatch.setattr(data, "load_tensors", missing)
+    assert main(["train", "--impl", "torch", "--epochs", "1"]) == 2
+    assert "opbench: MNIST not found; looked in:" in capsys.readouterr().err

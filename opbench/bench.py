@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import torch
 from tabulate import tabulate
@@ -24,6 +26,12 @@ def parse_size(text: str) -> int:
         base, exponent = text.split("^")
         return int(base) ** int(exponent)
     return int(text)
+
+
+def size_label(numel: int) -> str:
+    """'2^20' for powers of two, else the count itself."""
+    exponent = math.log2(numel)
+    return f"2^{int(exponent)}" if exponent.is_integer() else str(numel)
 
 
 def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, status="ok", detail="", cold_call_s=None):
@@ -90,7 +98,7 @@ def summary(frame: pd.DataFrame) -> str:
     timed = frame[(frame["status"] == "ok") & (frame["implementation"] != COPY)]
     for (device, dtype, direction), group in timed.groupby(["device", "dtype", "direction"], sort=False):
         table = group.pivot_table(index="implementation", columns="numel", values="time_vs_torch", sort=False)
-        table.columns = [f"2^{int(n).bit_length() - 1}" for n in table.columns]
+        table.columns = [size_label(n) for n in table.columns]
         blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE} (below 1 is faster)\n"
                       + tabulate(table, headers="keys", floatfmt=".2f"))
     skipped = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status"])

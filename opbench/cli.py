@@ -16,6 +16,7 @@ import opbench
 from opbench import bench, check, data, report, results, train
 from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, setup_error
 
+
 def selected(args, device: str | None) -> list[opbench.Implementation]:
     """The implementations named by --impl (all when absent or 'all') that declare `device`."""
     names = [n for n in (args.impl or ["all"]) if n != "all"]
@@ -118,12 +119,12 @@ def cmd_report(args) -> int:
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "runs", ignore_errors=True)
     device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
-    data = ["--data-root", args.data_root] if args.data_root else []
+    data_root = ["--data-root", args.data_root] if args.data_root else []
     # bench first: its cold calls then see compilation and JIT that check would otherwise have done
     main(["bench", *device, *(["--quick"] if args.quick else []), "--csv", str(out / "bench.csv")])
     main(["check", *device, "--csv", str(out / "check.csv")])  # its failures are findings of the report
     for loader in train.LOADERS:
-        main(["train", *device, *data, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
+        main(["train", *device, *data_root, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
     print(report.write(out, out, command, args.quick))
     return 0
@@ -139,6 +140,14 @@ def check_table(frame: pd.DataFrame) -> str:
     return tabulate(table[ordered].fillna("-"), headers="keys", tablefmt="simple")
 
 
+def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
+    """The options that choose what runs: --impl, --device and (unless training) --dtype."""
+    parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    if dtypes:
+        parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
@@ -152,25 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--cuda", action="store_true", help="build the CUDA extension even with no GPU")
 
     check_parser = commands.add_parser("check", parents=[common], help="correctness against the float64 reference")
-    check_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
-    check_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    check_parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
+    add_selection(check_parser)
     check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
     check_parser.add_argument("--csv", help="write the result rows here")
 
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
-    bench_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
-    bench_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    bench_parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
+    add_selection(bench_parser)
     bench_parser.add_argument("--sizes", help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
     bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, shorter timing")
 
     train_parser = commands.add_parser("train", parents=[common], help="train LeNet-5 on MNIST with each implementation")
-    train_parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
+    add_selection(train_parser, dtypes=False)
     train_parser.add_argument("--epochs", type=int, default=10)
-    train_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     train_parser.add_argument("--loader", action="append", choices=list(train.LOADERS),
                               help="input pipeline (repeatable; default dataloader, the reference lab's)")
     train_parser.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,6 @@ another machine (`--from`). Every number in it comes from a CSV row, with that r
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import opbench  # noqa: E402
-from opbench.bench import COPY  # noqa: E402
+from opbench.bench import COPY, size_label  # noqa: E402
 from opbench.registry import BASELINE  # noqa: E402
 
 CSVS = ("check.csv", "bench.csv", "train.csv")
@@ -40,11 +39,6 @@ def colors(names) -> dict[str, str]:
     mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(order + others)}
     mapping[COPY] = "#000000"
     return mapping
-
-
-def size_label(numel: int) -> str:
-    exponent = math.log2(numel)
-    return f"2^{int(exponent)}" if exponent.is_integer() else str(numel)
 
 
 def markdown(frame: pd.DataFrame) -> str:

@@ -33,7 +33,7 @@ TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
 
 
 def bytes_moved(direction: str, numel: int, dtype: torch.dtype) -> int:
-    return TENSORS_TOUCHED[direction] * numel * torch.empty((), dtype=dtype).element_size()
+    return TENSORS_TOUCHED[direction] * numel * dtype.itemsize
 
 
 def make_runner(impl: Implementation | Callable, direction: str, numel: int, dtype: torch.dtype, device: str) -> Callable[[], object]:

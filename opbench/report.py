@@ -111,6 +111,10 @@ def timing_tables(bench: pd.DataFrame) -> str:
         parts.append(f"**{dtype} {direction}**: GB/s (fraction of the copy roofline; above 100% the op moved "
                      "its bytes faster than `x.clone()`, for example by avoiding first-touch page faults)\n\n"
                      + by_size(group, lambda r: f"{r.gbps:.3g} ({100 * r.roofline_fraction:.0f}%)"))
+        if "kernel_s" in ops and ops["kernel_s"].notna().any():
+            parts.append(f"**{dtype} {direction}**: GPU time in kernels per call (share of the median wall time; "
+                         "well below 100%, the call waits on CPU-side dispatch, launches or autograd, not on its kernels)\n\n"
+                         + by_size(ops, lambda r: f"{duration(r.kernel_s)} ({100 * r.kernel_s / r.median_s:.0f}%)"))
     if "cold_call_s" in ok:
         cold = ok.dropna(subset=["cold_call_s"]).pivot_table(index="implementation", columns="dtype", values="cold_call_s",
                                                              aggfunc="first", sort=False)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from opbench import build
+from opbench import build, provenance
 
 # ATen's GELU (ActivationGeluKernel.cu, approximate='none': erff for the cdf, expf for the pdf), in the
 # same grid-stride loop and storage conversions as ours, so that the counts differ only by the math.
@@ -170,7 +170,9 @@ def main(argv=None) -> None:
     parser.add_argument("--arch", default="sm_90", help="GPU architecture to compile for (default sm_90)")
     args = parser.parse_args(argv)
     stats = kernel_stats(args.arch)
-    print(f"{args.arch}, {THREADS_PER_BLOCK} threads per block, vector loop of csrc/gelu_kernel.cu\n")
+    nvcc = subprocess.run([str(Path(build.find_cuda_home(), "bin", "nvcc")), "--version"], capture_output=True, text=True)
+    print(f"Static cost of the vector loop of csrc/gelu_kernel.cu: {args.arch}, {THREADS_PER_BLOCK} threads per block, "
+          f"{next(line for line in nvcc.stdout.splitlines() if 'release' in line)}, opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n")
     print(tabulate(stats, headers="keys", tablefmt="github", showindex=False, floatfmt=".1f"))
 
 

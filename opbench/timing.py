@@ -8,7 +8,10 @@ GB/s = bytes moved / median time (10^9 bytes). The roofline is a plain out-of-pl
 x.clone(): it reads n s and writes n s into a fresh allocation, the same allocation pattern as
 the ops' fresh outputs, so first-touch page faults (CPU) are in both.
 
-On CUDA, torch.utils.benchmark synchronizes the device around every timed block. L2 is not flushed
+On CUDA, torch.utils.benchmark synchronizes the device around every timed block. Beside the wall
+time, kernel_s is the GPU time per call spent inside kernels (torch.profiler's device events): where
+it is well below the median, the call waits on CPU-side work (dispatch, launches, the autograd engine,
+a Python backward), not on its kernels, and a faster kernel would not show. L2 is not flushed
 between runs: a block of back-to-back calls is what a training step does to an activation the
 previous layer just wrote, and at 2^24 elements and above (what the bandwidth targets are about)
 the tensors are several times larger than L2 anyway.
@@ -60,6 +63,7 @@ class Timing:
     median_s: float
     p80_s: float
     runs: int
+    kernel_s: float = math.nan  # CUDA only
 
 
 def cold_call_s(impl: Implementation, dtype: torch.dtype, device: str) -> float:
@@ -85,4 +89,18 @@ def measure(run: Callable[[], object], device: str, min_run_time: float = 0.5) -
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
     p20, median, p80 = np.percentile(measurement.times, [20, 50, 80])
-    return Timing(float(p20), float(median), float(p80), len(measurement.times))
+    kernel = kernel_time_s(run) if device == "cuda" else math.nan
+    return Timing(float(p20), float(median), float(p80), len(measurement.times), kernel)
+
+
+def kernel_time_s(run: Callable[[], object], calls: int = 20) -> float:
+    """GPU seconds per call inside kernels and copies, summed over the device events torch.profiler
+    records for `calls` calls; nan if it records none (no CUPTI)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profiler:
+        for _ in range(calls):
+            run()
+        torch.cuda.synchronize()
+    device_events = [e for e in profiler.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    if not device_events:
+        return math.nan
+    return sum(e.time_range.elapsed_us() for e in device_events) / calls / 1e6

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared GPU run. On a machine with a CUDA GPU, no network, and python3 with torch,
 # torchvision, pytest, pytest-benchmark, pandas, matplotlib, tensorboard and ninja installed: install
-# opbench without dependencies, build the extensions, run the CUDA tests, `opbench check --device
+# opbench without dependencies, build the extensions, run the tests marked cuda, `opbench check --device
 # cuda`, the CUDA benchmark sweep and a LeNet-5 training per implementation. Everything lands in the
 # folder given as $1 (logs, CSVs, TensorBoard runs, environment.txt). MNIST comes from $OPBENCH_DATA
 # (a folder holding MNIST/raw with the raw or .gz files). Each step gets what is left of an overall
@@ -37,7 +37,7 @@ step() {  # step NAME COMMAND...: run with the time left, log to $out/NAME.log, 
 opbench=(python3 -m opbench.cli)
 step install python3 -m pip install --no-deps --no-build-isolation -e .
 step build "${opbench[@]}" build --cuda
-step tests python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py --junitxml="$out/pytest_cuda.xml"
+step tests python3 -m pytest -q -p no:cacheprovider -m cuda tests/ --junitxml="$out/pytest_cuda.xml"
 step check "${opbench[@]}" check --device cuda --csv "$out/check.csv"
 step bench "${opbench[@]}" bench --device cuda --quick --sizes 2^16,2^20,2^24,2^26 \
   --dtype float32 --dtype bfloat16 --csv "$out/bench.csv"

@@ -1,5 +1,6 @@
 """Timing and sweeps: bytes moved, CSV rows that re-runs replace, and a smoke run of the benchmark suite."""
 
+import math
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, timing
+from opbench import bench, report, timing
 from opbench.cli import main
+from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +50,23 @@ def test_measure_reports_ordered_percentiles():
     measured = timing.measure(lambda: torch.ones(1000).sum(), "cpu", min_run_time=0.05)
     assert 0 < measured.p20_s <= measured.median_s <= measured.p80_s
     assert measured.runs >= 1
+    assert math.isnan(measured.kernel_s)  # GPU kernel time exists only on CUDA
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_kernel_time_is_measured_on_cuda():
+    run = timing.make_runner(opbench.get("torch"), "fwd", 2**20, torch.float32, "cuda")
+    measured = timing.measure(run, "cuda", min_run_time=0.05)
+    assert 0 < measured.kernel_s < 1, measured
+
+
+def test_report_shows_the_kernel_share_of_gpu_calls():
+    rows = [dict(implementation=name, device="cuda", dtype="float32", direction="bwd", numel=2**24, status="ok",
+                 median_s=median, kernel_s=5e-5, gbps=1.0) for name, median in (("torch", 7e-5), ("cuda", 1e-4))]
+    text = report.timing_tables(bench.add_comparisons(pd.DataFrame(rows)))
+    assert "GPU time in kernels per call" in text
+    assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
 
 
 def test_sweep_csv_rows_are_replaced_not_duplicated(tmp_path):

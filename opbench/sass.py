@@ -1,10 +1,10 @@
 """Static cost of the CUDA GELU kernels, no GPU needed: registers, occupancy and instructions per element in the vector loop of their SASS, beside F.gelu's formula compiled into the same loop.
 
-An elementwise kernel is bandwidth-bound only while its arithmetic keeps up with memory. On an H100/H200
-one SM issues 4 warp instructions per clock; at 2 bytes per element (bfloat16 in and out, about
-4 TB/s over 132 SMs at 1.98 GHz) that leaves ~60 instructions per element in the forward pass and
-~40 in the backward, of which memory latency must also be hidden. The counts here say how close a
-kernel is. Run `python -m opbench.sass [--arch sm_90]`; it needs nvcc and nvdisasm (the CUDA toolkit,
+An elementwise kernel is bandwidth-bound only while its arithmetic keeps up with memory. An H200 issues
+132 SMs x 4 warps x 32 threads x 1.98 GHz = 33e12 thread-instructions per second; at the 4.1 TB/s
+its copy reached, that is 32 instructions per element for a bfloat16 forward (4 bytes moved per
+element), 48 for its backward (6 bytes), and twice those in float32, all at perfect issue. The counts
+here say how close a kernel comes. Run `python -m opbench.sass [--arch sm_90]`; it needs nvcc and nvdisasm (the CUDA toolkit,
 or pip's nvidia-cuda-nvdisasm).
 """
 

@@ -76,15 +76,17 @@ def _sass_tools_missing() -> str | None:
 @pytest.mark.skipif(_sass_tools_missing() is not None, reason=str(_sass_tools_missing()))
 def test_vector_loops_cost_what_f_gelu_formula_costs():
     """Static, no GPU: compiled for sm_90, the vector loops of the float and half kernels call no
-    slow path, spill nothing, and spend at most 5% more instructions per element than F.gelu's
-    formula in the same loop (in bfloat16 both sit near the SM's issue limit at copy bandwidth)."""
+    slow path, spill nothing, keep as many threads resident per SM, and spend at most 10% more
+    instructions per element than F.gelu's formula in the same loop (in bfloat16 both sit near the
+    SM's issue limit at copy bandwidth)."""
     stats = sass.kernel_stats("sm_90")
     ours = stats[(stats.formula == "opbench") & (stats.dtype != "float64")].set_index(["direction", "dtype"])
     twin = stats[stats.formula != "opbench"].set_index(["direction", "dtype"])
     assert len(ours) == len(twin) == 6, stats
     assert (ours.slow_path_calls == 0).all() and (ours.spill_bytes == 0).all(), ours
+    assert (ours.resident_threads_per_sm >= twin.resident_threads_per_sm).all(), stats  # loads in flight
     ratio = ours.instructions_per_element / twin.instructions_per_element
-    assert (ratio <= 1.05).all(), ratio
+    assert (ratio <= 1.10).all(), ratio
 
 
 # ---- on a GPU ----------------------------------------------------------------------------------

@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     for plugin in args.plugin:
         opbench.load_plugin(plugin)
+    device = getattr(args, "device", "cpu")
+    if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing
+        print(f"opbench: --device {device}: no {device.upper()} device is visible here", file=sys.stderr)
+        return 2
     try:
         return COMMANDS[args.command](args)
     except data.DataError as error:  # missing or corrupt MNIST: the message says what and where

@@ -59,6 +59,15 @@ def test_cuda_only_implementation_without_gpu():
     assert [i for i in opbench.implementations() if i.name == "cuda"][0].unavailable_reason() == "no CUDA device"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA device")
+@pytest.mark.parametrize("command", ["check", "bench", "train", "report"])
+def test_asking_for_an_absent_device_is_a_clear_error(command, capsys):
+    from opbench.cli import main
+
+    assert main([command, "--device", "cuda"]) == 2
+    assert "--device cuda: no CUDA device is visible here" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
 def test_bad_dtype_names_the_dtype(dtype):
     with pytest.raises(TypeError, match=f"torch: unsupported dtype {dtype}"):

@@ -49,7 +49,8 @@ template <int kInputs>
 constexpr int kMinBlocksPerSM = kInputs == 1 ? 8 : 0;
 
 template <int kInputs, typename T, typename Op>
-__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSM<kInputs>) elementwise_kernel(int64_t n, Op op, T* out, const T* in0, const T* in1) {
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSM<kInputs>)
+    elementwise_kernel(int64_t n, Op op, T* out, const T* in0, const T* in1) {
   const T* const in[2] = {in0, in1};
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;

@@ -72,8 +72,12 @@ KERNEL = re.compile(r"elementwise_kernelILi\dE(f|d|6__half|13__nv_bfloat16)NS\d_
 REGISTERS_PER_SM, MAX_THREADS_PER_SM, THREADS_PER_BLOCK = 65536, 2048, 256
 
 
+def toolkit_binary(name: str) -> str:
+    return str(Path(build.find_cuda_home(), "bin", name))
+
+
 def find_nvdisasm() -> str:
-    candidates = [shutil.which("nvdisasm"), str(Path(build.find_cuda_home(), "bin", "nvdisasm"))]
+    candidates = [shutil.which("nvdisasm"), toolkit_binary("nvdisasm")]
     try:
         import nvidia  # pip's CUDA tool wheels install under this namespace package
 
@@ -96,9 +100,8 @@ def _compile(arch: str, folder: Path) -> tuple[str, str]:
     """(SASS text, ptxas report) of gelu_kernel.cu and its F.gelu twin, in one cubin."""
     source, cubin = folder / "twin.cu", folder / "twin.cubin"
     source.write_text(TORCH_FORMULA_TWIN)
-    nvcc = str(Path(build.find_cuda_home(), "bin", "nvcc"))
     compiled = subprocess.run(
-        [nvcc, *build.NVCC_FLAGS, "-std=c++17", f"-arch={arch}", "-cubin", "-Xptxas", "-v",
+        [toolkit_binary("nvcc"), *build.NVCC_FLAGS, "-std=c++17", f"-arch={arch}", "-cubin", "-Xptxas", "-v",
          f"-I{build.CSRC}", str(source), "-o", str(cubin)],
         capture_output=True, text=True)
     if compiled.returncode:
@@ -170,7 +173,7 @@ def main(argv=None) -> None:
     parser.add_argument("--arch", default="sm_90", help="GPU architecture to compile for (default sm_90)")
     args = parser.parse_args(argv)
     stats = kernel_stats(args.arch)
-    nvcc = subprocess.run([str(Path(build.find_cuda_home(), "bin", "nvcc")), "--version"], capture_output=True, text=True)
+    nvcc = subprocess.run([toolkit_binary("nvcc"), "--version"], capture_output=True, text=True)
     print(f"Static cost of the vector loop of csrc/gelu_kernel.cu: {args.arch}, {THREADS_PER_BLOCK} threads per block, "
           f"{next(line for line in nvcc.stdout.splitlines() if 'release' in line)}, opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n")
     print(tabulate(stats, headers="keys", tablefmt="github", showindex=False, floatfmt=".1f"))

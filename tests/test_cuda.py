@@ -73,7 +73,10 @@ def _sass_tools_missing() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_sass_tools_missing() is not None, reason=str(_sass_tools_missing()))
+SASS_TOOLS_MISSING = _sass_tools_missing()
+
+
+@pytest.mark.skipif(SASS_TOOLS_MISSING is not None, reason=str(SASS_TOOLS_MISSING))
 def test_vector_loops_cost_what_f_gelu_formula_costs():
     """Static, no GPU: compiled for sm_90, the vector loops of the float and half kernels call no
     slow path, spill nothing, keep as many threads resident per SM, and spend at most 10% more

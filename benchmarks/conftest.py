@@ -8,15 +8,17 @@ import os
 
 import torch
 
-from opbench import bench
+from opbench import bench, inputs, timing
 from opbench.registry import device_present
 
 
 def sizes(device: str) -> list[int]:
     if os.environ.get("OPBENCH_BENCH_SIZES"):
-        return [bench.parse_size(s) for s in os.environ["OPBENCH_BENCH_SIZES"].split(",")]
+        return [inputs.parse_size(s) for s in os.environ["OPBENCH_BENCH_SIZES"].split(",")]
     return (bench.DEFAULT_SIZES if os.environ.get("OPBENCH_BENCH_FULL") else bench.QUICK_SIZES)[device]
 
 
 DEVICES = [d for d in ("cpu", "cuda") if device_present(d)]
 DTYPES = [torch.float32, torch.bfloat16]
+# Rounds per benchmark (OPBENCH_BENCH_ROUNDS), as many as `opbench bench` times by default.
+ROUNDS = int(os.environ.get("OPBENCH_BENCH_ROUNDS", timing.ROUNDS))

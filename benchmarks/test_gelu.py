@@ -1,15 +1,18 @@
-"""pytest-benchmark suite: forward, backward and forward+backward of every available implementation.
+"""pytest-benchmark suite: forward, backward and forward+backward of every available implementation, on the timing engine of `opbench bench`.
 
-Benchmarks group by device, dtype, direction and size, so pytest-benchmark's table compares the
-implementations side by side. Each records what it timed and its bandwidth in extra_info. Every
-implementation is checked against the reference before it is timed.
+Each benchmark round is one block of calls on windows it has not seen (timing.Workload, refreshed by
+pytest-benchmark's untimed setup), so pytest-benchmark's statistics are per block; extra_info
+records the calls per block and the median per call. After the rounds, the outputs of the last
+round's first and last calls are verified against the float64 reference, as `opbench bench` does;
+a wrong one fails the benchmark. pytest-benchmark cannot interleave implementations: for paired
+ratios with intervals, use `opbench bench`.
 """
 
 import pytest
 import torch
 
 import opbench
-from benchmarks.conftest import DEVICES, DTYPES, sizes
+from benchmarks.conftest import DEVICES, DTYPES, ROUNDS, sizes
 from opbench import check, timing
 from opbench.registry import dtype_name
 
@@ -35,17 +38,32 @@ def test_gelu(benchmark, case):
     if problem:
         pytest.skip(f"{impl.name} not timed: {': '.join(problem)}")
     benchmark.group = f"{device} {dtype_name(dtype)} {direction} n={numel}"
-    run = timing.make_runner(impl, direction, numel, dtype, device)
-    if device == "cuda":
-        def timed():  # pytest-benchmark reads a wall clock: wait for the kernels
-            run()
-            torch.cuda.synchronize()
-    else:
-        timed = run
-    benchmark(timed)
+    timed_case = timing.Case(direction, numel, dtype, device)
+    probe = timing.Workload(timed_case, windows=1)
+    count = timing.calibrate(timing.calls_for(impl, direction, probe, 1, baseline=False)[0], device, timing.BLOCK_S)
+    workload = timing.Workload(timed_case, windows=max(2, count))
+    rounds, kept = iter(range(ROUNDS)), {}
+
+    def setup():  # untimed: new values in place, the calls of this round
+        workload.refresh(next(rounds))
+        return (timing.calls_for(impl, direction, workload, count, baseline=False),), {}
+
+    def block(calls):
+        kept.clear()
+        kept[0] = calls[0]()
+        for call in calls[1:]:
+            kept[len(calls) - 1] = call()
+        if device == "cuda":  # pytest-benchmark reads a wall clock: wait for this stream's work
+            torch.cuda.current_stream().synchronize()
+
+    benchmark.pedantic(block, setup=setup, rounds=ROUNDS, iterations=1)
+    problem = workload.restore_if_changed() or timing.verify(kept, workload, [k % workload.windows for k in range(count)],
+                                                             count, ROUNDS - 1, impl.formula)
+    assert problem is None, f"{impl.name} failed verification: {problem}"
     moved = timing.bytes_moved(direction, numel, dtype)
+    per_call = benchmark.stats.stats.median / count if benchmark.stats else None
     benchmark.extra_info.update(
-        implementation=impl.name, device=device, dtype=dtype_name(dtype), direction=direction,
-        numel=numel, bytes=moved, threads=torch.get_num_threads(),
-        gbps=moved / benchmark.stats.stats.median / 1e9 if benchmark.stats else None,
+        implementation=impl.name, device=device, dtype=dtype_name(dtype), direction=direction, numel=numel,
+        bytes=moved, threads=torch.get_num_threads(), calls_per_block=count, median_per_call_s=per_call,
+        gbps=moved / per_call / 1e9 if per_call else None,
     )

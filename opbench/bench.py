@@ -1,116 +1,137 @@
-"""`opbench bench` sweeps: every implementation x size x dtype x direction, checked first, then timed."""
+"""`opbench bench` sweeps: every implementation x size x dtype x direction, checked first, then timed in verified, interleaved rounds; each case's rows saved as it ends."""
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
-from tabulate import tabulate
 from tqdm import tqdm
 
-from opbench import check, results, timing
-from opbench.registry import BASELINE, Implementation, dtype_name
+from opbench import check, render, results, stats, timing
+from opbench.inputs import size_label
+from opbench.registry import BASELINE, DTYPES_BY_NAME, Implementation, dtype_name
+from opbench.results import Status
 
 # Sizes in powers of 4: 2^10 .. 2^24 on the CPU, up to 2^28 on CUDA; --quick keeps two.
 DEFAULT_SIZES = {"cpu": [4**k for k in range(5, 13)], "cuda": [4**k for k in range(5, 15)]}
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
-COPY = "copy (roofline)"
-KEY = ["implementation", "device", "dtype", "direction", "numel"]
+QUICK_ROUNDS = 10
+KEY = ["implementation", "device", "dtype", "direction", "numel", "threads"]
+MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s")
 
 
-def parse_size(text: str) -> int:
-    """'2^20', '4**5' or '1048576'."""
-    text = text.strip().replace("**", "^")
-    if "^" in text:
-        base, exponent = text.split("^")
-        return int(base) ** int(exponent)
-    return int(text)
-
-
-def size_label(numel: int) -> str:
-    """'2^20' for powers of two, else the count itself."""
-    exponent = math.log2(numel)
-    return f"2^{int(exponent)}" if exponent.is_integer() else str(numel)
-
-
-def _row(name, device, dtype, direction, numel, measured: timing.Timing | None, status="ok", detail="", cold_call_s=None):
-    row = dict(implementation=name, device=device, dtype=dtype_name(dtype), direction=direction,
-               numel=numel, status=status, detail=detail, cold_call_s=cold_call_s)
-    if measured is not None:
-        moved = timing.bytes_moved(direction, numel, dtype)
-        row.update(vars(measured), bytes=moved, gbps=moved / measured.median_s / 1e9)
+def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, status: Status = Status.OK,
+         detail: str = "", cold_call_s: float | None = None) -> dict:
+    row = dict(implementation=name, device=case.device, dtype=dtype_name(case.dtype), direction=case.direction,
+               numel=case.numel, status=status, detail=detail, cold_call_s=cold_call_s)
+    row.update(dict.fromkeys(MEASURED_COLUMNS, math.nan))  # every row has every column: untimed ones stay empty
+    if measured is None:
+        return row
+    row.update(status=measured.status, detail=measured.detail)
+    if measured.status in (Status.OK, Status.FAILED_VERIFICATION):  # timed: the numbers stand, verified or not
+        interval = stats.median_interval(measured.samples)
+        moved = timing.bytes_moved("fwd" if name in timing.BASELINES else case.direction, case.numel, case.dtype)
+        row.update(rounds=len(measured.samples), calls_per_block=measured.calls_per_block, median_s=interval.median,
+                   ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
+                   gbps=moved / interval.median / 1e9, samples_s=";".join(f"{s:.6g}" for s in measured.samples))
     return row
 
 
-def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, min_run_time=0.5) -> pd.DataFrame:
-    """Time everything; return long-format rows with speedups and roofline fractions, provenance stamped."""
-    rows, plan, cold = [], [], {}
+def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -> pd.DataFrame:
+    """Per-round paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch /
+    time; above 1 is faster) and time_vs_torch with their 95% intervals, only for verified rows; and the
+    fraction of each copy baseline's bandwidth, with above_limit where an op beats out.copy_(x)."""
+    frame = frame.copy()
+    for column in ("speedup_vs_torch", "speedup_low", "speedup_high", "time_vs_torch", "time_low", "time_high",
+                   "bandwidth_fraction", "clone_fraction"):
+        frame[column] = np.nan
+    frame["above_limit"] = False
+    samples = {name: m.samples for name, m in measured.items() if m.status == Status.OK}
+    for index, row in frame.iterrows():
+        if row["status"] != Status.OK or row["implementation"] not in samples:
+            continue
+        mine = samples[row["implementation"]]
+        if BASELINE in samples:
+            speedup = stats.paired_ratio(samples[BASELINE], mine)
+            frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = speedup.median, speedup.low, speedup.high
+            frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = 1 / speedup.median, 1 / speedup.high, 1 / speedup.low
+        copy_bytes = timing.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
+        for baseline, column in ((timing.COPY, "bandwidth_fraction"), (timing.CLONE, "clone_fraction")):
+            if baseline in samples:
+                fraction = stats.paired_ratio(samples[baseline], mine).median * row["bytes"] / copy_bytes
+                frame.loc[index, column] = fraction
+        frame.loc[index, "above_limit"] = bool(frame.loc[index, "bandwidth_fraction"] > 1.0)
+    return frame
+
+
+def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
+          block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
+    """Check, then time every case; each finished case's rows go to on_rows at once (the CSV writer)."""
+    frames = []
+
+    def emit(frame: pd.DataFrame) -> None:
+        frames.append(frame)
+        if on_rows:
+            on_rows(frame)
+
+    plan = []
     for dtype in dtypes:
-        usable = []
+        usable, skipped, cold = [], [], {}
         for impl in impls:
             if dtype not in impl.dtypes:
                 continue
             if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
-                cold[impl.name, dtype] = timing.cold_call_s(impl, dtype, device)
+                cold[impl.name] = timing.cold_call_s(impl, dtype, device)
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:
-                rows += [_row(impl.name, device, dtype, d, n, None, *problem) for d in directions for n in sizes]
+                skipped += [_row(impl.name, timing.Case(d, n, dtype, device), None, *problem)
+                            for d in directions for n in sizes]
             else:
                 usable.append(impl)
-        if usable:  # None stands for the copy roofline
-            plan += [(dtype, n, d, impl) for n in sizes for d in directions for impl in [None, *usable]]
-    for dtype, numel, direction, impl in tqdm(plan, desc=f"bench {device}", unit="timing"):
-        if impl is None:  # the copy roofline, once per size and dtype, in the same run as the ops
-            if direction == directions[0]:
-                run = timing.copy_runner(numel, dtype, device)
-                rows.append(_row(COPY, device, dtype, "fwd", numel, timing.measure(run, device, min_run_time)))
-            continue
-        run = timing.make_runner(impl, direction, numel, dtype, device)
-        measured = timing.measure(run, device, min_run_time)
-        rows.append(_row(impl.name, device, dtype, direction, numel, measured, cold_call_s=cold[impl.name, dtype]))
-        del run  # free this runner's tensors before the next one allocates its own (2^28 on a GPU)
-    return add_comparisons(results.to_frame(rows, device))
+        if skipped:
+            emit(results.to_frame(skipped, device))
+        if usable:
+            plan += [(timing.Case(d, n, dtype, device), usable, cold) for n in sizes for d in directions]
+    for case, usable, cold in tqdm(plan, desc=f"bench {device}", unit="case"):
+        entries = {**timing.copy_baselines(case.numel, case.dtype, device), **{impl.name: impl for impl in usable}}
+        measured = timing.measure_case(entries, case, rounds, block_s)
+        rows = [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in measured.items()]
+        emit(add_comparisons(results.to_frame(rows, device), measured))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def add_comparisons(frame: pd.DataFrame) -> pd.DataFrame:
-    """speedup_vs_torch (baseline time / time: above 1 is faster), its inverse time_vs_torch, and
-    roofline_fraction (GB/s over the copy's GB/s at the same size and dtype)."""
-    for column in ("median_s", "gbps"):  # absent when nothing could be timed
-        if column not in frame:
-            frame[column] = float("nan")
-    timed = frame[frame["status"] == "ok"]
-    base = timed[timed["implementation"] == BASELINE].set_index(["device", "dtype", "direction", "numel"])["median_s"]
-    copy = timed[timed["implementation"] == COPY].set_index(["device", "dtype", "numel"])["gbps"]
-    index = pd.MultiIndex.from_frame(frame[["device", "dtype", "direction", "numel"]])
-    baseline_time = base.reindex(index).to_numpy()
-    frame["time_vs_torch"] = frame["median_s"].to_numpy() / baseline_time
-    frame["speedup_vs_torch"] = baseline_time / frame["median_s"].to_numpy()
-    frame["copy_gbps"] = copy.reindex(pd.MultiIndex.from_frame(frame[["device", "dtype", "numel"]])).to_numpy()
-    frame["roofline_fraction"] = frame["gbps"] / frame["copy_gbps"]
-    return frame
+def failures(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose implementation could not be timed as asked (checks, verification, errors)."""
+    if frame.empty:
+        return frame
+    return frame[frame["status"].isin(list(results.FAILURES))].drop_duplicates(["implementation", "dtype", "status", "detail"])
 
 
 def summary(frame: pd.DataFrame) -> str:
-    """One table per device, dtype and direction: time vs torch per implementation (rows) and size."""
+    """One table per device, dtype and direction: time vs torch with its interval, per implementation and size."""
     blocks = []
-    timed = frame[(frame["status"] == "ok") & (frame["implementation"] != COPY)]
-    for (device, dtype, direction), group in timed.groupby(["device", "dtype", "direction"], sort=False):
-        table = group.pivot_table(index="implementation", columns="numel", values="time_vs_torch", sort=False)
-        table.columns = [size_label(n) for n in table.columns]
-        blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE} (below 1 is faster)\n"
-                      + tabulate(table, headers="keys", floatfmt=".2f"))
-    skipped = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status"])
-    blocks += [f"{r.implementation} {r.dtype}: {r.status}: {r.detail}" for r in skipped.itertuples()]
+    if "time_vs_torch" in frame:
+        timed = frame[(frame["status"] == Status.OK) & ~frame["implementation"].isin(timing.BASELINES)]
+        for (device, dtype, direction), group in timed.groupby(["device", "dtype", "direction"], sort=False):
+            blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE}, median [95% interval]; "
+                          f"{render.NO_CLEAR_DIFFERENCE} no clear difference\n"
+                          + render.by_size(group, render.time_ratio_cell, tablefmt="simple"))
+        above = frame[frame["above_limit"].fillna(False).astype(bool)]
+        blocks += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its bytes "
+                   f"at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))" for r in above.itertuples()]
+    not_ok = frame[frame["status"] != Status.OK].drop_duplicates(["implementation", "dtype", "status", "detail"])
+    blocks += [f"{r.implementation} {r.dtype} {r.direction} {size_label(r.numel)}: {r.status}: {r.detail}"
+               for r in not_ok.itertuples()]
     return "\n\n".join(blocks)
 
 
-def run(impls, device, dtypes, sizes, directions, csv=None, min_run_time=0.5) -> pd.DataFrame:
-    frame = sweep(impls, device, dtypes, sizes, directions, min_run_time)
-    if csv:
-        results.save(frame, csv, KEY)
-    return frame
+def run(impls, device, dtypes, sizes, directions, csv=None, rounds=timing.ROUNDS, block_s=timing.BLOCK_S) -> pd.DataFrame:
+    on_rows = (lambda frame: results.save(frame, csv, KEY)) if csv else None
+    return sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows)
 
 
 def default_dtypes(device: str) -> list[torch.dtype]:

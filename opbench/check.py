@@ -3,6 +3,7 @@
 Every implementation meets the same checks, per device and dtype:
   forward    agreement with the reference on seeded random inputs at several scales
   backward   input gradients (upstream gradient x GELU') against the reference
+  contract   a fresh output, the input untouched, the same bits for the same input, no stale results
   edges      agreement on each dtype's edge values (zeros, subnormals, tails, largest finite)
   limits     GELU(+-inf), GELU(nan) and the derivative there
   (edges and limits report deviations; they fail a run only when strict: F.gelu itself deviates)
@@ -21,8 +22,11 @@ import torch
 
 from opbench import inputs, reference
 from opbench.registry import Implementation, dtype_name, first_line
+from opbench.results import Status
 
-CHECKS = ("forward", "backward", "edges", "limits", "layouts", "gradcheck", "opcheck")
+CHECKS = ("forward", "backward", "contract", "edges", "limits", "layouts", "gradcheck", "opcheck")
+# What an implementation must pass before it is timed or trained.
+GATE = ("forward", "backward", "contract")
 # Checks whose mismatches are reported as deviating, failing a run only when strict.
 DEVIATION_CHECKS = ("edges", "limits")
 
@@ -61,7 +65,7 @@ class CheckResult:
     device: str
     dtype: str
     check: str
-    status: str  # pass | fail | deviating | unavailable
+    status: Status  # PASS, FAIL, DEVIATING or UNAVAILABLE
     max_abs_error: float = math.nan
     max_rel_error: float = math.nan
     at_input: float = math.nan  # the input where the largest absolute error happened
@@ -75,19 +79,24 @@ class Comparison:
     max_rel_error: float
     at_input: float
     worst_input: float  # the input whose error exceeds its tolerance by the largest factor
+    first_wrong: int = -1  # the flat index of the first element beyond tolerance, -1 if none
+    first_wrong_value: float = math.nan  # what the implementation returned there
 
 
 def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype: torch.dtype,
             atol_scale: torch.Tensor | float = 1.0) -> Comparison:
-    """Compare an implementation's finite-input results with the float64 reference under TOLERANCES.
+    """Compare an implementation's finite-input results with the float64 reference under TOLERANCES,
+    in float64 on the results' own device (a 2^28-element output is not copied to the host).
 
     atol_scale multiplies atol per element: a gradient grad * GELU'(x) carries GELU's absolute error
     times |grad|.
     """
     tolerance = TOLERANCES[dtype]
-    actual, expected, x = actual.double().cpu().flatten(), expected.double().cpu().flatten(), x.double().cpu().flatten()
+    device = actual.device
+    actual = actual.detach().double().flatten()
+    expected, x = expected.to(device, torch.float64).flatten(), x.detach().to(device, torch.float64).flatten()
     if isinstance(atol_scale, torch.Tensor):
-        atol_scale = atol_scale.double().cpu().flatten()
+        atol_scale = atol_scale.detach().to(device, torch.float64).flatten()
     error = (actual - expected).abs().nan_to_num(nan=math.inf, posinf=math.inf)  # nan, inf: infinitely wrong
     # Plus the spacing of the dtype's subnormals: a result below them is off by up to half of it
     # even when correctly rounded (a float16 gradient of 4.7e-8 can only be 0 or 6.0e-8).
@@ -97,12 +106,16 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype
         return Comparison(True, 0.0, 0.0, math.nan, math.nan)
     large = expected.abs() >= REL_ERROR_FLOOR
     relative = (error[large] / expected[large].abs()).max().item() if large.any() else 0.0
+    beyond = (error > allowed).nonzero()
+    first = int(beyond[0].item()) if len(beyond) else -1
     return Comparison(
-        passed=bool((error <= allowed).all()),
+        passed=first < 0,
         max_abs_error=error.max().item(),
         max_rel_error=relative,
         at_input=x[error.argmax()].item(),
         worst_input=x[(error / allowed).argmax()].item(),
+        first_wrong=first,
+        first_wrong_value=actual[first].item() if first >= 0 else math.nan,
     )
 
 
@@ -115,38 +128,90 @@ def _check_output(name: str, output: torch.Tensor, x: torch.Tensor) -> None:
 
 
 def _agreement(kind: str, actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype,
-               atol_scale: torch.Tensor | float = 1.0, failure: str = "fail") -> tuple:
+               atol_scale: torch.Tensor | float = 1.0, failure: Status = Status.FAIL) -> tuple:
     result = compare(actual, expected, x, dtype, atol_scale)
     detail = "" if result.passed else (
         f"{kind} error {result.max_abs_error:.3g} at x = {result.at_input:.6g}; "
         f"furthest beyond tolerance at x = {result.worst_input:.6g}"
     )
     fields = dict(max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, at_input=result.at_input)
-    return ("pass" if result.passed else failure), detail, fields
+    return (Status.PASS if result.passed else failure), detail, fields
 
 
-def check_forward(impl: Implementation, dtype: torch.dtype, device: str):
-    parts = [inputs.random_input(RANDOM_NUMEL, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
+def check_forward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL):
+    part = -(-numel // len(inputs.SCALES))
+    parts = [inputs.random_input(part, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
     x = torch.cat(parts)
+    expected = reference.expected(x, impl.formula)  # before the call: an implementation may scribble on x
     y = impl(x)
     _check_output("output", y, x)
-    return _agreement("forward", y, reference.expected(x, impl.formula), x, dtype)
+    return _agreement("forward", y, expected, x, dtype)
 
 
-def check_backward(impl: Implementation, dtype: torch.dtype, device: str):
-    x = inputs.random_input(RANDOM_NUMEL, dtype, device, scale=3.0, seed=10).requires_grad_()
-    grad = inputs.random_input(RANDOM_NUMEL, dtype, device, scale=1.0, seed=11)
+def check_backward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL):
+    x = inputs.random_input(numel, dtype, device, scale=3.0, seed=10).requires_grad_()
+    grad = inputs.random_input(numel, dtype, device, scale=1.0, seed=11)
+    expected = reference.expected_grad(grad, x.detach(), impl.formula)
     impl(x).backward(grad)
     _check_output("input gradient", x.grad, x)
-    expected = reference.expected_grad(grad, x.detach(), impl.formula)
     return _agreement("gradient", x.grad, expected, x.detach(), dtype, atol_scale=grad.abs())
+
+
+CONTRACT_NUMEL = 4099  # odd: vector bodies and scalar tails both run
+
+
+def _first_difference(a: torch.Tensor, b: torch.Tensor) -> int | None:
+    """The first flat index where a and b differ bitwise (nan equal to nan), None if none."""
+    differ = (a != b) & ~(a.isnan() & b.isnan())
+    return int(differ.flatten().nonzero()[0].item()) if differ.any() else None
+
+
+def check_contract(impl: Implementation, dtype: torch.dtype, device: str):
+    """The call contract, each violation named: a fresh output of the input's shape, dtype and device;
+    the input left as it was (values and version counter); the same bits for the same input, called
+    twice and after a call on another input; and a result that follows the input's values, so that a
+    result cached by pointer, version, shape or some of the values shows up as wrong."""
+    a = inputs.random_input(CONTRACT_NUMEL, dtype, device, 3.0, seed=50)
+    b = inputs.random_input(CONTRACT_NUMEL, dtype, device, 3.0, seed=51)
+    positions = torch.randperm(CONTRACT_NUMEL, generator=torch.Generator().manual_seed(52))[:2].tolist()
+    violations = []
+    before, version = a.clone(), a._version
+    first = impl(a)
+    _check_output("output", first, a)
+    if first.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
+        violations.append("returns memory of its input, not a fresh output")
+    changed = _first_difference(a, before)
+    if changed is not None:
+        violations.append(f"changed its input (element {changed})")
+    elif a._version != version:
+        violations.append("wrote into its input (its version counter moved)")
+    a.data.copy_(before)  # the checks below start again from the original input
+    again = _first_difference(impl(a), first)
+    if again is not None:
+        violations.append(f"differs between two calls on the same input (element {again}): nondeterministic")
+    if not compare(impl(b), reference.expected(b, impl.formula), b, dtype).passed:
+        violations.append("is wrong for a second input of the same shape (a result cached by shape?)")
+    after_other = _first_difference(impl(a), first)
+    if after_other is not None:
+        violations.append(f"returns another result for an input after a call on another input (element {after_other})")
+    # New values in place, through an alias that leaves pointer, shape and version counter as they were.
+    a.data[positions[0]] = 0.75 - a[positions[0]]
+    if not compare(impl(a), reference.expected(a, impl.formula), a, dtype).passed:
+        violations.append("ignores a change of its input's values made in place (a result cached by pointer or version?)")
+    # A new tensor equal to the last input but for one element.
+    c = a.clone()
+    c[positions[1]] = 0.75 - c[positions[1]]
+    if not compare(impl(c), reference.expected(c, impl.formula), c, dtype).passed:
+        violations.append("is wrong for an input differing from the previous one in one element "
+                          "(a result cached by some of the values?)")
+    return (Status.FAIL if violations else Status.PASS), "; ".join(violations), {}
 
 
 def check_edges(impl: Implementation, dtype: torch.dtype, device: str):
     x = inputs.edge_input(dtype, device)
     y = impl(x)
     _check_output("output", y, x)
-    return _agreement("edge", y, reference.expected(x, impl.formula), x, dtype, failure="deviating")
+    return _agreement("edge", y, reference.expected(x, impl.formula), x, dtype, failure=Status.DEVIATING)
 
 
 def check_limits(impl: Implementation, dtype: torch.dtype, device: str):
@@ -164,7 +229,7 @@ def check_limits(impl: Implementation, dtype: torch.dtype, device: str):
             if not bool(right.all()):
                 wrong = got[~right][0].item()
                 deviations.append(f"{what}({value}) = {wrong}, expected {want}")
-    return ("deviating" if deviations else "pass"), "; ".join(deviations), {}
+    return (Status.DEVIATING if deviations else Status.PASS), "; ".join(deviations), {}
 
 
 def check_layouts(impl: Implementation, dtype: torch.dtype, device: str):
@@ -178,13 +243,13 @@ def check_layouts(impl: Implementation, dtype: torch.dtype, device: str):
             mismatches.append(f"{name} input of shape {tuple(view.shape)} gave shape {tuple(got.shape)}")
         elif not compare(got, want, view, dtype).passed:
             mismatches.append(f"{name} input: result differs from that of a contiguous copy")
-    return ("fail" if mismatches else "pass"), "; ".join(mismatches), {}
+    return (Status.FAIL if mismatches else Status.PASS), "; ".join(mismatches), {}
 
 
 def check_gradcheck(impl: Implementation, dtype: torch.dtype, device: str):
     x = inputs.random_input(64, torch.float64, device, scale=3.0, seed=30).requires_grad_()
     passed = torch.autograd.gradcheck(impl, (x,), raise_exception=False)
-    return ("pass" if passed else "fail"), "" if passed else "analytical and numerical gradients differ", {}
+    return (Status.PASS if passed else Status.FAIL), "" if passed else "analytical and numerical gradients differ", {}
 
 
 def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str):
@@ -199,12 +264,13 @@ def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str):
         args = [arg.requires_grad_(position == 0) for arg in args]
         outcome = torch.library.opcheck(op, tuple(args), raise_exception=False)
         failures += [f"{op_name}: {test} {result}" for test, result in outcome.items() if result != "SUCCESS"]
-    return ("fail" if failures else "pass"), "; ".join(failures), {}
+    return (Status.FAIL if failures else Status.PASS), "; ".join(failures), {}
 
 
 CHECK_FUNCTIONS: dict[str, Callable] = {
     "forward": check_forward,
     "backward": check_backward,
+    "contract": check_contract,
     "edges": check_edges,
     "limits": check_limits,
     "layouts": check_layouts,
@@ -221,12 +287,13 @@ def applicable(impl: Implementation, check: str, dtype: torch.dtype) -> bool:
     return True
 
 
-def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS) -> list[CheckResult]:
-    """Every applicable check of one implementation on one device; an exception is a failure."""
+def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS, sizes=()) -> list[CheckResult]:
+    """Every applicable check of one implementation on one device, and forward and backward again at
+    each of `sizes` elements (rows named like 'forward 2^24'); an exception is a failure."""
     dtypes = [d for d in (dtypes or impl.dtypes) if d in impl.dtypes]
     reason = impl.unavailable_reason(device)
     if reason:
-        return [CheckResult(impl.name, device, "-", "available", "unavailable", detail=reason)]
+        return [CheckResult(impl.name, device, "-", "available", Status.UNAVAILABLE, detail=reason)]
     rows = []
     for dtype in dtypes:
         for check in checks:
@@ -235,22 +302,30 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS) ->
             try:
                 status, detail, fields = CHECK_FUNCTIONS[check](impl, dtype, device)
             except Exception as error:  # a crash in an implementation is its failure, not the checker's
-                status, detail, fields = "fail", f"{type(error).__name__}: {first_line(error)}", {}
+                status, detail, fields = Status.FAIL, f"{type(error).__name__}: {first_line(error)}", {}
             rows.append(CheckResult(impl.name, device, dtype_name(dtype), check, status, detail=detail, **fields))
+        for numel in sizes:
+            for name, function in (("forward", check_forward), ("backward", check_backward)):
+                try:
+                    status, detail, fields = function(impl, dtype, device, numel)
+                except Exception as error:
+                    status, detail, fields = Status.FAIL, f"{type(error).__name__}: {first_line(error)}", {}
+                rows.append(CheckResult(impl.name, device, dtype_name(dtype), f"{name} {inputs.size_label(numel)}",
+                                        status, detail=detail, **fields))
     return rows
 
 
 def not_ready(impl: Implementation, device: str, dtype: torch.dtype) -> tuple[str, str] | None:
-    """Why impl must not be timed or trained on device in dtype: ('unavailable', reason) or
-    ('failed check', what failed); None when it runs and its forward and backward are right."""
+    """Why impl must not be timed or trained on device in dtype: (UNAVAILABLE, reason) or
+    (FAILED_CHECK, what failed); None when it runs and passes the GATE checks."""
     reason = impl.unavailable_reason(device)
     if reason:
-        return "unavailable", reason
-    failures = failed(run_checks(impl, device, [dtype], ("forward", "backward")))
-    return ("failed check", failures[0].detail) if failures else None
+        return Status.UNAVAILABLE, reason
+    failures = failed(run_checks(impl, device, [dtype], GATE))
+    return (Status.FAILED_CHECK, f"{failures[0].check}: {failures[0].detail}") if failures else None
 
 
 def failed(rows: list[CheckResult], strict: bool = False) -> list[CheckResult]:
     """The rows that make a check run fail: failures, and with strict, deviating limits too."""
-    bad = {"fail", "deviating"} if strict else {"fail"}
+    bad = {Status.FAIL, Status.DEVIATING} if strict else {Status.FAIL}
     return [row for row in rows if row.status in bad]

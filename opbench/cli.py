@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, data, report, results, train
+from opbench import bench, check, data, inputs, report, results, timing, train
+from opbench.results import Status
 from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, setup_error
 
 
@@ -53,16 +55,19 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
+    sizes = []
+    if args.sizes:  # forward and backward at the sizes a sweep times, where prefix-only work would show
+        sizes = [max(bench.DEFAULT_SIZES[args.device])] if args.sizes == "largest" else parse_sizes(args.sizes)
     rows = []
     for impl in selected(args, args.device):
-        rows += check.run_checks(impl, args.device, dtypes)
+        rows += check.run_checks(impl, args.device, dtypes, sizes=sizes)
     frame = results.to_frame(rows, args.device)
     print(check_table(frame))
     bad = check.failed(rows, strict=args.strict)
     for row in bad:
         print(f"FAIL {row.implementation} {row.dtype} {row.check}: {row.detail}")
     for row in rows:
-        if row.status in ("deviating", "unavailable") and row not in bad:
+        if row.status in (Status.DEVIATING, Status.UNAVAILABLE) and row not in bad:
             print(f"note: {row.implementation} {row.dtype} {row.check} {row.status}: {row.detail}")
     if args.csv:
         results.save(frame, args.csv, key=["implementation", "device", "dtype", "check"])
@@ -70,21 +75,25 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
+def parse_sizes(text: str) -> list[int]:
+    return [inputs.parse_size(s) for s in text.split(",")]
+
+
 def cmd_bench(args) -> int:
     device = args.device
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
-    if args.sizes:
-        sizes = [bench.parse_size(s) for s in args.sizes.split(",")]
-    else:
-        sizes = (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
+    sizes = parse_sizes(args.sizes) if args.sizes else (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
     directions = args.direction.split(",")
-    unknown = set(directions) - set(bench.timing.DIRECTIONS)
+    unknown = set(directions) - set(timing.DIRECTIONS)
     if unknown:
-        raise SystemExit(f"opbench: unknown direction {', '.join(sorted(unknown))}; use {','.join(bench.timing.DIRECTIONS)}")
-    frame = bench.run(selected(args, device), device, dtypes, sizes, directions, args.csv,
-                      min_run_time=0.2 if args.quick else 0.5)
+        raise SystemExit(f"opbench: unknown direction {', '.join(sorted(unknown))}; use {','.join(timing.DIRECTIONS)}")
+    rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
+    frame = bench.run(selected(args, device), device, dtypes, sizes, directions, args.csv, rounds=rounds)
     print(bench.summary(frame))
-    return 0
+    failed = bench.failures(frame)
+    for row in failed.itertuples():
+        print(f"FAIL {row.implementation} {row.dtype} {row.direction} {inputs.size_label(row.numel)}: {row.status}: {row.detail}")
+    return 1 if len(failed) else 0
 
 
 def cmd_train(args) -> int:
@@ -164,13 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection(check_parser)
     check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
     check_parser.add_argument("--csv", help="write the result rows here")
+    check_parser.add_argument("--sizes", nargs="?", const="largest", metavar="SIZES",
+                              help="also check forward and backward at these sizes (alone: the largest size bench times)")
 
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
     add_selection(bench_parser)
     bench_parser.add_argument("--sizes", help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
     bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")
-    bench_parser.add_argument("--quick", action="store_true", help="two sizes, shorter timing")
+    bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
+    bench_parser.add_argument("--rounds", type=int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
+                              f"{bench.QUICK_ROUNDS} with --quick)")
 
     train_parser = commands.add_parser("train", parents=[common], help="train LeNet-5 on MNIST with each implementation")
     add_selection(train_parser, dtypes=False)
@@ -207,11 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing
         print(f"opbench: --device {device}: no {device.upper()} device is visible here", file=sys.stderr)
         return 2
+    # SIGTERM (a scheduler's time limit, kill) ends the run like Ctrl-C: every finished row is already
+    # in its CSV, written atomically, so what was measured stays and nothing is half-written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
     except data.DataError as error:  # missing or corrupt MNIST: the message says what and where
         print(f"opbench: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("opbench: interrupted; every finished row is saved in the CSV", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,21 @@ SCALES = (1.0, 3.0, 10.0)
 SEED = 0
 
 
+def parse_size(text: str) -> int:
+    """'2^20', '4**5' or '1048576'."""
+    text = text.strip().replace("**", "^")
+    if "^" in text:
+        base, exponent = text.split("^")
+        return int(base) ** int(exponent)
+    return int(text)
+
+
+def size_label(numel: int) -> str:
+    """'2^20' for powers of two, else the count itself."""
+    exponent = math.log2(numel) if numel > 0 else 0.5
+    return f"2^{int(exponent)}" if exponent.is_integer() else str(numel)
+
+
 def random_input(numel: int, dtype: torch.dtype, device: str = "cpu", scale: float = 1.0, seed: int = SEED):
     """numel values drawn from N(0, scale^2) with a fixed seed, rounded to dtype, made on the device
     itself (a 2^28-element input made on the CPU would cost seconds per GPU timing). The same seed

@@ -18,8 +18,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import opbench  # noqa: E402
-from opbench.bench import COPY, size_label  # noqa: E402
+from opbench import render  # noqa: E402
+from opbench.inputs import size_label  # noqa: E402
 from opbench.registry import BASELINE  # noqa: E402
+from opbench.results import Status  # noqa: E402
+from opbench.timing import BASELINES, CLONE, COPY  # noqa: E402
 
 CSVS = ("check.csv", "bench.csv", "train.csv")
 TARGET_ACCURACY = 98.5
@@ -34,10 +37,10 @@ def read(folder: Path, name: str) -> pd.DataFrame | None:
 def colors(names) -> dict[str, str]:
     """One color per implementation, the same in every plot: registry order first, then any others."""
     order = [impl.name for impl in opbench.implementations()]
-    others = sorted(set(names) - set(order) - {COPY})
+    others = sorted(set(names) - set(order) - set(BASELINES))
     palette = plt.get_cmap("tab10").colors
     mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(order + others)}
-    mapping[COPY] = "#000000"
+    mapping.update({COPY: "#000000", CLONE: "#888888"})
     return mapping
 
 
@@ -86,45 +89,42 @@ def correctness(check: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
-def duration(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def by_size(group: pd.DataFrame, cell) -> str:
-    """A Markdown table: one row per implementation, one column per size, cells from cell(row)."""
-    table = group.assign(cell=group.apply(cell, axis=1)).pivot_table(
-        index="implementation", columns="numel", values="cell", aggfunc="first", sort=False)
-    table.columns = [size_label(n) for n in table.columns]
-    return table.reset_index().to_markdown(index=False)
-
-
 def timing_tables(bench: pd.DataFrame) -> str:
-    ok = bench[bench["status"] == "ok"]
+    timed = bench[bench["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
     parts = []
-    for (dtype, direction), group in ok.groupby(["dtype", "direction"], sort=False):
-        ops = group[group["implementation"] != COPY]
-        parts.append(f"**{dtype} {direction}**: median time (speedup vs {BASELINE}: above 1 is faster)\n\n"
-                     + by_size(ops, lambda r: f"{duration(r.median_s)} ({r.speedup_vs_torch:.2f}x)"))
-        parts.append(f"**{dtype} {direction}**: GB/s (fraction of the copy roofline; above 100% the op moved "
-                     "its bytes faster than `x.clone()`, for example by avoiding first-touch page faults)\n\n"
-                     + by_size(group, lambda r: f"{r.gbps:.3g} ({100 * r.roofline_fraction:.0f}%)"))
+    for (dtype, direction), group in timed.groupby(["dtype", "direction"], sort=False):
+        ops = group[~group["implementation"].isin(BASELINES)]
+        verified = ops[ops["status"] == Status.OK]
+        parts.append(f"**{dtype} {direction}**: median time per call [95% interval]\n\n" + render.by_size(
+            group, lambda r: f"{render.duration(r.median_s)} [{render.duration(r.ci_low_s)}, {render.duration(r.ci_high_s)}]"))
+        parts.append(f"**{dtype} {direction}**: time vs {BASELINE}, median of the per-round ratios [95% interval]; "
+                     f"below 1 is faster, {render.NO_CLEAR_DIFFERENCE} no clear difference\n\n"
+                     + render.by_size(verified, render.time_ratio_cell))
+        parts.append(f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
+                     "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell))
         if "kernel_s" in ops and ops["kernel_s"].notna().any():
             parts.append(f"**{dtype} {direction}**: GPU time in kernels per call (share of the median wall time; "
                          "well below 100%, the call waits on CPU-side dispatch, launches or autograd, not on its kernels)\n\n"
-                         + by_size(ops, lambda r: f"{duration(r.kernel_s)} ({100 * r.kernel_s / r.median_s:.0f}%)"))
-    if "cold_call_s" in ok:
-        cold = ok.dropna(subset=["cold_call_s"]).pivot_table(index="implementation", columns="dtype", values="cold_call_s",
-                                                             aggfunc="first", sort=False)
+                         + render.by_size(ops, lambda r: f"{render.duration(r.kernel_s)} ({100 * r.kernel_s / r.median_s:.0f}%)"))
+    if "cold_call_s" in bench and bench["cold_call_s"].notna().any():
+        cold = bench.dropna(subset=["cold_call_s"]).pivot_table(index="implementation", columns="dtype", values="cold_call_s",
+                                                                aggfunc="first", sort=False)
         parts.append("**First call** in the process (seconds, forward and backward of 1024 elements): where builds, "
                      "Triton JIT and torch.compile's compilation land, kept out of the medians above.\n\n"
                      + cold.reset_index().to_markdown(index=False, floatfmt=".3g"))
-    skipped = bench[bench["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status"])
-    if len(skipped):
-        parts.append("Not timed:\n\n" + "\n".join(f"- {r.implementation} ({r.dtype}): {r.status}: {r.detail}" for r in skipped.itertuples()))
+    not_ok = bench[bench["status"] != Status.OK].drop_duplicates(["implementation", "dtype", "status", "detail"])
+    if len(not_ok):
+        parts.append("Not timed, or timed and wrong:\n\n" + "\n".join(
+            f"- {r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
+            for r in not_ok.itertuples()))
     return "\n\n".join(parts)
+
+
+def bandwidth_cell(row) -> str:
+    if row.status != Status.OK:
+        return str(row.status)
+    flag = " **above limit**" if row.above_limit else ""
+    return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
 
 
 def training_table(train: pd.DataFrame) -> str:
@@ -147,7 +147,7 @@ def training_table(train: pd.DataFrame) -> str:
 
 
 def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
-    ok = bench[bench["status"] == "ok"]
+    ok = bench[bench["status"] == Status.OK]
     files = []
     for dtype, group in ok.groupby("dtype", sort=False):
         directions = [d for d in ("fwd", "fwd+bwd") if d in set(group["direction"])] or sorted(set(group["direction"]))
@@ -155,21 +155,21 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -
             figure, axes = plt.subplots(1, len(directions), figsize=(6.5 * len(directions), 4.8), squeeze=False)
             for axis, direction in zip(axes[0], directions):
                 rows = group[group["direction"] == direction]
-                copy = group[(group["implementation"] == COPY)]
-                for name, line in rows[rows["implementation"] != COPY].groupby("implementation", sort=False):
+                for name, line in rows.groupby("implementation", sort=False):
                     line = line.sort_values("numel")
+                    if name in BASELINES:  # the limits: wide grey lines behind the ops
+                        if kind == "bandwidth":
+                            axis.plot(line["numel"], line["gbps"], color=palette[name], linewidth=5, alpha=0.4, zorder=0,
+                                      label=name)
+                        continue
                     y = line["median_s"] * 1e6 if kind == "time" else line["gbps"]
                     axis.plot(line["numel"], y, marker="o", color=palette[name], label=name)
                     if kind == "time":
-                        axis.fill_between(line["numel"], line["p20_s"] * 1e6, line["p80_s"] * 1e6, color=palette[name], alpha=0.15)
-                if kind == "bandwidth" and len(copy):
-                    copy = copy.sort_values("numel")
-                    axis.plot(copy["numel"], copy["gbps"], color="0.6", linewidth=5, alpha=0.6, zorder=0,
-                              label="copy roofline (x.clone())")
+                        axis.fill_between(line["numel"], line["ci_low_s"] * 1e6, line["ci_high_s"] * 1e6, color=palette[name], alpha=0.2)
                 axis.set_xscale("log", base=2)
                 axis.set_yscale("log")
                 axis.set_xlabel("elements")
-                axis.set_ylabel("median time (µs), band p20-p80" if kind == "time" else "GB/s (bytes moved / median time)")
+                axis.set_ylabel("median time (µs), band: 95% interval" if kind == "time" else "GB/s (bytes moved / median time)")
                 axis.set_title(f"{direction}, {dtype}")
                 axis.grid(True, which="both", alpha=0.3)
                 axis.legend(fontsize=8)
@@ -188,26 +188,28 @@ REFERENCE_SIZES = {"cpu": 2**20, "cuda": 2**24}
 
 def reference_size(bench: pd.DataFrame) -> int:
     """The device's reference size where measured, else the largest size measured."""
-    sizes = sorted(set(bench.loc[bench["status"] == "ok", "numel"]))
+    sizes = sorted(set(bench.loc[bench["status"] == Status.OK, "numel"]))
     wanted = REFERENCE_SIZES.get(bench["device"].iloc[0])
     return wanted if wanted in sizes else sizes[-1]
 
 
 def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> str:
-    ok = bench[(bench["status"] == "ok") & (bench["implementation"] != COPY)]
+    ok = bench[(bench["status"] == Status.OK) & ~bench["implementation"].isin(BASELINES)]
     size = reference_size(bench)
     at = ok[ok["numel"] == size]
     groups = [(d, r) for d, r in at.groupby(["dtype", "direction"], sort=False)]
     figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.5), squeeze=False, sharey=True)
     for axis, ((dtype, direction), rows) in zip(axes[0], groups):
-        bars = axis.bar(rows["implementation"], rows["speedup_vs_torch"], color=[palette[n] for n in rows["implementation"]])
+        errors = [rows["speedup_vs_torch"] - rows["speedup_low"], rows["speedup_high"] - rows["speedup_vs_torch"]]
+        bars = axis.bar(rows["implementation"], rows["speedup_vs_torch"], yerr=errors, capsize=3,
+                        color=[palette[n] for n in rows["implementation"]])
         axis.bar_label(bars, fmt="%.2fx", fontsize=8)
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_yscale("log")
         axis.set_title(f"{direction}, {dtype}")
         axis.set_ylabel(f"speedup vs {BASELINE} (time of {BASELINE} / time)")
         axis.tick_params(axis="x", rotation=45)
-    figure.suptitle(f"Speedup vs {BASELINE} at {size_label(size)} elements on {device} (above 1 is faster)")
+    figure.suptitle(f"Speedup vs {BASELINE} at {size_label(size)} elements on {device}, 95% intervals (above 1 is faster)")
     figure.tight_layout()
     figure.savefig(folder / "speedup.png", dpi=110)
     plt.close(figure)
@@ -277,8 +279,10 @@ def write(source: Path, out: Path, command: str, quick: bool = False) -> Path:
                      "Edges and limits deviations fail a run only with `--strict`.", correctness(check)]
     if bench is not None:
         plots = plot_timing(bench, palette, out / PLOTS, device) + [plot_speedup(bench, palette, out / PLOTS, device)]
-        sections += ["## Timing", "Bytes moved: forward 2 tensors (read x, write y), backward 3, both 5; "
-                     "the roofline is `x.clone()` of the same size (see `opbench/timing.py`).", timing_tables(bench)]
+        sections += ["## Timing", "Every implementation and both copy baselines of a case are timed in the same "
+                     "interleaved rounds, on inputs they have not seen, and the outputs of their timed calls are "
+                     "verified afterwards (`opbench/timing.py`). Bytes moved: forward 2 tensors (read x, write y), "
+                     "backward 3, both 5. Intervals: 95%, from the rounds (`opbench/stats.py`).", timing_tables(bench)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
     if train is not None:
         plots = plot_training(train, palette, out / PLOTS, device)

@@ -1,13 +1,34 @@
-"""Result rows as long-format CSV: each row stamped with its provenance; re-runs replace rows with the same key."""
+"""Result rows as long-format CSV: one status vocabulary, provenance on every row, atomic writes, re-runs replace rows with the same key."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from opbench.provenance import provenance
+
+
+class Status(enum.StrEnum):
+    """What a row of check.csv, bench.csv or train.csv says happened. Only PASS, DEVIATING (checks),
+    OK and FAILED_VERIFICATION (timing, training) rows carry measured numbers."""
+
+    PASS = "pass"  # a check: within tolerance
+    FAIL = "fail"  # a check: wrong, or raised (the detail names the element or the exception)
+    DEVIATING = "deviating"  # a check of edges or limits: differs from the reference; fails only with --strict
+    OK = "ok"  # timed (and its timed outputs verified) or trained
+    UNAVAILABLE = "unavailable"  # cannot run here: no device, a failed build; the detail says why
+    FAILED_CHECK = "failed check"  # not timed or trained: its forward or backward check failed
+    FAILED_VERIFICATION = "failed verification"  # timed, but a timed call's output was wrong: no speedup
+    ERROR = "error"  # raised while timing or training; the detail is the exception's first line
+
+
+# Statuses that make a command exit 1: the implementation could not do what was asked of it.
+FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status.ERROR)
 
 
 def to_frame(rows: list, device: str) -> pd.DataFrame:
@@ -17,6 +38,19 @@ def to_frame(rows: list, device: str) -> pd.DataFrame:
     for column, value in provenance(device).items():
         frame[column] = value
     return frame
+
+
+def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Write to a temporary file beside path, then rename over it: a kill at any moment leaves the old
+    file or the new one, never half of one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            frame.to_csv(stream, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def save(frame: pd.DataFrame, path: str | Path, key: list[str]) -> pd.DataFrame:
@@ -29,5 +63,5 @@ def save(frame: pd.DataFrame, path: str | Path, key: list[str]) -> pd.DataFrame:
             new_keys = pd.MultiIndex.from_frame(frame[key].astype(str))
             old_keys = pd.MultiIndex.from_frame(old[key].astype(str))
             frame = pd.concat([old[~old_keys.isin(new_keys)], frame], ignore_index=True)
-    frame.to_csv(path, index=False)
+    write_atomically(frame, path)
     return frame

@@ -1,72 +1,289 @@
-"""Timing one implementation on one input with torch.utils.benchmark: medians with spread, bytes moved, GB/s.
+"""Verified, interleaved timing: every implementation of one case is timed in shuffled rounds on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
+
+A case is (direction, numel, dtype, device). Its entries (the implementations, and two copy
+baselines) are timed in `rounds` rounds; in each round every entry runs one block of calls, in an
+order shuffled per round, so drift and a neighbour's noise hit all of them alike and each round gives
+a paired sample (stats.py turns them into medians, intervals and ratios).
+
+Inputs cannot be cached. The inputs are windows of one buffer, SHIFT elements apart: every call of a
+block gets its own window (its own pointer, and different values at every position). Between rounds
+the buffer's values are replaced (rotated) in place without bumping its version counter, so a result
+kept from an earlier call, whatever it was keyed on (pointer, shape, version, some of the values), is
+wrong now. After each block, outside the timed region: the outputs of two of its timed calls (one at
+a random position, and the last) are compared with the float64 reference under check.TOLERANCES,
+must have their own storage (not the input's, not each other's), and the input buffer must be
+unchanged. On CUDA the timer synchronizes the current stream only, as a user's next op would wait,
+so work left running on a side stream shows up as wrong outputs, not as speed.
 
 Bytes moved count each tensor an op must touch once (tensors of n elements of s bytes):
   fwd      reads x, writes y                         2 n s
   bwd      reads grad and x, writes grad_input       3 n s
   fwd+bwd  both                                      5 n s
-GB/s = bytes moved / median time (10^9 bytes). The roofline is a plain out-of-place copy,
-x.clone(): it reads n s and writes n s into a fresh allocation, the same allocation pattern as
-the ops' fresh outputs, so first-touch page faults (CPU) are in both.
+GB/s = bytes moved / median time. Two baselines, timed in the same rounds, bound a forward:
+  COPY   out.copy_(x) into a tensor allocated once: the memory-bandwidth limit (2 n s, no allocation)
+  CLONE  x.clone(): the same traffic into a fresh allocation (first-touch page faults on the CPU)
+An op above 100% of COPY's bandwidth is a measurement problem (caches, a skipped write), not a win.
 
-On CUDA, torch.utils.benchmark synchronizes the device around every timed block. Beside the wall
-time, kernel_s is the GPU time per call spent inside kernels (torch.profiler's device events): where
-it is well below the median, the call waits on CPU-side work (dispatch, launches, the autograd engine,
-a Python backward), not on its kernels, and a faster kernel would not show. L2 is not flushed
-between runs: a block of back-to-back calls is what a training step does to an activation the
-previous layer just wrote, and at 2^24 elements and above (what the bandwidth targets are about)
-the tensors are several times larger than L2 anyway.
+Beside the wall time, kernel_s on CUDA is the GPU time per call spent in kernels (torch.profiler):
+well below the median, the call waits on CPU-side dispatch, launches or autograd. L2 is not flushed
+between calls: a block of back-to-back calls is what a training step does to an activation the
+previous layer just wrote, and at the sizes where bandwidth matters the tensors exceed L2 anyway.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 from torch.utils import benchmark
 
-from opbench import inputs
-from opbench.registry import Implementation
+from opbench import check, inputs, reference
+from opbench.registry import first_line
+from opbench.results import Status
 
 DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
 TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
+COPY = "copy (bandwidth limit)"
+CLONE = "clone (with allocation)"
+BASELINES = (COPY, CLONE)
+# Elements between consecutive input windows: 64 keeps every window 128-byte aligned in every dtype
+# (vectorized paths stay on), and shifts the values under each position.
+SHIFT = 64
+# Elements the buffer rotates by between rounds (a prime: no round repeats another's values).
+ROTATION = 7919
+ROUNDS = 20
+BLOCK_S = 0.02  # target duration of one block
+MAX_CALLS = 2000
+# The bwd direction keeps one forward graph (output and saved input) per window alive: at most this many bytes of them.
+GRAPH_BYTES = 2 << 30
 
 
 def bytes_moved(direction: str, numel: int, dtype: torch.dtype) -> int:
     return TENSORS_TOUCHED[direction] * numel * dtype.itemsize
 
 
-def make_runner(impl: Implementation | Callable, direction: str, numel: int, dtype: torch.dtype, device: str) -> Callable[[], object]:
-    """A no-argument callable doing one `direction` pass of impl on a seeded input of numel elements."""
-    x = inputs.random_input(numel, dtype, device, scale=3.0)
-    if direction == "fwd":
-        return lambda: impl(x)
-    x.requires_grad_()
-    grad = torch.ones_like(x)
-    if direction == "bwd":
-        y = impl(x)  # the graph is built once; each run replays only the backward
-        return lambda: torch.autograd.grad(y, x, grad, retain_graph=True)
-    return lambda: torch.autograd.grad(impl(x), x, grad)
+@dataclass(frozen=True)
+class Case:
+    direction: str
+    numel: int
+    dtype: torch.dtype
+    device: str
 
 
-def copy_runner(numel: int, dtype: torch.dtype, device: str) -> Callable[[], object]:
-    x = inputs.random_input(numel, dtype, device)
-    return x.clone
+class Workload:
+    """The input buffer of one case, its windows and the float64 reference of what each call must return."""
+
+    def __init__(self, case: Case, windows: int):
+        self.case, self.windows = case, windows
+        length = case.numel + (windows - 1) * SHIFT
+        self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=1)
+        self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=2)
+        self.x, self.grad = self.source_x.clone(), self.source_grad.clone()
+        self._source_expected, self._expected, self.shift = {}, {}, 0
+        spans = [slice(i * SHIFT, i * SHIFT + case.numel) for i in range(windows)]
+        self.plain = [self.x[span] for span in spans]
+        self.leaves = [self.x[span].detach().requires_grad_() for span in spans]  # share storage and version
+        self.grads = [self.grad[span] for span in spans]
+        self.spans = spans
+
+    def refresh(self, round_index: int) -> None:
+        """Rotate the buffer's values for this round, in place, through an alias that bumps no version counter."""
+        self.shift = shift = round_index * ROTATION % self.x.numel()
+        self.current_x, self.current_grad = torch.roll(self.source_x, shift), torch.roll(self.source_grad, shift)
+        self._expected = {}
+        self.x.data.copy_(self.current_x)
+        self.grad.data.copy_(self.current_grad)
+
+    def expected(self, formula: str) -> torch.Tensor:
+        """The float64 reference over the whole buffer for this round: the output (fwd) or the input gradient."""
+        if formula not in self._source_expected:  # once per formula, then rotated with the buffer
+            self._source_expected[formula] = (reference.expected(self.source_x, formula) if self.case.direction == "fwd"
+                                              else reference.expected_grad(self.source_grad, self.source_x, formula))
+        if formula not in self._expected:
+            self._expected[formula] = torch.roll(self._source_expected[formula], self.shift)
+        return self._expected[formula]
+
+    def restore_if_changed(self) -> str | None:
+        """None when the buffers hold what this round put there; else restore them and say what changed."""
+        for what, live, current in (("input", self.x, self.current_x), ("upstream gradient", self.grad, self.current_grad)):
+            changed = (live != current).nonzero()
+            if len(changed):
+                where = int(changed[0].item())
+                detail = (f"changed its {what}: element {where} of the buffer is {live[where].item():.6g}, "
+                          f"was {current[where].item():.6g}")
+                self.x.data.copy_(self.current_x)
+                self.grad.data.copy_(self.current_grad)
+                return detail
+        return None
+
+
+def calls_for(entry: Callable, direction: str, workload: Workload, count: int, baseline: bool) -> list[Callable[[], object]]:
+    """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
+    windows = [k % workload.windows for k in range(count)]
+    if baseline or direction == "fwd":
+        return [functools.partial(entry, workload.plain[w]) for w in windows]
+    if direction == "fwd+bwd":
+        return [functools.partial(_forward_backward, entry, workload.leaves[w], workload.grads[w]) for w in windows]
+    graphs = [entry(leaf) for leaf in workload.leaves[: min(count, workload.windows)]]
+    return [functools.partial(torch.autograd.grad, graphs[w], workload.leaves[w], workload.grads[w], retain_graph=True)
+            for w in windows]
+
+
+def _forward_backward(entry, x, grad):
+    return torch.autograd.grad(entry(x), x, grad)
+
+
+def output_of(result) -> torch.Tensor:
+    """The tensor a call produced: the output of a forward, the input gradient of a backward."""
+    return result[0] if isinstance(result, tuple) else result
+
+
+def copy_baselines(numel: int, dtype: torch.dtype, device: str) -> dict[str, Callable]:
+    out = torch.empty(numel, dtype=dtype, device=device)
+    return {COPY: out.copy_, CLONE: torch.clone}
+
+
+def _timer(device: str) -> Callable[[], float]:
+    if device == "cuda":
+        def current_stream_timer() -> float:  # what the next op on this stream would wait for, no more
+            torch.cuda.current_stream().synchronize()
+            return time.perf_counter()
+
+        return current_stream_timer
+    return time.perf_counter
+
+
+def time_block(calls: list[Callable], keep: set[int], device: str) -> tuple[float, dict[int, object]]:
+    """Seconds per call of one block (torch.utils.benchmark at this process's thread count) and the kept outputs."""
+    kept: dict[int, object] = {}
+    segments, start = [], 0
+    for index in sorted(keep):
+        segments.append((calls[start:index], index))
+        start = index + 1
+
+    def block():
+        for run_before, index in segments:  # no per-call bookkeeping: plain loops between kept calls
+            for call in run_before:
+                call()
+            kept[index] = calls[index]()
+
+    timer = benchmark.Timer(stmt="block()", globals={"block": block}, timer=_timer(device),
+                            num_threads=torch.get_num_threads())
+    return timer.timeit(1).median / len(calls), kept
+
+
+def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
+    """Calls per block: enough for block_s, after one warm-up call."""
+    call()
+    count = 1
+    while True:
+        start = _timer(device)()
+        for _ in range(count):
+            call()
+        elapsed = _timer(device)() - start
+        if elapsed >= block_s / 10 or count >= MAX_CALLS:
+            return max(1, min(MAX_CALLS, round(count * block_s / max(elapsed, 1e-9))))
+        count *= 10
+
+
+def verify(kept: dict[int, object], workload: Workload, windows_of: list[int], count: int, round_index: int,
+           formula: str = "erf") -> str | None:
+    """None when every kept output is right and owns its memory; else what was wrong, naming the element."""
+    case = workload.case
+    expected = workload.expected(formula)
+    storages = {workload.x.untyped_storage().data_ptr(): "its input"}
+    for index, result in sorted(kept.items()):
+        got = output_of(result)
+        where = f"call {index + 1} of {count} in round {round_index + 1}"
+        for attribute, value, want in (("shape", tuple(got.shape), (case.numel,)), ("dtype", got.dtype, case.dtype),
+                                       ("device", got.device, workload.x.device)):
+            if value != want:
+                return f"{where}: output has {attribute} {value}, expected {want}"
+        storage = got.untyped_storage().data_ptr()
+        if storage in storages:
+            return f"{where}: output shares memory with {storages[storage]}"
+        storages[storage] = f"the output of call {index + 1}"
+        span = workload.spans[windows_of[index]]
+        result = check.compare(got, expected[span], workload.x[span], case.dtype)
+        if not result.passed:
+            element = result.first_wrong
+            return (f"{where}: element {element} is {result.first_wrong_value:.6g}, expected "
+                    f"{expected[span][element].item():.6g} (input {workload.x[span][element].item():.6g})")
+    return None
 
 
 @dataclass
-class Timing:
-    p20_s: float
-    median_s: float
-    p80_s: float
-    runs: int
-    kernel_s: float = math.nan  # CUDA only
+class Measured:
+    """One entry's result in one case: per-round seconds per call, and its status."""
+
+    samples: list[float] = field(default_factory=list)
+    status: Status = Status.OK
+    detail: str = ""
+    calls_per_block: int = 0
+    kernel_s: float = math.nan
 
 
-def cold_call_s(impl: Implementation, dtype: torch.dtype, device: str) -> float:
+def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, block_s: float = BLOCK_S,
+                 seed: int = 0) -> dict[str, Measured]:
+    """Time every entry (name -> callable, BASELINES included) in interleaved, verified rounds.
+
+    An exception anywhere (calibration, graph building, a timed call, verification) ends that entry
+    alone: its Measured has status ERROR and the exception's first line; the others go on.
+    """
+    results = {name: Measured() for name in entries}
+    calls_per_block = {}
+    probe = Workload(case, windows=1)
+    for name, entry in entries.items():
+        try:
+            calls = calls_for(entry, case.direction, probe, 1, name in BASELINES)
+            calls_per_block[name] = calibrate(calls[0], case.device, block_s)
+        except Exception as error:  # a crash is this entry's row, never the run's end
+            results[name] = Measured(status=Status.ERROR, detail=f"{type(error).__name__}: {first_line(error)}")
+    del probe
+    windows = max(calls_per_block.values(), default=1)
+    if case.direction == "bwd":  # one live graph per window
+        windows = max(2, min(windows, GRAPH_BYTES // (2 * case.numel * case.dtype.itemsize)))
+    workload = Workload(case, max(2, windows))
+    windows_of = [k % workload.windows for k in range(max(calls_per_block.values(), default=1))]
+    rng = random.Random(seed)
+    live = [name for name in entries if results[name].status == Status.OK]
+    for round_index in range(rounds):
+        workload.refresh(round_index)
+        rng.shuffle(live)
+        for name in list(live):
+            measured, count = results[name], calls_per_block[name]
+            measured.calls_per_block = count
+            try:
+                calls = calls_for(entries[name], case.direction, workload, count, name in BASELINES)
+                keep = {rng.randrange(count), count - 1}
+                seconds, kept = time_block(calls, keep, case.device)
+                del calls
+                problem = workload.restore_if_changed()
+                if problem is None and name not in BASELINES:
+                    problem = verify(kept, workload, windows_of, count, round_index, getattr(entries[name], "formula", "erf"))
+                del kept
+            except Exception as error:
+                measured.status, measured.detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"
+                live.remove(name)
+                workload.restore_if_changed()
+                continue
+            measured.samples.append(seconds)
+            if problem is not None:
+                measured.status, measured.detail = Status.FAILED_VERIFICATION, problem
+                live.remove(name)
+    if case.device == "cuda":
+        for name in live:
+            if name not in BASELINES:
+                results[name].kernel_s = kernel_time_s(calls_for(entries[name], case.direction, workload, 1, False)[0])
+    return results
+
+
+def cold_call_s(impl: Callable, dtype: torch.dtype, device: str) -> float:
     """Seconds of the first forward and backward of impl in this process and dtype, on a small input:
     where builds, Triton JIT and torch.compile's compilation land, reported apart from steady state.
     nan when the call raises: the checks that follow name the failure."""
@@ -79,18 +296,6 @@ def cold_call_s(impl: Implementation, dtype: torch.dtype, device: str) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
-
-
-def measure(run: Callable[[], object], device: str, min_run_time: float = 0.5) -> Timing:
-    """Time run() with torch.utils.benchmark at the intra-op thread count of this process
-    (the Timer's default of 1 thread would slow every CPU op but the Python ones), after one
-    untimed warm-up call."""
-    run()
-    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
-    measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    p20, median, p80 = np.percentile(measurement.times, [20, 50, 80])
-    kernel = kernel_time_s(run) if device == "cuda" else math.nan
-    return Timing(float(p20), float(median), float(p80), len(measurement.times), kernel)
 
 
 def kernel_time_s(run: Callable[[], object], calls: int = 20) -> float:

@@ -46,7 +46,9 @@ def gelu_error(p, q) -> tuple[float, float]:
     x = np.linspace(-9, 9, 3_000_001).astype(np.float32)
     a = np.abs(x)
     tail = np.where(a > np.float32(END), np.float32(0), (horner32(p, a) / horner32(q, a)).astype(np.float32))
-    y = (x * np.where(x > 0, np.float32(1) - tail, tail)).astype(np.float32)
+    # As gelu_forward: x > 0 gives fma(-x, tail, x) (one rounding), x <= 0 gives x * tail.
+    positive = np.where(tail == 0, x, (x.astype(np.float64) - x.astype(np.float64) * tail).astype(np.float32))
+    y = np.where(x > 0, positive, (x * tail).astype(np.float32))
     exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x.astype(np.float64)])
     error = np.abs(y.astype(np.float64) - exact)
     return float(error.max()), float(x[error.argmax()])

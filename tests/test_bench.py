@@ -11,15 +11,17 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, report, timing
+from opbench import bench, inputs, reference, report, timing
+from opbench.results import Status
 from opbench.cli import main
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_parse_size():
-    assert [bench.parse_size(s) for s in ("2^16", "4**5", "1000")] == [65536, 1024, 1000]
+def test_parse_size_and_label():
+    assert [inputs.parse_size(s) for s in ("2^16", "4**5", "1000")] == [65536, 1024, 1000]
+    assert [inputs.size_label(n) for n in (65536, 1000)] == ["2^16", "1000"]
 
 
 def test_bytes_moved_counts_every_tensor_touched():
@@ -29,68 +31,97 @@ def test_bytes_moved_counts_every_tensor_touched():
 
 
 @pytest.mark.parametrize("direction", timing.DIRECTIONS)
-def test_runner_does_the_direction(direction):
-    calls = []
+def test_calls_do_the_direction_each_on_its_own_window(direction):
+    seen = []
 
     def spy(x):
-        calls.append(x.requires_grad)
+        seen.append((x.data_ptr(), x.requires_grad))
         return x * 2
 
-    run = timing.make_runner(spy, direction, 16, torch.float32, "cpu")
-    out = run()
+    workload = timing.Workload(timing.Case(direction, 16, torch.float32, "cpu"), windows=3)
+    calls = timing.calls_for(spy, direction, workload, 4, baseline=False)
+    built = len(seen)  # bwd builds one graph per window up front, and each call replays only its backward
+    assert built == (3 if direction == "bwd" else 0)
+    results = [timing.output_of(call()) for call in calls]
+    pointers = [pointer for pointer, _ in seen]
+    assert len(set(pointers)) == 3 and all(grad == (direction != "fwd") for _, grad in seen)
+    assert len(seen) == (3 if direction == "bwd" else 4)
     if direction == "fwd":
-        assert calls == [False] and out.shape == (16,)  # no graph is built for a forward timing
+        assert torch.equal(results[0], 2 * workload.plain[0])
     else:
-        assert calls == [True] and torch.equal(out[0], torch.full((16,), 2.0))  # d(2x)/dx
-        run()
-        assert len(calls) == (1 if direction == "bwd" else 2)  # bwd replays only the backward
+        assert torch.equal(results[1], 2 * workload.grads[1])  # d(2x)/dx times the upstream gradient
 
 
-def test_measure_reports_ordered_percentiles():
-    measured = timing.measure(lambda: torch.ones(1000).sum(), "cpu", min_run_time=0.05)
-    assert 0 < measured.p20_s <= measured.median_s <= measured.p80_s
-    assert measured.runs >= 1
-    assert math.isnan(measured.kernel_s)  # GPU kernel time exists only on CUDA
+def test_each_round_gives_every_window_new_values_in_place():
+    workload = timing.Workload(timing.Case("fwd", 1000, torch.float32, "cpu"), windows=2)
+    before = [w.clone() for w in workload.plain]
+    pointers, versions = [w.data_ptr() for w in workload.plain], [w._version for w in workload.plain]
+    workload.refresh(1)
+    assert [w.data_ptr() for w in workload.plain] == pointers and [w._version for w in workload.plain] == versions
+    assert all((w != b).all() for w, b in zip(workload.plain, before))
+    assert torch.equal(workload.expected("erf")[workload.spans[1]], reference.expected(workload.plain[1]))
+
+
+def test_cases_time_every_entry_in_every_round():
+    case = timing.Case("fwd", 4096, torch.float32, "cpu")
+    entries = {**timing.copy_baselines(4096, torch.float32, "cpu"), "torch": opbench.get("torch")}
+    measured = timing.measure_case(entries, case, rounds=4, block_s=0.002)
+    for name, result in measured.items():
+        assert result.status == Status.OK and len(result.samples) == 4 and result.calls_per_block >= 1, (name, result)
+        assert all(0 < s < 0.01 for s in result.samples)
+        assert math.isnan(result.kernel_s)  # GPU kernel time exists only on CUDA
 
 
 @requires_cuda
 @pytest.mark.cuda
 def test_kernel_time_is_measured_on_cuda():
-    run = timing.make_runner(opbench.get("torch"), "fwd", 2**20, torch.float32, "cuda")
-    measured = timing.measure(run, "cuda", min_run_time=0.05)
-    assert 0 < measured.kernel_s < 1, measured
+    case = timing.Case("fwd", 2**20, torch.float32, "cuda")
+    measured = timing.measure_case({"torch": opbench.get("torch")}, case, rounds=2, block_s=0.002)
+    assert 0 < measured["torch"].kernel_s < 1, measured
 
 
 def test_report_shows_the_kernel_share_of_gpu_calls():
     rows = [dict(implementation=name, device="cuda", dtype="float32", direction="bwd", numel=2**24, status="ok",
-                 median_s=median, kernel_s=5e-5, gbps=1.0) for name, median in (("torch", 7e-5), ("cuda", 1e-4))]
-    text = report.timing_tables(bench.add_comparisons(pd.DataFrame(rows)))
+                 median_s=median, ci_low_s=median, ci_high_s=median, kernel_s=5e-5, gbps=1.0, bytes=1,
+                 bandwidth_fraction=0.5, clone_fraction=0.5, above_limit=False, time_vs_torch=1.0, time_low=1.0,
+                 time_high=1.0) for name, median in (("torch", 7e-5), ("cuda", 1e-4))]
+    text = report.timing_tables(pd.DataFrame(rows))
     assert "GPU time in kernels per call" in text
     assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
 
 
-def test_sweep_csv_rows_are_replaced_not_duplicated(tmp_path):
+def test_sweep_rows_carry_intervals_samples_and_provenance(tmp_path):
     csv = tmp_path / "bench.csv"
     args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
-            "--csv", str(csv), "--quick"]
+            "--csv", str(csv), "--rounds", "6"]
     assert main(args) == 0
-    first = pd.read_csv(csv)
-    assert main(args) == 0
-    second = pd.read_csv(csv)
-    assert len(first) == len(second) == 2 * 2 * 2 + 2  # impl x size x direction, plus the copy per size
-    timed = second[second["implementation"] == "cpp"]
-    assert (timed["gbps"] > 0).all() and (timed["roofline_fraction"] > 0).all()
-    assert (second[second["implementation"] == "torch"]["speedup_vs_torch"] == 1).all()
+    frame = pd.read_csv(csv)
+    timed = frame[frame["implementation"] == "cpp"]
+    assert (timed["gbps"] > 0).all() and (timed["bandwidth_fraction"] > 0).all() and (timed["clone_fraction"] > 0).all()
+    assert (timed["time_low"] <= timed["time_vs_torch"]).all() and (timed["time_vs_torch"] <= timed["time_high"]).all()
+    assert (timed["ci_low_s"] <= timed["median_s"]).all() and (timed["median_s"] <= timed["ci_high_s"]).all()
+    assert (timed["samples_s"].str.split(";").map(len) == 6).all() and (timed["rounds"] == 6).all()
+    assert (frame[frame["implementation"] == "torch"]["speedup_vs_torch"] == 1).all()
     assert (timed["cold_call_s"] > 0).all()
-    for column in ("device_name", "cpu_model", "threads", "torch_version", "git_sha", "timestamp", "p20_s", "p80_s"):
-        assert second[column].notna().all(), column
+    for column in ("device_name", "cpu_model", "threads", "torch_version", "git_sha", "timestamp"):
+        assert frame[column].notna().all(), column
+
+
+def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
+    """An op that 'moves' its bytes faster than out.copy_(x) (here: returns a cached tensor it never
+    writes) is flagged as a measurement problem, whatever verification says of it."""
+    frame = pd.DataFrame([dict(implementation="fast", status="ok", numel=1 << 20, dtype="float32", bytes=8 << 20)])
+    measured = {"fast": timing.Measured(samples=[1e-6] * 5), timing.COPY: timing.Measured(samples=[2e-6] * 5)}
+    flagged = bench.add_comparisons(frame, measured)
+    assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
+    assert "measurement problem" in bench.summary(flagged.assign(device="cpu", direction="fwd", detail=""))
 
 
 def test_failing_implementation_is_not_timed(scratch_registry):
     scratch_registry.register("wrong-sign", lambda x: -torch.nn.functional.gelu(x))
-    frame = bench.sweep([opbench.get("wrong-sign")], "cpu", [torch.float32], [1024], ["fwd"], min_run_time=0.01)
+    frame = bench.sweep([opbench.get("wrong-sign")], "cpu", [torch.float32], [1024], ["fwd"], rounds=2)
     row = frame[frame["implementation"] == "wrong-sign"].iloc[0]
-    assert row["status"] == "failed check" and "forward error" in row["detail"]
+    assert row["status"] == Status.FAILED_CHECK and "forward: forward error" in row["detail"]
     assert pd.isna(row["median_s"])
 
 

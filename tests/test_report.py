@@ -18,7 +18,7 @@ def measured(tmp_path_factory):
         impls = [opbench.get("torch"), opbench.get("cpp"), opbench.implementations()[-1]]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", ["implementation", "dtype", "check"])
-        bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", min_run_time=0.02)
+        bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", rounds=2, block_s=0.002)
     finally:
         opbench.unregister("needs-a-compiler")
     if SHARED_MNIST:
@@ -45,7 +45,7 @@ def test_report_has_every_section_and_plot(measured, tmp_path):
 def test_unavailable_implementation_shows_its_reason(measured, tmp_path):
     text = report.write(measured, tmp_path, "opbench report").read_text()
     assert "needs-a-compiler: C++ build failed: no g++" in text  # correctness section
-    assert "needs-a-compiler (float32): unavailable: C++ build failed: no g++" in text  # timing section
+    assert "needs-a-compiler (float32 fwd 2^10): **unavailable**: C++ build failed: no g++" in text  # timing section
 
 
 def test_rerun_replaces_the_report(measured, tmp_path):

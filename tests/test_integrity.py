@@ -1,0 +1,147 @@
+"""Verdicts that cannot be gamed or crashed: the catalogue of cheats is caught and named, honest implementations in the same run are timed, finished rows survive failures and kills."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import opbench
+from opbench import bench, check, timing
+from opbench.cli import main
+from opbench.results import Status
+from tests.conftest import requires_cuda
+
+CHEATS = Path(__file__).with_name("cheating_impls.py")
+LARGE = 1 << 18  # above cheating_impls.LARGE
+
+# Each cheat, the check that names it, and words of that message.
+CAUGHT_BY_CHECKS = {
+    "memo-pointer": ("contract", "ignores a change of its input's values made in place"),
+    "memo-shape": ("contract", "is wrong for a second input of the same shape"),
+    "memo-values": ("contract", "differing from the previous one in one element"),
+    "alias-input": ("contract", "returns memory of its input"),
+    "mutate-input": ("contract", "changed its input (element 0)"),
+    "nondeterministic": ("contract", "differs between two calls on the same input"),
+    "prefix-only": ("forward 2^18", "forward error"),
+}
+
+
+@pytest.fixture
+def cheats(scratch_registry):
+    opbench.load_plugin(str(CHEATS))
+    return scratch_registry
+
+
+@pytest.mark.parametrize("name", CAUGHT_BY_CHECKS)
+def test_checks_name_each_cheat(cheats, name):
+    failing_check, words = CAUGHT_BY_CHECKS[name]
+    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], checks=check.CHECKS, sizes=[LARGE])
+    failures = {row.check: row.detail for row in check.failed(rows)}
+    assert failing_check in failures, rows
+    assert words in failures[failing_check]
+
+
+@pytest.mark.parametrize("name", ["torch", "python", "cpp"])
+def test_honest_implementations_keep_the_contract(name):
+    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], checks=("contract",), sizes=[LARGE])
+    assert check.failed(rows) == [], rows
+
+
+@pytest.mark.parametrize("name, numel, words", [
+    ("memo-pointer", 4096, "expected"),  # stale from the previous round: the buffer rotated under it
+    ("memo-shape", 4096, "expected"),
+    ("prefix-only", LARGE, f"element {1 << 17} is 0"),
+    ("alias-input", 4096, "changed its input"),
+    ("mutate-input", 4096, "changed its input"),
+])
+def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel, words):
+    """Straight to the timing engine (no checks first): the cheat's row fails verification, named;
+    torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
+    new values at every position, so its cache never hits and it gains nothing; the contract catches it.)"""
+    case = timing.Case("fwd", numel, torch.float32, "cpu")
+    entries = {**timing.copy_baselines(numel, torch.float32, "cpu"), "torch": opbench.get("torch"), name: opbench.get(name)}
+    measured = timing.measure_case(entries, case, rounds=3, block_s=0.002)
+    assert measured[name].status == Status.FAILED_VERIFICATION, measured[name]
+    assert words in measured[name].detail
+    assert measured["torch"].status == Status.OK and len(measured["torch"].samples) == 3, measured["torch"]
+
+
+@pytest.mark.parametrize("direction", ["bwd", "fwd+bwd"])
+def test_verified_timing_checks_gradients(scratch_registry, direction):
+    class HalfGradient(torch.autograd.Function):  # right forward, gradient halved
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.nn.functional.gelu(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 0.5 * torch.ops.aten.gelu_backward(grad, ctx.saved_tensors[0])
+
+    case = timing.Case(direction, 4096, torch.float32, "cpu")
+    entries = {"torch": opbench.get("torch"), "half": HalfGradient.apply}
+    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
+    assert measured["half"].status == Status.FAILED_VERIFICATION
+    assert measured["torch"].status == Status.OK
+
+
+def test_sweep_survives_an_implementation_raising_at_one_size(cheats, tmp_path):
+    csv = tmp_path / "bench.csv"
+    code = main(["bench", "--impl", "torch", "--impl", "raise-large", "--impl", "raise-large-backward",
+                 "--sizes", f"2^10,{LARGE}", "--direction", "fwd,fwd+bwd", "--rounds", "2", "--csv", str(csv)])
+    assert code == 1
+    frame = pd.read_csv(csv)
+    status = frame.set_index(["implementation", "direction", "numel"])["status"]
+    assert status["raise-large", "fwd", LARGE] == Status.ERROR
+    assert status["raise-large-backward", "fwd+bwd", LARGE] == Status.ERROR
+    assert status["raise-large-backward", "fwd", LARGE] == Status.OK  # its forward is fine
+    for direction in ("fwd", "fwd+bwd"):
+        for numel in (1024, LARGE):
+            assert status["torch", direction, numel] == Status.OK
+            assert status[timing.COPY, direction, numel] == Status.OK
+    error = frame[(frame["implementation"] == "raise-large") & (frame["status"] == Status.ERROR)].iloc[0]
+    assert "MemoryError: pretends to run out of memory" in error["detail"]
+    assert pd.isna(error["speedup_vs_torch"])
+
+
+def test_killed_bench_leaves_a_valid_csv_of_finished_cases(tmp_path):
+    csv = tmp_path / "bench.csv"
+    # Five cases of 20 rounds (over a second each): the kill lands while the second one is measured.
+    command = [sys.executable, "-m", "opbench.cli", "bench", "--impl", "torch", "--sizes", "2^10,2^12,2^14,2^16,2^18",
+               "--direction", "fwd", "--rounds", "20", "--csv", str(csv)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (csv.exists() and csv.stat().st_size) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
+    frame = pd.read_csv(csv)
+    assert len(frame) >= 3 and (frame["status"] == Status.OK).all()  # torch and both baselines of a finished case
+    assert frame["numel"].nunique() < 5 and len(frame) == 3 * frame["numel"].nunique()  # whole cases only
+
+
+def test_rerun_replaces_rows_without_duplicates(tmp_path):
+    csv = tmp_path / "bench.csv"
+    args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
+            "--csv", str(csv), "--rounds", "2"]
+    assert main(args) == 0
+    first = pd.read_csv(csv)
+    assert main(args) == 0
+    second = pd.read_csv(csv)
+    assert len(first) == len(second) == 2 * 2 * 4  # size x direction x (2 implementations + 2 baselines)
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_side_stream_work_fails_verification(cheats):
+    case = timing.Case("fwd", 1 << 20, torch.float32, "cuda")
+    entries = {"torch": opbench.get("torch"), "side-stream": opbench.get("side-stream")}
+    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
+    assert measured["side-stream"].status == Status.FAILED_VERIFICATION, measured["side-stream"]
+    assert measured["torch"].status == Status.OK

@@ -14,9 +14,9 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, data, inputs, report, results, timing, train
+from opbench import bench, check, compare, data, inputs, report, results, timing, train
 from opbench.results import Status
-from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, setup_error
+from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
 
 
 def selected(args, device: str | None) -> list[opbench.Implementation]:
@@ -97,23 +97,30 @@ def cmd_bench(args) -> int:
 
 
 def cmd_train(args) -> int:
-    below = []
+    """Train each selected implementation; exit 1 when any was skipped, failed, or ended below --min-accuracy."""
+    failures = []
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
         if problem:
-            print(f"skipping {impl.name}: {': '.join(problem)}")
+            failures.append(f"{impl.name}: not trained: {problem[0]}: {problem[1]}")
             continue
         for loader in args.loader or ["dataloader"]:
             config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                        loader=loader, device=args.device, data_root=args.data_root, logdir=args.logdir)
-            rows = train.train(impl, config, args.csv)
+            try:
+                rows = train.train(impl, config, args.csv)
+            except data.DataError:
+                raise
+            except Exception as error:  # this implementation's failure; the others still train
+                failures.append(f"{impl.name} [{loader}]: {Status.ERROR}: {type(error).__name__}: {first_line(error)}")
+                continue
             final = rows[-1]["test_accuracy"]
             print(f"{impl.name} [{loader}]: final test accuracy {final:.2f}%")
             if args.min_accuracy is not None and final < args.min_accuracy:
-                below.append(f"{impl.name} [{loader}] ended at {final:.2f}% < {args.min_accuracy}%")
-    for line in below:
+                failures.append(f"{impl.name} [{loader}] ended at {final:.2f}% < {args.min_accuracy}%")
+    for line in failures:
         print(f"FAIL {line}")
-    return 1 if below else 0
+    return 1 if failures else 0
 
 
 def cmd_report(args) -> int:
@@ -137,6 +144,21 @@ def cmd_report(args) -> int:
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
     print(report.write(out, out, command, args.quick))
     return 0
+
+
+def cmd_compare(args) -> int:
+    try:
+        comparison = compare.compare(Path(args.base), Path(args.new), args.across_machines)
+    except (OSError, compare.CompareError, pd.errors.ParserError) as error:
+        print(f"opbench: compare: {error}", file=sys.stderr)
+        return 2
+    print(compare.text(comparison, args.base, args.new, args.across_machines))
+    if args.fail_above is None:
+        return 0
+    worse = compare.regressions(comparison.table, args.fail_above)
+    for row in worse.itertuples():
+        print(f"FAIL {row.implementation}: {row.change_pct:+.1f}% slower (p = {row.p_value:.2g}), above {args.fail_above}%")
+    return 1 if len(worse) else 0
 
 
 def check_table(frame: pd.DataFrame) -> str:
@@ -204,11 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--out", help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
     report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    compare_parser = commands.add_parser("compare", parents=[common], help="did a change make anything significantly slower?")
+    compare_parser.add_argument("base", help="bench.csv or train.csv of the base run")
+    compare_parser.add_argument("new", help="the same kind of CSV from the new run")
+    compare_parser.add_argument("--fail-above", type=float, metavar="PCT",
+                                help="exit 1 if any significant slowdown exceeds PCT percent")
+    compare_parser.add_argument("--across-machines", action="store_true",
+                                help="also compare rows measured on different machines or torch versions")
     return parser
 
 
 COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train,
-            "report": cmd_report}
+            "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,11 @@ def by_size(group: pd.DataFrame, cell, tablefmt: str = "github") -> str:
     table = group.assign(cell=group.apply(cell, axis=1)).pivot_table(
         index="implementation", columns="numel", values="cell", aggfunc="first", sort=False)
     table.columns = [size_label(n) for n in table.columns]
-    return tabulate(table.reset_index(), headers="keys", tablefmt=tablefmt, showindex=False, disable_numparse=True)
+    return tabulate_frame(table.reset_index(), tablefmt)
+
+
+def tabulate_frame(frame: pd.DataFrame, tablefmt: str = "simple") -> str:
+    return tabulate(frame, headers="keys", tablefmt=tablefmt, showindex=False, disable_numparse=True)
 
 
 def ratio(median: float, low: float, high: float) -> str:

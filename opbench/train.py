@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -15,9 +17,16 @@ from tqdm import tqdm
 from opbench import data, results
 from opbench.model import lenet5
 from opbench.registry import Implementation
+from opbench.results import Status
 
 LOADERS = ("dataloader", "device")
-KEY = ["implementation", "device", "loader", "seed", "epoch"]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training loss became nan or inf: the run stops, and says at which step."""
+# What makes one training run: a re-run of the same run replaces all of its rows, never some epochs.
+RUN_KEY = ["implementation", "device", "loader", "seed", "lr", "batch_size", "epochs"]
+KEY = [*RUN_KEY, "epoch"]
 
 
 @dataclass
@@ -116,13 +125,15 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
     if config.logdir:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(Path(config.logdir) / f"{impl.name}-{config.loader}-{device}"))
+        run_folder = Path(config.logdir) / f"{impl.name}-{config.loader}-{device}"
+        shutil.rmtree(run_folder, ignore_errors=True)  # a re-run's curve must not overlap the last one's
+        writer = SummaryWriter(str(run_folder))
     rows, step = [], 0
     try:
         for epoch in range(1, config.epochs + 1):
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            total_loss, seen = 0.0, 0
+            step_losses, sizes = [], []
             synchronize(device)
             start = time.perf_counter()
             with GpuUtilizationSampler(device) as utilization:
@@ -135,19 +146,28 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                     loss = loss_function(model(images), labels)
                     loss.backward()
                     optimizer.step()
-                    loss_value = loss.item()  # synchronizes: the epoch time below is device time too
-                    total_loss += loss_value * len(labels)
-                    seen += len(labels)
-                    step += 1
-                    if writer:
-                        writer.add_scalar("Loss/Train", loss_value, step)
+                    # No loss.item() here: it would wait for the device every step. The losses stay on
+                    # the device and are read once, after the epoch.
+                    step_losses.append(loss.detach())
+                    sizes.append(len(labels))
                 synchronize(device)
             epoch_s = time.perf_counter() - start
+            losses = torch.stack(step_losses).double().cpu()
+            seen = sum(sizes)
+            train_loss = float((losses * torch.tensor(sizes, dtype=torch.float64)).sum()) / seen
+            if writer:
+                for value in losses.tolist():
+                    step += 1
+                    writer.add_scalar("Loss/Train", value, step)
+            if not math.isfinite(train_loss):
+                first = int((~losses.isfinite()).nonzero()[0].item())
+                raise NonFiniteLoss(f"{impl.name}: training loss became {losses[first].item()} at step {first + 1} "
+                                    f"of epoch {epoch}; training stopped")
             accuracy = evaluate(model, test_images, test_labels)
             row = dict(
                 implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
-                train_loss=total_loss / seen, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
-                samples=seen, batch_size=config.batch_size, lr=config.lr,
+                status=Status.OK, train_loss=train_loss, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
+                samples=seen, batch_size=config.batch_size, lr=config.lr, epochs=config.epochs,
                 peak_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
                 gpu_utilization=utilization.mean,
             )
@@ -156,7 +176,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                 writer.add_scalar("Accuracy/Test", accuracy, epoch)
                 writer.flush()
             if csv:  # saved as each epoch ends: an interrupted run keeps its finished epochs
-                results.save(results.to_frame([row], device), csv, KEY)
+                results.save(results.to_frame([row], device), csv, RUN_KEY if epoch == 1 else KEY)
             tqdm.write(f"{impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
                        f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s")
     finally:

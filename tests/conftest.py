@@ -23,15 +23,19 @@ def seeded():
     torch.manual_seed(0)
 
 
-def _shared_mnist():
+def _local_mnist():
+    """MNIST where the CLI looks for it: $OPBENCH_DATA, then ./data at the project root (where
+    `opbench report --quick` puts it), raw or .gz files. Tests never download and never look outside."""
     import os
     from pathlib import Path
 
-    for candidate in (os.environ.get("OPBENCH_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if candidate and (Path(candidate) / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
+    for candidate in (os.environ.get("OPBENCH_DATA"), Path(__file__).resolve().parents[1] / "data"):
+        raw = Path(candidate) / "MNIST" / "raw" if candidate else None
+        if raw and any((raw / f"train-images-idx3-ubyte{suffix}").exists() for suffix in ("", ".gz")):
             return Path(candidate)
     return None
 
 
-SHARED_MNIST = _shared_mnist()
-requires_mnist = pytest.mark.skipif(SHARED_MNIST is None, reason="no local MNIST (set OPBENCH_DATA); tests never download")
+LOCAL_MNIST = _local_mnist()
+requires_mnist = pytest.mark.skipif(LOCAL_MNIST is None,
+                                    reason="no MNIST in $OPBENCH_DATA or ./data (opbench report --quick fetches it); tests never download")

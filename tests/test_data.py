@@ -14,12 +14,12 @@ import pytest
 import torchvision
 
 from opbench import data
-from tests.conftest import SHARED_MNIST, requires_mnist
+from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
 @requires_mnist
 def test_shared_files_verify():
-    data.verify(SHARED_MNIST / "MNIST" / "raw")
+    data.verify(LOCAL_MNIST / "MNIST" / "raw")
 
 
 @requires_mnist
@@ -27,7 +27,7 @@ def test_gz_only_folder_is_decompressed_and_verified(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in data.FILES:
-        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / f"{name}.gz", raw)
+        shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / f"{name}.gz", raw)
     assert data.ensure_mnist(tmp_path, sources=data.SOURCES[:1]) == raw
     images, labels = data.load_tensors(tmp_path, train=False)
     assert images.shape == (10000, 1, 28, 28) and labels.shape == (10000,)
@@ -39,7 +39,7 @@ def test_truncated_file_names_the_file_and_the_md5(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in data.FILES:
-        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / name, raw)
+        shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / name, raw)
     with open(raw / "t10k-labels-idx1-ubyte", "r+b") as handle:
         handle.truncate(5000)
     with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte is corrupt or truncated: .*expected 27ae3e4e09519cfbb04c329615203637"):
@@ -65,7 +65,7 @@ def test_torchvision_download_from_a_local_mirror(tmp_path, monkeypatch):
     mirror.mkdir()
     resources = []
     for name in data.FILES:
-        shutil.copy(SHARED_MNIST / "MNIST" / "raw" / f"{name}.gz", mirror)
+        shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / f"{name}.gz", mirror)
         resources.append((f"{name}.gz", data.md5(mirror / f"{name}.gz")))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
     handler.log_message = lambda *args: None

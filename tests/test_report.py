@@ -6,7 +6,7 @@ import torch
 
 import opbench
 from opbench import bench, check, report, results, train
-from tests.conftest import SHARED_MNIST, requires_mnist
+from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def measured(tmp_path_factory):
         bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", rounds=2, block_s=0.002)
     finally:
         opbench.unregister("needs-a-compiler")
-    if SHARED_MNIST:
+    if LOCAL_MNIST:
         for name in ("torch", "cpp"):
-            config = train.TrainConfig(epochs=2, loader="device", data_root=str(SHARED_MNIST), logdir=None, max_batches=20)
+            config = train.TrainConfig(epochs=2, loader="device", data_root=str(LOCAL_MNIST), logdir=None, max_batches=20)
             train.train(opbench.get(name), config, folder / "train.csv")
     return folder
 
@@ -80,7 +80,7 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
     stale = tmp_path / "runs" / "gone-device-cpu"
     stale.mkdir(parents=True)
-    status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(SHARED_MNIST)])
+    status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(LOCAL_MNIST)])
     assert status == 0  # check failures (the lab's composite in half precision) are findings, not errors
     assert not stale.exists() and any((tmp_path / "runs").iterdir())
     text = (tmp_path / "README.md").read_text()

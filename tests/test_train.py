@@ -8,7 +8,7 @@ import opbench
 from opbench import check, train
 from opbench.cli import main
 from opbench.model import lenet5
-from tests.conftest import SHARED_MNIST, requires_mnist
+from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
 def test_lenet5_is_the_reference_architecture():
@@ -21,7 +21,7 @@ def test_lenet5_is_the_reference_architecture():
 
 
 def config(tmp_path, **overrides):
-    settings = dict(loader="device", data_root=str(SHARED_MNIST), logdir=str(tmp_path / "runs"))
+    settings = dict(loader="device", data_root=str(LOCAL_MNIST), logdir=str(tmp_path / "runs"))
     settings.update(overrides)
     return train.TrainConfig(**settings)
 
@@ -87,7 +87,7 @@ def test_crash_mid_run_keeps_finished_epochs(tmp_path, scratch_registry):
 
 @requires_mnist
 def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
-    status = main(["train", "--impl", "cpp", "--epochs", "1", "--loader", "device", "--data-root", str(SHARED_MNIST),
+    status = main(["train", "--impl", "cpp", "--epochs", "1", "--loader", "device", "--data-root", str(LOCAL_MNIST),
                    "--logdir", str(tmp_path / "runs"), "--min-accuracy", "99.9"])
     assert status == 1
     assert "FAIL cpp [device] ended at" in capsys.readouterr().out
@@ -102,3 +102,39 @@ def test_cli_missing_data_is_a_message_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setattr(data, "load_tensors", missing)
     assert main(["train", "--impl", "torch", "--epochs", "1"]) == 2
     assert "opbench: MNIST not found; looked in:" in capsys.readouterr().err
+
+
+@requires_mnist
+def test_a_rerun_replaces_the_whole_run_never_some_epochs(tmp_path, scratch_registry):
+    state = {"calls": 0, "crash_after": None}
+
+    def flaky(x):
+        state["calls"] += 1
+        if state["crash_after"] is not None and state["calls"] > state["crash_after"]:
+            raise RuntimeError("crashed in the second epoch")
+        return torch.nn.functional.gelu(x)
+
+    scratch_registry.register("flaky", flaky)
+    csv = tmp_path / "train.csv"
+    train.train(opbench.get("flaky"), config(tmp_path, epochs=2, max_batches=5), csv)
+    assert list(pd.read_csv(csv)["epoch"]) == [1, 2]
+    state.update(calls=0, crash_after=(5 + 10) * 7 + 5)  # the same run again, crashing in its second epoch
+    with pytest.raises(RuntimeError):
+        train.train(opbench.get("flaky"), config(tmp_path, epochs=2, max_batches=5), csv)
+    assert list(pd.read_csv(csv)["epoch"]) == [1]  # the old epoch 2 is not spliced onto the new epoch 1
+    events = list((tmp_path / "runs" / "flaky-device-cpu").glob("events.out.tfevents.*"))
+    assert len(events) == 1  # the re-run's TensorBoard folder started clean
+
+
+@requires_mnist
+def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry, capsys):
+    scratch_registry.register("nan-large", lambda x: torch.where(torch.tensor(x.numel() > 10**5), torch.nan, torch.nn.functional.gelu(x)))
+    scratch_registry.register("wrong-sign", lambda x: -torch.nn.functional.gelu(x))
+    status = main(["train", "--impl", "nan-large", "--impl", "wrong-sign", "--impl", "torch", "--epochs", "1",
+                   "--loader", "device", "--data-root", str(LOCAL_MNIST), "--logdir", str(tmp_path / "runs"),
+                   "--csv", str(tmp_path / "train.csv")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL nan-large [device]: error: NonFiniteLoss: nan-large: training loss became nan at step 1" in out
+    assert "FAIL wrong-sign: not trained: failed check: forward: forward error" in out
+    assert "torch [device]: final test accuracy" in out

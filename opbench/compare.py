@@ -1,0 +1,107 @@
+"""`opbench compare BASE.csv NEW.csv`: for every key measured in both runs, the change of the median with its interval and a significance test; the gate before merging a kernel change.
+
+Bench CSVs compare the per-round times (`samples_s`) of each implementation, device, dtype,
+direction and size; train CSVs compare the epoch times of each implementation, device, loader,
+seed, learning rate and batch size. The statistics are those of opbench/stats.py. Rows measured on
+another machine (device, CPU, threads) or torch version are left out unless `across_machines`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from opbench import render, stats
+from opbench.results import Status
+
+KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
+    "bench": (["implementation", "device", "dtype", "direction", "numel"],
+              lambda rows: [float(v) for v in rows["samples_s"].iloc[0].split(";")]),
+    "train": (["implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
+}
+MACHINE = ["device_name", "cpu_model", "threads", "torch_version"]
+
+
+class CompareError(ValueError):
+    """The CSVs cannot be compared; the message says why."""
+
+
+def kind_of(frame: pd.DataFrame, path: Path) -> str:
+    if "samples_s" in frame:
+        return "bench"
+    if "epoch_s" in frame:
+        return "train"
+    raise CompareError(f"{path}: neither a bench CSV (samples_s) nor a train CSV (epoch_s)")
+
+
+def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind == "bench":
+        return frame[(frame["status"] == Status.OK) & frame["samples_s"].notna()]
+    return frame[frame["status"] == Status.OK] if "status" in frame else frame
+
+
+@dataclass
+class Comparison:
+    table: pd.DataFrame  # one row per key measured in both
+    skipped_machines: int  # keys left out because the two runs come from different machines or versions
+
+
+def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> Comparison:
+    base, new = pd.read_csv(base_path), pd.read_csv(new_path)
+    kind = kind_of(base, base_path)
+    if kind_of(new, new_path) != kind:
+        raise CompareError(f"{base_path} is a {kind} CSV but {new_path} is not")
+    key, samples_of = KINDS[kind]
+    base, new = _usable(base, kind), _usable(new, kind)
+    rows, skipped = [], 0
+    new_groups = dict(list(new.groupby(key, sort=False)))
+    for values, base_rows in base.groupby(key, sort=False):
+        if values not in new_groups:
+            continue
+        new_rows = new_groups[values]
+        machines = [tuple(rows[c].iloc[0] for c in MACHINE if c in rows) for rows in (base_rows, new_rows)]
+        if machines[0] != machines[1] and not across_machines:
+            skipped += 1
+            continue
+        before, after = samples_of(base_rows), samples_of(new_rows)
+        if len(before) < 2 or len(after) < 2:
+            continue
+        change = stats.change(before, after)
+        verdict = ("slower" if change.ratio.median > 1 else "faster") if change.significant else "no significant change"
+        rows.append({**dict(zip(key, values)), "base_median": stats.median_interval(before).median,
+                     "new_median": stats.median_interval(after).median, "change_pct": change.percent,
+                     "change_low_pct": 100 * (change.ratio.low - 1), "change_high_pct": 100 * (change.ratio.high - 1),
+                     "p_value": change.p_value, "verdict": verdict})
+    return Comparison(pd.DataFrame(rows), skipped)
+
+
+def regressions(table: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
+    """Significant slowdowns larger than fail_above_pct percent."""
+    if table.empty:
+        return table
+    return table[(table["verdict"] == "slower") & (table["change_pct"] > fail_above_pct)]
+
+
+def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:
+    header = f"{new_path} vs {base_path}: change of the median time, 95% interval, Mann-Whitney U p-value"
+    if across_machines:
+        header += " (across machines: rows from different devices, CPUs, threads or torch versions are compared)"
+    table = comparison.table
+    if table.empty:
+        body = "no key was measured in both runs" + (
+            f" on the same machine ({comparison.skipped_machines} measured on different ones: --across-machines)"
+            if comparison.skipped_machines else "")
+        return f"{header}\n{body}"
+    shown = table.assign(
+        base=table["base_median"].map(render.duration), new=table["new_median"].map(render.duration),
+        change=[f"{c:+.1f}% [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
+                zip(table["change_pct"], table["change_low_pct"], table["change_high_pct"])],
+        p=table["p_value"].map(lambda p: f"{p:.2g}"),
+    ).drop(columns=["base_median", "new_median", "change_pct", "change_low_pct", "change_high_pct", "p_value"])
+    lines = [header, render.tabulate_frame(shown)]
+    if comparison.skipped_machines:
+        lines.append(f"{comparison.skipped_machines} keys measured on different machines or torch versions were "
+                     "left out (--across-machines compares them)")
+    return "\n".join(lines)

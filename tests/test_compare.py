@@ -1,0 +1,79 @@
+"""`opbench compare`: a deliberately slowed implementation is a significant regression; the same samples are not; machines are not mixed unless asked."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import opbench
+
+from opbench import stats
+from opbench.cli import main
+
+HONEST = "import opbench, torch.nn.functional as F\nopbench.register('mine', lambda x: F.gelu(x))\n"
+TWICE = "import opbench, torch.nn.functional as F\nopbench.register('mine', lambda x: (F.gelu(x), F.gelu(x))[1])\n"
+
+
+def _bench(tmp_path, name, plugin_source):
+    plugin = tmp_path / f"{name}.py"
+    plugin.write_text(plugin_source)
+    csv = tmp_path / f"{name}.csv"
+    assert main(["bench", "--plugin", str(plugin), "--impl", "mine", "--sizes", "2^16", "--direction", "fwd",
+                 "--rounds", "8", "--csv", str(csv)]) == 0
+    opbench.unregister("mine")  # the next run registers its own 'mine'
+    return csv
+
+
+def test_work_done_twice_is_a_significant_regression(scratch_registry, tmp_path, capsys):
+    base, new = _bench(tmp_path, "base", HONEST), _bench(tmp_path, "new", TWICE)
+    capsys.readouterr()
+    assert main(["compare", str(base), str(new), "--fail-above", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL mine:" in out and "slower" in out
+    assert main(["compare", str(base), str(new)]) == 0  # without the gate it only reports
+
+
+def _bench_frame(samples, device_name="cpu A", torch_version="2.14.1"):
+    return pd.DataFrame([dict(implementation="mine", device="cpu", dtype="float32", direction="fwd", numel=1024,
+                              status="ok", samples_s=";".join(f"{s:.6g}" for s in samples), device_name=device_name,
+                              cpu_model=device_name, threads=2, torch_version=torch_version)])
+
+
+def test_samples_from_one_distribution_show_no_significant_change(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    _bench_frame(1e-3 * (1 + 0.02 * rng.standard_normal(20))).to_csv(tmp_path / "a.csv", index=False)
+    _bench_frame(1e-3 * (1 + 0.02 * rng.standard_normal(20))).to_csv(tmp_path / "b.csv", index=False)
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5"]) == 0
+    assert "no significant change" in capsys.readouterr().out
+
+
+def test_other_machines_are_compared_only_when_asked(tmp_path, capsys):
+    _bench_frame([1e-3] * 10).to_csv(tmp_path / "a.csv", index=False)
+    _bench_frame([2e-3] * 10, device_name="cpu B").to_csv(tmp_path / "b.csv", index=False)
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5"]) == 0
+    assert "measured on different ones: --across-machines" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5", "--across-machines"]) == 1
+    assert "(across machines" in capsys.readouterr().out
+
+
+def test_median_interval_uses_order_statistics():
+    interval = stats.median_interval(range(1, 21))  # 20 samples: x_(6) and x_(15), coverage 95.9%
+    assert (interval.low, interval.median, interval.high) == (6, 10.5, 15)
+    assert stats.median_interval([3.0, 1.0, 2.0]) == stats.Interval(2.0, 1.0, 3.0)  # too few: the full range
+    ratio = stats.paired_ratio([2.0] * 10, [1.0] * 10)
+    assert ratio.median == ratio.low == ratio.high == 2.0
+
+
+def test_compare_refuses_a_csv_of_another_kind(tmp_path, capsys):
+    _bench_frame([1e-3] * 5).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame([dict(implementation="mine", check="forward", status="pass")]).to_csv(tmp_path / "c.csv", index=False)
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "c.csv")]) == 2
+    assert "neither a bench CSV" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift", [1.0, 1.5])
+def test_change_interval_contains_the_true_ratio(shift):
+    rng = np.random.default_rng(1)
+    base = 1 + 0.01 * rng.standard_normal(30)
+    change = stats.change(base, shift * (1 + 0.01 * rng.standard_normal(30)))
+    assert change.ratio.low <= shift <= change.ratio.high
+    assert change.significant == (shift != 1.0)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,13 +22,104 @@ from opbench.results import Status
 from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
 
 
+class UsageError(ValueError):
+    """A bad option value, found before any work: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# Option types: each raises argparse.ArgumentTypeError naming what is wrong with the value.
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
+    return value
+
+
+def percent(text: str) -> float:
+    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{text} is not a percentage from 0 to 100")
+    return value
+
+
+def sizes(text: str) -> list[int]:
+    """'2^16,2^20': element counts, each a positive whole number."""
+    values = []
+    for part in text.split(","):
+        try:
+            value = inputs.parse_size(part)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a size (write 2^20, 4**10 or 1048576)") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{part.strip()} is not a positive number of elements")
+        values.append(value)
+    return values
+
+
+def writable_file(text: str) -> str:
+    """A file path whose folder exists or can be made, and where a file can be written (tried now)."""
+    writable_folder(str(Path(text).parent))
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not writable")
+    return text
+
+
+def writable_folder(text: str) -> str:
+    try:
+        Path(text).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=text):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"{text} is not a writable folder ({error.strerror})") from None
+    return text
+
+
+def check_memory(numels: list[int], dtypes, device: str) -> None:
+    """Refuse, before any work, sizes whose buffers cannot fit: a case holds its input, gradient and
+    their rotated copies (6 n s bytes) and float64 references and comparisons (about 64 n bytes)."""
+    if device == "cuda":
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for numel in numels:
+        for dtype in dtypes:
+            needed = numel * (6 * dtype.itemsize + 64)
+            if needed > free:
+                raise UsageError(f"--sizes {inputs.size_label(numel)}: needs about {needed / 2**30:.1f} GiB in "
+                                 f"{dtype_name(dtype)}, {free / 2**30:.1f} GiB is free on {device}")
+
+
 def selected(args, device: str | None) -> list[opbench.Implementation]:
     """The implementations named by --impl (all when absent or 'all') that declare `device`."""
     names = [n for n in (args.impl or ["all"]) if n != "all"]
-    known = {impl.name for impl in opbench.implementations()}
+    known = {impl.name: impl for impl in opbench.implementations()}
     for name in names:
         if name not in known:
-            raise SystemExit(f"opbench: no implementation named {name!r}; see `opbench list`")
+            raise UsageError(f"--impl {name}: no implementation of that name; see `opbench list`")
+        if device not in known[name].devices:
+            raise UsageError(f"--impl {name}: runs on {', '.join(known[name].devices)} only, not on --device {device}")
     return [impl for impl in opbench.implementations(device) if not names or impl.name in names]
 
 
@@ -55,12 +149,13 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
-    sizes = []
+    numels = []
     if args.sizes:  # forward and backward at the sizes a sweep times, where prefix-only work would show
-        sizes = [max(bench.DEFAULT_SIZES[args.device])] if args.sizes == "largest" else parse_sizes(args.sizes)
+        numels = [max(bench.DEFAULT_SIZES[args.device])] if args.sizes == "largest" else args.sizes
+        check_memory(numels, dtypes or [torch.float32], args.device)
     rows = []
     for impl in selected(args, args.device):
-        rows += check.run_checks(impl, args.device, dtypes, sizes=sizes)
+        rows += check.run_checks(impl, args.device, dtypes, sizes=numels)
     frame = results.to_frame(rows, args.device)
     print(check_table(frame))
     bad = check.failed(rows, strict=args.strict)
@@ -75,20 +170,17 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
-def parse_sizes(text: str) -> list[int]:
-    return [inputs.parse_size(s) for s in text.split(",")]
-
-
 def cmd_bench(args) -> int:
     device = args.device
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
-    sizes = parse_sizes(args.sizes) if args.sizes else (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
+    numels = args.sizes or (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
     directions = args.direction.split(",")
     unknown = set(directions) - set(timing.DIRECTIONS)
     if unknown:
-        raise SystemExit(f"opbench: unknown direction {', '.join(sorted(unknown))}; use {','.join(timing.DIRECTIONS)}")
+        raise UsageError(f"--direction {args.direction}: unknown {', '.join(sorted(unknown))}; use any of {','.join(timing.DIRECTIONS)}")
+    check_memory(numels, dtypes, device)
     rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
-    frame = bench.run(selected(args, device), device, dtypes, sizes, directions, args.csv, rounds=rounds)
+    frame = bench.run(selected(args, device), device, dtypes, numels, directions, args.csv, rounds=rounds)
     print(bench.summary(frame))
     failed = bench.failures(frame)
     for row in failed.itertuples():
@@ -183,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
                         help="import code that registers more implementations (repeatable)")
-    parser = argparse.ArgumentParser(prog="opbench", description="Check, time and train GELU implementations.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="opbench", description="Check, time and train GELU implementations.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     commands.add_parser("list", parents=[common], help="implementations and whether they can run here")
 
@@ -194,42 +286,42 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser = commands.add_parser("check", parents=[common], help="correctness against the float64 reference")
     add_selection(check_parser)
     check_parser.add_argument("--strict", action="store_true", help="deviating limits fail too")
-    check_parser.add_argument("--csv", help="write the result rows here")
-    check_parser.add_argument("--sizes", nargs="?", const="largest", metavar="SIZES",
+    check_parser.add_argument("--csv", type=writable_file, help="write the result rows here")
+    check_parser.add_argument("--sizes", nargs="?", type=sizes, const="largest", metavar="SIZES",
                               help="also check forward and backward at these sizes (alone: the largest size bench times)")
 
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
     add_selection(bench_parser)
-    bench_parser.add_argument("--sizes", help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
+    bench_parser.add_argument("--sizes", type=sizes, help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)")
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
-    bench_parser.add_argument("--csv", help="write long-format rows here (rows with the same key are replaced)")
+    bench_parser.add_argument("--csv", type=writable_file, help="write long-format rows here (rows with the same key are replaced)")
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
-    bench_parser.add_argument("--rounds", type=int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
+    bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
                               f"{bench.QUICK_ROUNDS} with --quick)")
 
     train_parser = commands.add_parser("train", parents=[common], help="train LeNet-5 on MNIST with each implementation")
     add_selection(train_parser, dtypes=False)
-    train_parser.add_argument("--epochs", type=int, default=10)
+    train_parser.add_argument("--epochs", type=positive_int, default=10)
     train_parser.add_argument("--loader", action="append", choices=list(train.LOADERS),
                               help="input pipeline (repeatable; default dataloader, the reference lab's)")
     train_parser.add_argument("--seed", type=int, default=0)
-    train_parser.add_argument("--lr", type=float, default=3e-3)
-    train_parser.add_argument("--batch-size", type=int, default=64)
+    train_parser.add_argument("--lr", type=positive_float, default=3e-3)
+    train_parser.add_argument("--batch-size", type=positive_int, default=64)
     train_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
-    train_parser.add_argument("--logdir", default="runs", help="TensorBoard folder, one run per implementation and loader")
-    train_parser.add_argument("--min-accuracy", type=float, help="exit 1 if any run ends below this test accuracy (%%)")
-    train_parser.add_argument("--csv", help="write one row per implementation and epoch here")
+    train_parser.add_argument("--logdir", type=writable_folder, default="runs", help="TensorBoard folder, one run per implementation and loader")
+    train_parser.add_argument("--min-accuracy", type=percent, help="exit 1 if any run ends below this test accuracy (%%)")
+    train_parser.add_argument("--csv", type=writable_file, help="write one row per implementation and epoch here")
 
     report_parser = commands.add_parser("report", parents=[common], help="check, bench and train, then write a report")
     report_parser.add_argument("--quick", action="store_true", help="a smaller sweep and 1-epoch training (minutes)")
     report_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    report_parser.add_argument("--out", help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
+    report_parser.add_argument("--out", type=writable_folder, help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
     report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     compare_parser = commands.add_parser("compare", parents=[common], help="did a change make anything significantly slower?")
     compare_parser.add_argument("base", help="bench.csv or train.csv of the base run")
     compare_parser.add_argument("new", help="the same kind of CSV from the new run")
-    compare_parser.add_argument("--fail-above", type=float, metavar="PCT",
+    compare_parser.add_argument("--fail-above", type=percent, metavar="PCT",
                                 help="exit 1 if any significant slowdown exceeds PCT percent")
     compare_parser.add_argument("--across-machines", action="store_true",
                                 help="also compare rows measured on different machines or torch versions")
@@ -244,7 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     for plugin in args.plugin:
-        opbench.load_plugin(plugin)
+        try:
+            opbench.load_plugin(plugin)
+        except Exception as error:  # its code, its error: named in one line, no traceback of ours
+            print(f"opbench: --plugin {plugin}: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+            return 2
     device = getattr(args, "device", "cpu")
     if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing
         print(f"opbench: --device {device}: no {device.upper()} device is visible here", file=sys.stderr)
@@ -254,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
-    except data.DataError as error:  # missing or corrupt MNIST: the message says what and where
+    except (data.DataError, UsageError) as error:  # missing MNIST, a bad option: the message says what and where
         print(f"opbench: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,62 @@
+"""Validation at the door: every bad option value or plugin gets one line naming it and exit status 2, before any work."""
+
+import pytest
+
+from opbench.cli import main
+
+BAD = [
+    (["bench", "--sizes", "foo"], "argument --sizes: 'foo' is not a size"),
+    (["bench", "--sizes", "2^"], "argument --sizes: '2^' is not a size"),
+    (["bench", "--sizes", "-1"], "argument --sizes: -1 is not a positive number of elements"),
+    (["bench", "--sizes", "0"], "argument --sizes: 0 is not a positive number of elements"),
+    (["bench", "--sizes", "2^40"], "--sizes 2^40: needs about"),
+    (["check", "--sizes", "2^40"], "--sizes 2^40: needs about"),
+    (["bench", "--rounds", "0"], "argument --rounds: 0 is not at least 1"),
+    (["bench", "--direction", "up"], "--direction up: unknown up"),
+    (["train", "--epochs", "0"], "argument --epochs: 0 is not at least 1"),
+    (["train", "--epochs", "-1"], "argument --epochs: -1 is not at least 1"),
+    (["train", "--batch-size", "0"], "argument --batch-size: 0 is not at least 1"),
+    (["train", "--lr", "-1"], "argument --lr: -1 is not a finite number above 0"),
+    (["train", "--lr", "inf"], "argument --lr: inf is not a finite number above 0"),
+    (["train", "--min-accuracy", "101"], "argument --min-accuracy: 101 is not a percentage"),
+    (["check", "--impl", "cuda"], "--impl cuda: runs on cuda only, not on --device cpu"),
+    (["bench", "--impl", "triton"], "--impl triton: runs on cuda only, not on --device cpu"),
+    (["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"], "--impl cuda: runs on cuda only"),
+    (["check", "--impl", "nope"], "--impl nope: no implementation of that name"),
+    # /proc refuses new files even to root, who may write anywhere else.
+    (["bench", "--csv", "/proc/opbench/bench.csv"], "argument --csv: /proc/opbench is not a writable folder"),
+    (["check", "--csv", "/proc/opbench.csv"], "argument --csv: /proc is not a writable folder"),
+    (["train", "--logdir", "/proc/opbench"], "argument --logdir: /proc/opbench is not a writable folder"),
+    (["report", "--out", "/proc/opbench"], "argument --out: /proc/opbench is not a writable folder"),
+    (["compare", "a.csv", "b.csv", "--fail-above", "x"], "argument --fail-above: 'x' is not a number"),
+]
+
+
+def _run(argv):
+    try:
+        return main(argv)
+    except SystemExit as exit:  # argparse's own exit, through our one-line Parser.error
+        return exit.code
+
+
+@pytest.mark.parametrize("argv, words", BAD, ids=[" ".join(argv) for argv, _ in BAD])
+def test_bad_options_get_one_line_and_exit_2(argv, words, capsys):
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("source, words", [
+    (None, "FileNotFoundError: plugin file"),
+    ("def broken(:\n", "SyntaxError"),
+    ("raise RuntimeError('needs a licence server')\n", "RuntimeError: needs a licence server"),
+    ("import opbench\nopbench.register('torch', lambda x: x)\n", "ValueError: an implementation named 'torch' is already registered"),
+])
+def test_plugin_errors_name_the_plugin(tmp_path, capsys, source, words):
+    plugin = tmp_path / "plugin.py"
+    if source is not None:
+        plugin.write_text(source)
+    assert _run(["list", "--plugin", str(plugin)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"opbench: --plugin {plugin}: ") and words in err and len(err.strip().splitlines()) == 1

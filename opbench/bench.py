@@ -130,7 +130,7 @@ def summary(frame: pd.DataFrame) -> str:
 
 
 def run(impls, device, dtypes, sizes, directions, csv=None, rounds=timing.ROUNDS, block_s=timing.BLOCK_S) -> pd.DataFrame:
-    on_rows = (lambda frame: results.save(frame, csv, KEY)) if csv else None
+    on_rows = (lambda frame: results.save(frame, csv, "bench", KEY)) if csv else None
     return sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows)
 
 

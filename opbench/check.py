@@ -25,6 +25,7 @@ from opbench.registry import Implementation, dtype_name, first_line
 from opbench.results import Status
 
 CHECKS = ("forward", "backward", "contract", "edges", "limits", "layouts", "gradcheck", "opcheck")
+KEY = ["implementation", "device", "dtype", "check"]
 # What an implementation must pass before it is timed or trained.
 GATE = ("forward", "backward", "contract")
 # Checks whose mismatches are reported as deviating, failing a run only when strict.

@@ -148,6 +148,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
+    results.check_target(args.csv, "check")
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     numels = []
     if args.sizes:  # forward and backward at the sizes a sweep times, where prefix-only work would show
@@ -165,12 +166,13 @@ def cmd_check(args) -> int:
         if row.status in (Status.DEVIATING, Status.UNAVAILABLE) and row not in bad:
             print(f"note: {row.implementation} {row.dtype} {row.check} {row.status}: {row.detail}")
     if args.csv:
-        results.save(frame, args.csv, key=["implementation", "device", "dtype", "check"])
+        results.save(frame, args.csv, "check", check.KEY)
     print(f"{len(rows) - len(bad)} passed, {len(bad)} failed")
     return 1 if bad else 0
 
 
 def cmd_bench(args) -> int:
+    results.check_target(args.csv, "bench")
     device = args.device
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
     numels = args.sizes or (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
@@ -190,6 +192,7 @@ def cmd_bench(args) -> int:
 
 def cmd_train(args) -> int:
     """Train each selected implementation; exit 1 when any was skipped, failed, or ended below --min-accuracy."""
+    results.check_target(args.csv, "train")
     failures = []
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
@@ -220,7 +223,7 @@ def cmd_report(args) -> int:
     out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}{'-quick' if args.quick else ''}")
     command = "opbench " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     if args.source:
-        print(report.write(Path(args.source), out, command, args.quick))
+        print(report.write(Path(args.source), out, command, args.quick, args.allow_mixed))
         return 0
     out.mkdir(parents=True, exist_ok=True)
     for name in report.CSVS:  # a new measurement replaces the old one whole, TensorBoard logs too
@@ -241,7 +244,7 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     try:
         comparison = compare.compare(Path(args.base), Path(args.new), args.across_machines)
-    except (OSError, compare.CompareError, pd.errors.ParserError) as error:
+    except (OSError, results.ResultsError, pd.errors.ParserError) as error:
         print(f"opbench: compare: {error}", file=sys.stderr)
         return 2
     print(compare.text(comparison, args.base, args.new, args.across_machines))
@@ -318,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--out", type=writable_folder, help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
     report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    report_parser.add_argument("--allow-mixed", action="store_true",
+                               help="with --from: accept rows from different machines, torch versions or commits")
     compare_parser = commands.add_parser("compare", parents=[common], help="did a change make anything significantly slower?")
     compare_parser.add_argument("base", help="bench.csv or train.csv of the base run")
     compare_parser.add_argument("new", help="the same kind of CSV from the new run")
@@ -345,12 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing
         print(f"opbench: --device {device}: no {device.upper()} device is visible here", file=sys.stderr)
         return 2
-    # SIGTERM (a scheduler's time limit, kill) ends the run like Ctrl-C: every finished row is already
-    # in its CSV, written atomically, so what was measured stays and nothing is half-written.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
-    except (data.DataError, UsageError) as error:  # missing MNIST, a bad option: the message says what and where
+    except (data.DataError, UsageError, results.ResultsError) as error:  # the message says what and where
         print(f"opbench: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -358,5 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The `opbench` script. SIGTERM (a scheduler's time limit, kill) ends the run like Ctrl-C: every
+    finished row is already in its CSV, written atomically, so what was measured stays and nothing is
+    half-written. (Set here, not in main: main is also called in-process, by tests and scripts.)"""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

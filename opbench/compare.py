@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from opbench import render, stats
+from opbench import render, results, stats
 from opbench.results import Status
 
 KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
@@ -21,19 +21,11 @@ KINDS = {  # kind: (the columns that name a measurement, how to get its samples 
               lambda rows: [float(v) for v in rows["samples_s"].iloc[0].split(";")]),
     "train": (["implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
 }
-MACHINE = ["device_name", "cpu_model", "threads", "torch_version"]
+MACHINE = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
 
 
-class CompareError(ValueError):
+class CompareError(results.ResultsError):
     """The CSVs cannot be compared; the message says why."""
-
-
-def kind_of(frame: pd.DataFrame, path: Path) -> str:
-    if "samples_s" in frame:
-        return "bench"
-    if "epoch_s" in frame:
-        return "train"
-    raise CompareError(f"{path}: neither a bench CSV (samples_s) nor a train CSV (epoch_s)")
 
 
 def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -49,9 +41,11 @@ class Comparison:
 
 
 def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> Comparison:
-    base, new = pd.read_csv(base_path), pd.read_csv(new_path)
-    kind = kind_of(base, base_path)
-    if kind_of(new, new_path) != kind:
+    base, new = results.load(base_path), results.load(new_path)
+    kind = results.kind_of(base, base_path)
+    if kind not in KINDS:
+        raise CompareError(f"{base_path}: a {kind} CSV; compare takes bench or train CSVs")
+    if results.kind_of(new, new_path) != kind:
         raise CompareError(f"{base_path} is a {kind} CSV but {new_path} is not")
     key, samples_of = KINDS[kind]
     base, new = _usable(base, kind), _usable(new, kind)

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import opbench  # noqa: E402
-from opbench import render  # noqa: E402
+from opbench import render, results  # noqa: E402
 from opbench.inputs import size_label  # noqa: E402
 from opbench.registry import BASELINE  # noqa: E402
 from opbench.results import Status  # noqa: E402
@@ -31,7 +31,13 @@ PLOTS = "plots"
 
 def read(folder: Path, name: str) -> pd.DataFrame | None:
     path = folder / name
-    return pd.read_csv(path) if path.exists() and path.stat().st_size else None
+    return results.load(path) if path.exists() and path.stat().st_size else None
+
+
+def machines(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The distinct (device, CPU, threads, torch, commit) the rows were measured under."""
+    rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    return rows[[c for c in results.MACHINE if c in rows]].astype(str).drop_duplicates()
 
 
 def colors(names) -> dict[str, str]:
@@ -54,6 +60,10 @@ def markdown(frame: pd.DataFrame) -> str:
 def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
     rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
     first = rows.iloc[0]
+    distinct = machines(frames)
+    if len(distinct) > 1:  # only with --allow-mixed
+        return ("- **Mixed**: rows come from these machines, torch versions and commits (each row carries its own):\n\n"
+                + distinct.to_markdown(index=False) + f"\n\n- Command: `{command}`")
     lines = [
         f"- Device: {first['device_name']}" + (f" (host CPU: {first['cpu_model']})" if first["device_name"] != first["cpu_model"] else ""),
         f"- Threads: {first['threads']}",
@@ -257,19 +267,28 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str)
 # ---- the report ------------------------------------------------------------------------------
 
 
-def write(source: Path, out: Path, command: str, quick: bool = False) -> Path:
-    """Write out/README.md and out/plots/*.png from the CSVs in source (copied beside the report)."""
+def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixed: bool = False) -> Path:
+    """Write out/README.md and out/plots/*.png from the CSVs in source (copied beside the report).
+
+    Refuses (results.ResultsError) malformed CSVs, and rows from more than one machine, torch version
+    or commit unless allow_mixed, when the environment section lists each."""
     out.mkdir(parents=True, exist_ok=True)
+    loaded = [read(source, name) for name in CSVS]
+    if not any(frame is not None for frame in loaded):
+        raise results.ResultsError(f"no {', '.join(CSVS)} in {source}")
+    distinct = machines(loaded)
+    if len(distinct) > 1 and not allow_mixed:
+        raise results.ResultsError(f"{source}: rows from {len(distinct)} different machines, torch versions or commits "
+                                   "(--allow-mixed to report them together)")
     if source.resolve() != out.resolve():
-        for name in CSVS:
-            if (source / name).exists():
+        for name, frame in zip(CSVS, loaded):  # what --from names, and nothing left in out from before
+            (out / name).unlink(missing_ok=True)
+            if frame is not None:
                 shutil.copy(source / name, out / name)
     shutil.rmtree(out / PLOTS, ignore_errors=True)  # nothing stale stays
     (out / PLOTS).mkdir()
-    check, bench, train = (read(out, name) for name in CSVS)
-    frames = [f for f in (check, bench, train) if f is not None]
-    if not frames:
-        raise FileNotFoundError(f"no {', '.join(CSVS)} in {source}")
+    check, bench, train = loaded
+    frames = [f for f in loaded if f is not None]
     device = frames[0]["device_name"].iloc[0]
     names = set().union(*(set(f["implementation"]) for f in frames))
     palette = colors(names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import enum
 import os
@@ -31,6 +32,54 @@ class Status(enum.StrEnum):
 FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status.ERROR)
 
 
+KINDS = ("check", "bench", "train")
+# Columns that tell the kind of a CSV written before the kind column existed.
+KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
+# Rows that differ in these were measured under different conditions: a report keeps them apart.
+MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "git_sha"]
+
+
+class ResultsError(ValueError):
+    """A CSV that cannot be read or written as asked; the message names the file (and line)."""
+
+
+def kind_of(frame: pd.DataFrame, path) -> str:
+    if "kind" in frame and frame["kind"].notna().all():
+        kinds = set(frame["kind"])
+        if len(kinds) != 1 or not kinds <= set(KINDS):
+            raise ResultsError(f"{path}: rows of kinds {', '.join(sorted(map(str, kinds)))} in one file")
+        return kinds.pop()
+    for kind, marker in KIND_MARKERS.items():
+        if marker in frame:
+            return kind
+    raise ResultsError(f"{path}: not an opbench CSV (no kind column, none of {', '.join(KIND_MARKERS.values())})")
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """Read an opbench CSV, refusing a malformed or truncated one with its file and line."""
+    path = Path(path)
+    with open(path, newline="") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, None)
+        if not header:
+            raise ResultsError(f"{path}: empty")
+        for row in reader:
+            if len(row) != len(header):
+                raise ResultsError(f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
+                                   "(truncated or malformed)")
+    frame = pd.read_csv(path)
+    kind_of(frame, path)
+    return frame
+
+
+def check_target(path: str | Path | None, kind: str) -> None:
+    """Before any work: refuse to add rows of `kind` to a CSV that holds another kind."""
+    if path and Path(path).exists() and Path(path).stat().st_size:
+        existing = kind_of(load(path), path)
+        if existing != kind:
+            raise ResultsError(f"{path} holds {existing} rows; refusing to write {kind} rows into it")
+
+
 def to_frame(rows: list, device: str) -> pd.DataFrame:
     """Rows (dataclasses or dicts) with the provenance columns of `device` appended."""
     records = [dataclasses.asdict(row) if dataclasses.is_dataclass(row) else dict(row) for row in rows]
@@ -53,12 +102,15 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def save(frame: pd.DataFrame, path: str | Path, key: list[str]) -> pd.DataFrame:
-    """Write frame to path, keeping rows of an existing file whose key the new rows do not have."""
+def save(frame: pd.DataFrame, path: str | Path, kind: str, key: list[str]) -> pd.DataFrame:
+    """Write frame's rows of `kind` to path, keeping rows of an existing file whose key the new rows do
+    not have; a file of another kind is refused."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.assign(kind=kind)
     if path.exists() and path.stat().st_size > 0:
-        old = pd.read_csv(path)
+        check_target(path, kind)
+        old = load(path).assign(kind=kind)
         if set(key) <= set(old.columns):
             new_keys = pd.MultiIndex.from_frame(frame[key].astype(str))
             old_keys = pd.MultiIndex.from_frame(old[key].astype(str))

@@ -176,7 +176,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                 writer.add_scalar("Accuracy/Test", accuracy, epoch)
                 writer.flush()
             if csv:  # saved as each epoch ends: an interrupted run keeps its finished epochs
-                results.save(results.to_frame([row], device), csv, RUN_KEY if epoch == 1 else KEY)
+                results.save(results.to_frame([row], device), csv, "train", RUN_KEY if epoch == 1 else KEY)
             tqdm.write(f"{impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
                        f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s")
     finally:

@@ -67,7 +67,7 @@ def test_compare_refuses_a_csv_of_another_kind(tmp_path, capsys):
     _bench_frame([1e-3] * 5).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame([dict(implementation="mine", check="forward", status="pass")]).to_csv(tmp_path / "c.csv", index=False)
     assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "c.csv")]) == 2
-    assert "neither a bench CSV" in capsys.readouterr().err
+    assert "is a bench CSV but" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("shift", [1.0, 1.5])

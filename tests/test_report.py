@@ -17,7 +17,7 @@ def measured(tmp_path_factory):
     try:
         impls = [opbench.get("torch"), opbench.get("cpp"), opbench.implementations()[-1]]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
-        results.save(results.to_frame(rows, "cpu"), folder / "check.csv", ["implementation", "dtype", "check"])
+        results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
         bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", rounds=2, block_s=0.002)
     finally:
         opbench.unregister("needs-a-compiler")
@@ -89,3 +89,36 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     assert set(trained["loader"]) == set(train.LOADERS)
     assert set(trained["implementation"]) == {i.name for i in opbench.implementations("cpu")} - {
         r.implementation for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"}
+
+
+def test_results_never_splice(measured, tmp_path, capsys):
+    """Rows of another kind, stale CSVs, mixed machines and truncated files are refused, naming the file."""
+    from opbench.cli import main
+
+    train_csv = tmp_path / "train.csv"
+    pd.DataFrame([dict(kind="train", implementation="torch", epoch=1)]).to_csv(train_csv, index=False)
+    assert main(["check", "--impl", "torch", "--dtype", "float32", "--csv", str(train_csv)]) == 2
+    assert f"{train_csv} holds train rows; refusing to write check rows into it" in capsys.readouterr().err
+
+    stale, empty = tmp_path / "stale", tmp_path / "empty"
+    stale.mkdir(), empty.mkdir()
+    (stale / "bench.csv").write_text((measured / "bench.csv").read_text())
+    assert main(["report", "--from", str(empty), "--out", str(stale)]) == 2
+    assert "no check.csv, bench.csv, train.csv in" in capsys.readouterr().err
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    other = pd.read_csv(measured / "bench.csv").assign(device_name="another CPU", cpu_model="another CPU")
+    pd.concat([pd.read_csv(measured / "bench.csv"), other]).to_csv(mixed / "bench.csv", index=False)
+    assert main(["report", "--from", str(mixed), "--out", str(tmp_path / "out")]) == 2
+    assert "rows from 2 different machines" in capsys.readouterr().err
+    assert main(["report", "--from", str(mixed), "--out", str(tmp_path / "out"), "--allow-mixed"]) == 0
+    assert "**Mixed**" in (tmp_path / "out" / "README.md").read_text()
+
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    text = (measured / "bench.csv").read_text()
+    (truncated / "bench.csv").write_text(text[: text.rindex(",")])  # cut mid-row
+    assert main(["report", "--from", str(truncated), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert f"{truncated / 'bench.csv'}:" in err and "fields where the header has" in err

@@ -104,6 +104,12 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, r
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def failed_rows(name: str, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:
+    """ERROR rows for every case of one implementation that could not be measured at all."""
+    return results.to_frame([_row(name, timing.Case(d, n, dtype, device), None, Status.ERROR, detail)
+                             for dtype in dtypes for n in sizes for d in directions], device)
+
+
 def failures(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose implementation could not be timed as asked (checks, verification, errors)."""
     if frame.empty:

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +20,7 @@ from tabulate import tabulate
 import opbench
 from opbench import bench, check, compare, data, inputs, report, results, timing, train
 from opbench.results import Status
-from opbench.registry import DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
+from opbench.registry import BASELINE, DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
 
 
 class UsageError(ValueError):
@@ -123,6 +124,52 @@ def selected(args, device: str | None) -> list[opbench.Implementation]:
     return [impl for impl in opbench.implementations(device) if not names or impl.name in names]
 
 
+def child_argv(argv: list[str], names: list[str]) -> list[str]:
+    """The command line again, for one child process: without --isolate, --timeout and --impl, with `names`."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("--isolate",):
+            continue
+        elif token in ("--impl", "--timeout"):
+            skip = True
+        elif not token.startswith(("--impl=", "--timeout=")):
+            kept.append(token)
+    return kept + [item for name in names for item in ("--impl", name)]
+
+
+def run_isolated(args, failed_row) -> int:
+    """Each selected implementation in a child process of its own, given args.timeout seconds: a hang,
+    a crash or an out-of-memory kill ends that child alone and becomes that implementation's error
+    row (failed_row(impl, detail)), and the run goes on. bench children time torch beside each
+    implementation, so that its ratios come from the same rounds."""
+    argv = list(sys.argv[1:] if args.argv is None else args.argv)
+    csv = args.csv or str(Path(tempfile.mkdtemp(prefix="opbench-isolated-")) / f"{args.command}.csv")
+    if not args.csv:
+        argv += ["--csv", csv]
+    failures = []
+    for impl in selected(args, args.device):
+        names = [impl.name] if args.command != "bench" or impl.name == BASELINE else [BASELINE, impl.name]
+        command = [sys.executable, "-m", "opbench.cli", *child_argv(argv, names)]
+        try:
+            returncode = subprocess.run(command, timeout=args.timeout).returncode
+        except subprocess.TimeoutExpired:
+            detail = f"timed out after {args.timeout:g} s in its own process (--isolate)"
+        else:
+            if returncode == 0:
+                continue
+            if returncode > 0:  # the child finished and wrote its own rows and FAIL lines
+                failures.append(f"{impl.name}: its process exited {returncode}")
+                continue
+            detail = f"killed by {signal.Signals(-returncode).name} in its own process (--isolate)"
+        failures.append(f"{impl.name}: {Status.ERROR}: {detail}")
+        failed_row(impl, detail, csv)
+    for line in failures:
+        print(f"FAIL {line}")
+    return 1 if failures else 0
+
+
 def cmd_list(args) -> int:
     rows = []
     for impl in opbench.implementations():
@@ -149,6 +196,10 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     results.check_target(args.csv, "check")
+    if args.isolate:
+        return run_isolated(args, lambda impl, detail, csv: results.save(results.to_frame(
+            [check.CheckResult(impl.name, args.device, "-", "process", Status.FAIL, detail=detail)], args.device),
+            csv, "check", check.KEY))
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     numels = []
     if args.sizes:  # forward and backward at the sizes a sweep times, where prefix-only work would show
@@ -171,11 +222,22 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
+def bench_dtypes(args) -> list[torch.dtype]:
+    return [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(args.device)
+
+
+def bench_sizes(args) -> list[int]:
+    return args.sizes or (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[args.device]
+
+
 def cmd_bench(args) -> int:
     results.check_target(args.csv, "bench")
+    if args.isolate:
+        return run_isolated(args, lambda impl, detail, csv: results.save(bench.failed_rows(
+            impl.name, args.device, bench_dtypes(args), bench_sizes(args), args.direction.split(","), detail),
+            csv, "bench", bench.KEY))
     device = args.device
-    dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else bench.default_dtypes(device)
-    numels = args.sizes or (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)[device]
+    dtypes, numels = bench_dtypes(args), bench_sizes(args)
     directions = args.direction.split(",")
     unknown = set(directions) - set(timing.DIRECTIONS)
     if unknown:
@@ -190,24 +252,41 @@ def cmd_bench(args) -> int:
     return 1 if len(failed) else 0
 
 
+def configs(args) -> list[train.TrainConfig]:
+    return [train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, loader=loader,
+                              device=args.device, data_root=args.data_root, logdir=args.logdir)
+            for loader in args.loader or ["dataloader"]]
+
+
 def cmd_train(args) -> int:
     """Train each selected implementation; exit 1 when any was skipped, failed, or ended below --min-accuracy."""
     results.check_target(args.csv, "train")
+
+    def record(name: str, runs: list[train.TrainConfig], status: Status, detail: str, csv: str | None) -> None:
+        # Beside the epochs a run finished (epoch 0 is no epoch): they stay.
+        if csv:
+            rows = [train.failed_row(name, config, status, detail) for config in runs]
+            results.save(results.to_frame(rows, args.device), csv, "train", train.KEY)
+
+    if args.isolate:
+        return run_isolated(args, lambda impl, detail, csv: record(impl.name, configs(args), Status.ERROR, detail, csv))
     failures = []
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
         if problem:
             failures.append(f"{impl.name}: not trained: {problem[0]}: {problem[1]}")
+            record(impl.name, configs(args), *problem, args.csv)
             continue
-        for loader in args.loader or ["dataloader"]:
-            config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                       loader=loader, device=args.device, data_root=args.data_root, logdir=args.logdir)
+        for config in configs(args):
+            loader = config.loader
             try:
                 rows = train.train(impl, config, args.csv)
             except data.DataError:
                 raise
             except Exception as error:  # this implementation's failure; the others still train
-                failures.append(f"{impl.name} [{loader}]: {Status.ERROR}: {type(error).__name__}: {first_line(error)}")
+                detail = f"{type(error).__name__}: {first_line(error)}"
+                failures.append(f"{impl.name} [{loader}]: {Status.ERROR}: {detail}")
+                record(impl.name, [config], Status.ERROR, detail, args.csv)
                 continue
             final = rows[-1]["test_accuracy"]
             print(f"{impl.name} [{loader}]: final test accuracy {final:.2f}%")
@@ -272,6 +351,10 @@ def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     if dtypes:
         parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each implementation in its own process: for plugins you did not write")
+    parser.add_argument("--timeout", type=positive_float, default=600.0, metavar="SECONDS",
+                        help="with --isolate: seconds each implementation's process may take (default 600)")
 
 
 def build_parser() -> argparse.ArgumentParser:

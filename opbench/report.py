@@ -137,7 +137,14 @@ def bandwidth_cell(row) -> str:
     return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
 
 
+def trained(train: pd.DataFrame) -> pd.DataFrame:
+    """The epochs that trained (a CSV from before the status column: all of them)."""
+    return train[train["status"] == Status.OK] if "status" in train else train
+
+
 def training_table(train: pd.DataFrame) -> str:
+    failed = train[train["status"] != Status.OK] if "status" in train else train.iloc[:0]
+    train = trained(train)
     rows = []
     for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
         runs = runs.sort_values("epoch")
@@ -150,7 +157,11 @@ def training_table(train: pd.DataFrame) -> str:
             "samples/s": f"{runs['samples_per_s'].median():.0f}",
             f"time to {TARGET_ACCURACY}%": f"{time_to_target:.1f} s" if time_to_target is not None else "not reached",
         })
-    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # cells are formatted above
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # cells are formatted above
+    if len(failed):
+        table += "\n\nDid not train:\n\n" + "\n".join(
+            f"- {r.implementation} ({r.loader}): **{r.status}**: {r.detail}" for r in failed.itertuples())
+    return table
 
 
 # ---- plots -----------------------------------------------------------------------------------
@@ -227,6 +238,7 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) 
 
 
 def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
+    train = trained(train)
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
     for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
         runs = runs.sort_values("epoch")

@@ -101,6 +101,12 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
     return 100.0 * correct / len(images)
 
 
+def failed_row(name: str, config: TrainConfig, status: Status, detail: str) -> dict:
+    """The row of a run that did not train, or stopped: epoch 0, beside any epochs it finished."""
+    return dict(implementation=name, device=config.device, loader=config.loader, seed=config.seed, lr=config.lr,
+                batch_size=config.batch_size, epochs=config.epochs, epoch=0, status=status, detail=detail)
+
+
 def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = None) -> list[dict]:
     """Train LeNet-5 with impl as every GELU; returns one row per epoch, each also saved to csv as it ends."""
     device = config.device

@@ -138,3 +138,7 @@ def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry
     assert "FAIL nan-large [device]: error: NonFiniteLoss: nan-large: training loss became nan at step 1" in out
     assert "FAIL wrong-sign: not trained: failed check: forward: forward error" in out
     assert "torch [device]: final test accuracy" in out
+    frame = pd.read_csv(tmp_path / "train.csv").set_index("implementation")
+    assert frame.loc["nan-large", "status"] == "error" and "NonFiniteLoss" in frame.loc["nan-large", "detail"]
+    assert frame.loc["wrong-sign", "status"] == "failed check"
+    assert frame.loc["torch", "status"] == "ok"

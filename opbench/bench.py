@@ -20,7 +20,10 @@ DEFAULT_SIZES = {"cpu": [4**k for k in range(5, 13)], "cuda": [4**k for k in ran
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
 QUICK_ROUNDS = 10
 KEY = ["implementation", "device", "dtype", "direction", "numel", "threads"]
-MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s")
+MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
+                    "peak_bytes", "retained_bytes_per_call", "leaks")
+# A call that retains more than this fraction of its output's bytes, call after call, leaks.
+LEAK_FRACTION = 0.5
 
 
 def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, status: Status = Status.OK,
@@ -36,6 +39,8 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
         moved = timing.bytes_moved("fwd" if name in timing.BASELINES else case.direction, case.numel, case.dtype)
         row.update(rounds=len(measured.samples), calls_per_block=measured.calls_per_block, median_s=interval.median,
                    ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
+                   peak_bytes=measured.peak_bytes, retained_bytes_per_call=measured.retained_bytes_per_call,
+                   leaks=measured.retained_bytes_per_call > LEAK_FRACTION * case.numel * case.dtype.itemsize,
                    gbps=moved / interval.median / 1e9, samples_s=";".join(f"{s:.6g}" for s in measured.samples))
     return row
 
@@ -129,6 +134,10 @@ def summary(frame: pd.DataFrame) -> str:
         above = frame[frame["above_limit"].fillna(False).astype(bool)]
         blocks += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its bytes "
                    f"at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))" for r in above.itertuples()]
+    if "leaks" in frame:
+        leaking = frame[frame["leaks"].fillna(False).astype(bool)]
+        blocks += [f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
+                   f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped" for r in leaking.itertuples()]
     not_ok = frame[frame["status"] != Status.OK].drop_duplicates(["implementation", "dtype", "status", "detail"])
     blocks += [f"{r.implementation} {r.dtype} {r.direction} {size_label(r.numel)}: {r.status}: {r.detail}"
                for r in not_ok.itertuples()]

@@ -24,6 +24,8 @@ GB/s = bytes moved / median time. Two baselines, timed in the same rounds, bound
   CLONE  x.clone(): the same traffic into a fresh allocation (first-touch page faults on the CPU)
 An op above 100% of COPY's bandwidth is a measurement problem (caches, a skipped write), not a win.
 
+After the rounds, each implementation's memory: the peak one call holds and what calls retain once
+their outputs are dropped (timing.memory_use); a call that retains about its output's size leaks.
 Beside the wall time, kernel_s on CUDA is the GPU time per call spent in kernels (torch.profiler):
 well below the median, the call waits on CPU-side dispatch, launches or autograd. L2 is not flushed
 between calls: a block of back-to-back calls is what a training step does to an activation the
@@ -33,7 +35,9 @@ previous layer just wrote, and at the sizes where bandwidth matters the tensors 
 from __future__ import annotations
 
 import functools
+import gc
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -59,6 +63,8 @@ ROTATION = 7919
 ROUNDS = 20
 BLOCK_S = 0.02  # target duration of one block
 MAX_CALLS = 2000
+# Calls whose retained memory is measured after the timing (timing.memory_use).
+LEAK_CALLS = 20
 # The bwd direction keeps one forward graph (output and saved input) per window alive: at most this many bytes of them.
 GRAPH_BYTES = 2 << 30
 
@@ -226,6 +232,41 @@ class Measured:
     detail: str = ""
     calls_per_block: int = 0
     kernel_s: float = math.nan
+    peak_bytes: float = math.nan  # memory one call holds at its peak (CUDA) or adds to the process (CPU)
+    retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def allocated_bytes(device: str) -> int:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
+    return resident_bytes()
+
+
+def memory_use(call: Callable[[], object], device: str) -> tuple[float, float]:
+    """(peak bytes of one call, bytes retained per call over LEAK_CALLS calls whose outputs are dropped).
+
+    CUDA: the caching allocator's counters, exact. CPU: the process's resident set (Linux), which
+    moves in pages and only when the allocator asks the kernel for memory: coarse, but a call that
+    keeps its output alive grows it by the output's size every call."""
+    gc.collect()
+    start = allocated_bytes(device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    output = call()
+    peak = (torch.cuda.max_memory_allocated() if device == "cuda" else allocated_bytes(device)) - start
+    del output
+    gc.collect()
+    start = allocated_bytes(device)
+    for _ in range(LEAK_CALLS):
+        call()
+    gc.collect()
+    return float(peak), (allocated_bytes(device) - start) / LEAK_CALLS
 
 
 def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, block_s: float = BLOCK_S,
@@ -276,10 +317,16 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
             if problem is not None:
                 measured.status, measured.detail = Status.FAILED_VERIFICATION, problem
                 live.remove(name)
-    if case.device == "cuda":
-        for name in live:
-            if name not in BASELINES:
-                results[name].kernel_s = kernel_time_s(calls_for(entries[name], case.direction, workload, 1, False)[0])
+    for name in live:
+        if name in BASELINES:
+            continue
+        try:  # after the timing, never inside it
+            call = calls_for(entries[name], case.direction, workload, 1, False)[0]
+            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(call, case.device)
+            if case.device == "cuda":
+                results[name].kernel_s = kernel_time_s(call)
+        except Exception as error:
+            results[name].status, results[name].detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"
     return results
 
 

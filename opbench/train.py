@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import resource
 import shutil
 import threading
 import time
@@ -174,7 +175,10 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                 implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
                 status=Status.OK, train_loss=train_loss, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
                 samples=seen, batch_size=config.batch_size, lr=config.lr, epochs=config.epochs,
-                peak_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+                # CUDA: the allocator's peak in this epoch. CPU: the process's peak resident set so far
+                # (it never falls, so an epoch that leaks shows as growth from one row to the next).
+                peak_memory_mb=(torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+                                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 gpu_utilization=utilization.mean,
             )
             rows.append(row)

@@ -96,3 +96,13 @@ def side_stream(x):
 def twice(x):
     F.gelu(x)
     return F.gelu(x)
+
+
+_kept = []
+
+
+@opbench.register("leaks", description="keeps every output alive: right, and a memory leak")
+def leaks(x):
+    y = F.gelu(x)
+    _kept.append(y)
+    return y

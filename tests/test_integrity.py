@@ -145,3 +145,12 @@ def test_side_stream_work_fails_verification(cheats):
     measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
     assert measured["side-stream"].status == Status.FAILED_VERIFICATION, measured["side-stream"]
     assert measured["torch"].status == Status.OK
+
+
+def test_an_implementation_that_keeps_its_outputs_is_flagged_as_leaking(cheats, capsys):
+    frame = bench.sweep([opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [1 << 20], ["fwd"], rounds=2)
+    leaks = frame.set_index("implementation")["leaks"]
+    assert leaks["leaks"] and not leaks["torch"]
+    row = frame.set_index("implementation").loc["leaks"]
+    assert row["retained_bytes_per_call"] >= bench.LEAK_FRACTION * 4 * (1 << 20)  # resident pages: most of the 4 MiB output
+    assert "leak: leaks float32 fwd 2^20 keeps" in bench.summary(frame)

@@ -76,6 +76,16 @@ def sizes(text: str) -> list[int]:
     return values
 
 
+def seeds(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if any(value < 0 for value in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text} must list distinct seeds, each 0 or more")
+    return values
+
+
 def writable_file(text: str) -> str:
     """A file path whose folder exists or can be made, and where a file can be written (tried now)."""
     writable_folder(str(Path(text).parent))
@@ -253,9 +263,9 @@ def cmd_bench(args) -> int:
 
 
 def configs(args) -> list[train.TrainConfig]:
-    return [train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, loader=loader,
+    return [train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, loader=loader,
                               device=args.device, data_root=args.data_root, logdir=args.logdir)
-            for loader in args.loader or ["dataloader"]]
+            for seed in args.seeds for loader in args.loader or ["dataloader"]]
 
 
 def cmd_train(args) -> int:
@@ -390,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--epochs", type=positive_int, default=10)
     train_parser.add_argument("--loader", action="append", choices=list(train.LOADERS),
                               help="input pipeline (repeatable; default dataloader, the reference lab's)")
-    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--seeds", type=seeds, default=[0], metavar="SEEDS",
+                              help="comma-separated seeds, one run each (default 0); the report gives the spread")
     train_parser.add_argument("--lr", type=positive_float, default=3e-3)
     train_parser.add_argument("--batch-size", type=positive_int, default=64)
     train_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")

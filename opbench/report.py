@@ -137,6 +137,23 @@ def bandwidth_cell(row) -> str:
     return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
 
 
+def seed_spread(train: pd.DataFrame) -> str:
+    """Final test accuracy over seeds per implementation and loader: mean, standard deviation, and
+    whether the mean lies within torch's range over the same seeds (what a change of seed does)."""
+    final = trained(train).sort_values("epoch").groupby(["implementation", "loader", "seed"], sort=False).last()
+    rows = []
+    for (name, loader), runs in final.groupby(level=["implementation", "loader"], sort=False):
+        accuracy = runs["test_accuracy"]
+        torch_runs = final.xs((BASELINE, loader), level=["implementation", "loader"])["test_accuracy"] \
+            if (BASELINE, loader) in final.droplevel("seed").index else None
+        within = "-" if torch_runs is None or len(torch_runs) < 2 else (
+            "yes" if torch_runs.min() <= accuracy.mean() <= torch_runs.max() else "no")
+        rows.append({"implementation": name, "loader": loader, "seeds": len(accuracy),
+                     "mean final accuracy %": f"{accuracy.mean():.2f}", "std %": f"{accuracy.std():.2f}" if len(accuracy) > 1 else "-",
+                     f"within {BASELINE}'s range over seeds": within})
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
 def trained(train: pd.DataFrame) -> pd.DataFrame:
     """The epochs that trained (a CSV from before the status column: all of them)."""
     return train[train["status"] == Status.OK] if "status" in train else train
@@ -146,12 +163,12 @@ def training_table(train: pd.DataFrame) -> str:
     failed = train[train["status"] != Status.OK] if "status" in train else train.iloc[:0]
     train = trained(train)
     rows = []
-    for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
+    for (name, loader, seed), runs in train.groupby(["implementation", "loader", "seed"], sort=False):
         runs = runs.sort_values("epoch")
         reached = runs[runs["test_accuracy"] >= TARGET_ACCURACY]
         time_to_target = runs["epoch_s"].cumsum()[reached.index[0]] if len(reached) else None
         rows.append({
-            "implementation": name, "loader": loader, "epochs": len(runs),
+            "implementation": name, "loader": loader, "seed": seed, "epochs": len(runs),
             "final accuracy %": f"{runs['test_accuracy'].iloc[-1]:.2f}", "best accuracy %": f"{runs['test_accuracy'].max():.2f}",
             "final loss": f"{runs['train_loss'].iloc[-1]:.4f}", "median epoch s": f"{runs['epoch_s'].median():.2f}",
             "samples/s": f"{runs['samples_per_s'].median():.0f}",
@@ -239,8 +256,9 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) 
 
 def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
     train = trained(train)
+    curves = train[train["seed"] == train["seed"].min()]  # one seed's curves; the seed table gives the spread
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
-    for (name, loader), runs in train.groupby(["implementation", "loader"], sort=False):
+    for (name, loader), runs in curves.groupby(["implementation", "loader"], sort=False):
         runs = runs.sort_values("epoch")
         style = "-" if loader == "device" else ":"
         label = f"{name} ({loader})"
@@ -319,6 +337,8 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
         plots = plot_training(train, palette, out / PLOTS, device)
         sections += ["## Training", f"LeNet-5 on MNIST, NAdam lr {train['lr'].iloc[0]}, batch {train['batch_size'].iloc[0]}.",
                      training_table(train)]
+        if trained(train)["seed"].nunique() > 1:
+            sections += ["Final test accuracy over seeds:", seed_spread(train)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
     readme = out / "README.md"
     readme.write_text("\n\n".join(sections) + "\n")

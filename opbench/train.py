@@ -132,7 +132,8 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
     if config.logdir:
         from torch.utils.tensorboard import SummaryWriter
 
-        run_folder = Path(config.logdir) / f"{impl.name}-{config.loader}-{device}"
+        seed = f"-seed{config.seed}" if config.seed else ""  # the default seed keeps the folder names of one-seed runs
+        run_folder = Path(config.logdir) / f"{impl.name}-{config.loader}-{device}{seed}"
         shutil.rmtree(run_folder, ignore_errors=True)  # a re-run's curve must not overlap the last one's
         writer = SummaryWriter(str(run_folder))
     rows, step = [], 0

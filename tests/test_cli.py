@@ -19,6 +19,8 @@ BAD = [
     (["train", "--lr", "-1"], "argument --lr: -1 is not a finite number above 0"),
     (["train", "--lr", "inf"], "argument --lr: inf is not a finite number above 0"),
     (["train", "--min-accuracy", "101"], "argument --min-accuracy: 101 is not a percentage"),
+    (["train", "--seeds", "1,1"], "argument --seeds: 1,1 must list distinct seeds"),
+    (["train", "--seeds", "x"], "argument --seeds: 'x' is not a comma-separated list"),
     (["check", "--impl", "cuda"], "--impl cuda: runs on cuda only, not on --device cpu"),
     (["bench", "--impl", "triton"], "--impl triton: runs on cuda only, not on --device cpu"),
     (["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"], "--impl cuda: runs on cuda only"),

@@ -122,3 +122,14 @@ def test_results_never_splice(measured, tmp_path, capsys):
     assert main(["report", "--from", str(truncated), "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
     assert f"{truncated / 'bench.csv'}:" in err and "fields where the header has" in err
+
+
+def test_seed_spread_says_whether_each_mean_lies_within_torchs_range():
+    rows = [dict(implementation=name, loader="device", seed=seed, epoch=10, status="ok", test_accuracy=accuracy)
+            for name, accuracies in (("torch", (98.9, 99.0, 99.1)), ("cpp", (99.0, 99.05, 98.95)), ("bad", (97.0, 97.1, 96.9)))
+            for seed, accuracy in enumerate(accuracies)]
+    table = report.seed_spread(pd.DataFrame(rows))
+    lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert "99.00" in lines["cpp"] and lines["cpp"].rstrip(" |").endswith("yes")
+    assert "97.00" in lines["bad"] and lines["bad"].rstrip(" |").endswith("no")
+    assert "0.10" in lines["torch"]  # standard deviation over the three seeds

@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -44,10 +43,15 @@ class Interval:
 NAN_INTERVAL = Interval(math.nan, math.nan, math.nan)
 
 
+def binomial_half_cdf(k: int, n: int) -> float:
+    """P(B <= k) for B ~ Binomial(n, 1/2), exactly."""
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+
 def order_statistic_rank(n: int) -> int:
     """The 1-based rank j of the lower bound x_(j) of the 95% median interval of n samples (1 if none reaches 95%)."""
     j = 1
-    while j + 1 <= n // 2 and 2 * scipy_stats.binom.cdf(j, n, 0.5) <= 1 - CONFIDENCE:
+    while j + 1 <= n // 2 and 2 * binomial_half_cdf(j, n) <= 1 - CONFIDENCE:
         j += 1
     return j
 
@@ -88,5 +92,7 @@ def change(base, new, seed: int = 0) -> Change:
     resampled = (np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
                  / np.median(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1))
     low, high = np.quantile(resampled, [ALPHA / 2, 1 - ALPHA / 2])
+    from scipy import stats as scipy_stats  # only here: timing needs no scipy (a GPU machine may lack it)
+
     p_value = float(scipy_stats.mannwhitneyu(base, new, alternative="two-sided").pvalue)
     return Change(Interval(float(np.median(new) / np.median(base)), float(low), float(high)), p_value)

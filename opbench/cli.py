@@ -18,7 +18,7 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, compare, data, inputs, report, results, timing, train
+from opbench import bench, check, compare, data, inputs, render, report, results, stepprofile, timing, train
 from opbench.results import Status
 from opbench.registry import BASELINE, DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
 
@@ -307,6 +307,32 @@ def cmd_train(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_profile(args) -> int:
+    """GELU's share of a training step per implementation (opbench.stepprofile)."""
+    results.check_target(args.csv, "profile")
+    config = train.TrainConfig(device=args.device, data_root=args.data_root, loader="device")
+    profiles, failures = [], []
+    for impl in selected(args, args.device):
+        problem = check.not_ready(impl, args.device, torch.float32)
+        if problem:
+            failures.append(f"{impl.name}: not profiled: {problem[0]}: {problem[1]}")
+            continue
+        try:
+            profiles.append(stepprofile.profile(impl, config, steps=args.steps, warmup=args.warmup))
+        except data.DataError:
+            raise
+        except Exception as error:
+            failures.append(f"{impl.name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}")
+    frame = results.to_frame(stepprofile.rows(profiles, BASELINE), args.device) if profiles else pd.DataFrame()
+    if len(frame):
+        print(render.tabulate_frame(report.step_table(frame)))
+        if args.csv:
+            results.save(frame, args.csv, "profile", ["implementation", "device"])
+    for line in failures:
+        print(f"FAIL {line}")
+    return 1 if failures else 0
+
+
 def cmd_report(args) -> int:
     # A quick report goes beside the full one, never over it.
     out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}{'-quick' if args.quick else ''}")
@@ -326,6 +352,7 @@ def cmd_report(args) -> int:
     for loader in train.LOADERS:
         main(["train", *device, *data_root, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
+    main(["profile", *device, *data_root, "--steps", "30" if args.quick else "100", "--csv", str(out / "profile.csv")])
     print(report.write(out, out, command, args.quick))
     return 0
 
@@ -417,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     report_parser.add_argument("--allow-mixed", action="store_true",
                                help="with --from: accept rows from different machines, torch versions or commits")
+    profile_parser = commands.add_parser("profile", parents=[common], help="GELU's share of a LeNet-5 training step")
+    add_selection(profile_parser, dtypes=False)
+    profile_parser.add_argument("--steps", type=positive_int, default=100, help="steps profiled (default 100)")
+    profile_parser.add_argument("--warmup", type=positive_int, default=20, help="steps before the window (default 20)")
+    profile_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    profile_parser.add_argument("--csv", type=writable_file, help="write one row per implementation here")
+
     compare_parser = commands.add_parser("compare", parents=[common], help="did a change make anything significantly slower?")
     compare_parser.add_argument("base", help="bench.csv or train.csv of the base run")
     compare_parser.add_argument("new", help="the same kind of CSV from the new run")
@@ -428,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train,
-            "report": cmd_report, "compare": cmd_compare}
+            "report": cmd_report, "compare": cmd_compare, "profile": cmd_profile}
 
 
 def main(argv: list[str] | None = None) -> int:

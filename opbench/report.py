@@ -24,7 +24,7 @@ from opbench.registry import BASELINE  # noqa: E402
 from opbench.results import Status  # noqa: E402
 from opbench.timing import BASELINES, CLONE, COPY  # noqa: E402
 
-CSVS = ("check.csv", "bench.csv", "train.csv")
+CSVS = ("check.csv", "bench.csv", "train.csv", "profile.csv")
 TARGET_ACCURACY = 98.5
 PLOTS = "plots"
 
@@ -135,6 +135,42 @@ def bandwidth_cell(row) -> str:
         return str(row.status)
     flag = " **above limit**" if row.above_limit else ""
     return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
+
+
+STEP_PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
+
+
+def step_table(profile: pd.DataFrame) -> pd.DataFrame:
+    """Per implementation: mean ms per step in each part, GELU's share, and the step time vs torch."""
+    table = pd.DataFrame({"implementation": profile["implementation"]})
+    for part in STEP_PARTS:
+        table[f"{part} ms"] = (1e3 * profile[f"{part.replace(' ', '_')}_s"]).map(lambda v: f"{v:.2f}")
+    table["GELU share"] = (100 * profile["gelu_share"]).map(lambda v: f"{v:.0f}%")
+    table["step ms, median [95%]"] = [f"{1e3 * m:.2f} [{1e3 * lo:.2f}, {1e3 * hi:.2f}]" for m, lo, hi in
+                                      zip(profile["step_s"], profile["step_low_s"], profile["step_high_s"])]
+    if "step_vs_baseline" in profile:
+        table[f"step vs {BASELINE}"] = [render.ratio(m, lo, hi) for m, lo, hi in zip(
+            profile["step_vs_baseline"], profile["step_vs_baseline_low"], profile["step_vs_baseline_high"])]
+    return table
+
+
+def plot_step(profile: pd.DataFrame, folder: Path, device: str) -> str:
+    figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(profile)), 4.8))
+    bottom = pd.Series(0.0, index=profile.index)
+    colors_by_part = plt.get_cmap("tab20c").colors
+    for k, part in enumerate(STEP_PARTS):
+        values = 1e3 * profile[f"{part.replace(' ', '_')}_s"]
+        axis.bar(profile["implementation"], values, bottom=bottom, label=part,
+                 color=colors_by_part[k], hatch="//" if part.startswith("activation") else "", edgecolor="white")
+        bottom += values
+    axis.set_ylabel("mean ms per training step")
+    axis.set_title(f"LeNet-5 training step on {device}: where the time goes (hatched: the activation)")
+    axis.tick_params(axis="x", rotation=30)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "step_parts.png", dpi=110)
+    plt.close(figure)
+    return "step_parts.png"
 
 
 def seed_spread(train: pd.DataFrame) -> str:
@@ -317,7 +353,7 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
                 shutil.copy(source / name, out / name)
     shutil.rmtree(out / PLOTS, ignore_errors=True)  # nothing stale stays
     (out / PLOTS).mkdir()
-    check, bench, train = loaded
+    check, bench, train, profile = loaded
     frames = [f for f in loaded if f is not None]
     device = frames[0]["device_name"].iloc[0]
     names = set().union(*(set(f["implementation"]) for f in frames))
@@ -340,6 +376,13 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
         if trained(train)["seed"].nunique() > 1:
             sections += ["Final test accuracy over seeds:", seed_spread(train)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
+    if profile is not None:
+        sections += ["## GELU's share of a training step", "torch.profiler over a window of LeNet-5 training steps "
+                     "after warm-up (device loader, batch 64); mean host time per step in each part, the activation "
+                     "attributed by its modules' forwards and the backward nodes they create (`opbench/stepprofile.py`). "
+                     f"Step time vs {BASELINE}: ratio of medians over steps, 95% bootstrap interval.",
+                     step_table(profile).to_markdown(index=False, disable_numparse=True),
+                     f"![step_parts.png]({PLOTS}/{plot_step(profile, out / PLOTS, device)})"]
     readme = out / "README.md"
     readme.write_text("\n\n".join(sections) + "\n")
     return readme

@@ -32,7 +32,7 @@ class Status(enum.StrEnum):
 FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status.ERROR)
 
 
-KINDS = ("check", "bench", "train")
+KINDS = ("check", "bench", "train", "profile")
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Rows that differ in these were measured under different conditions: a report keeps them apart.

@@ -86,13 +86,18 @@ class Change:
         return 100.0 * (self.ratio.median - 1.0)
 
 
-def change(base, new, seed: int = 0) -> Change:
+def ratio_of_medians(base, new, seed: int = 0) -> Interval:
+    """median(new) / median(base) of two independent sample sets, with its 95% bootstrap interval."""
     base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
     rng = np.random.default_rng(seed)
     resampled = (np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
                  / np.median(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1))
     low, high = np.quantile(resampled, [ALPHA / 2, 1 - ALPHA / 2])
+    return Interval(float(np.median(new) / np.median(base)), float(low), float(high))
+
+
+def change(base, new, seed: int = 0) -> Change:
     from scipy import stats as scipy_stats  # only here: timing needs no scipy (a GPU machine may lack it)
 
     p_value = float(scipy_stats.mannwhitneyu(base, new, alternative="two-sided").pvalue)
-    return Change(Interval(float(np.median(new) / np.median(base)), float(low), float(high)), p_value)
+    return Change(ratio_of_medians(base, new, seed), p_value)

@@ -142,3 +142,20 @@ def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry
     assert frame.loc["nan-large", "status"] == "error" and "NonFiniteLoss" in frame.loc["nan-large", "detail"]
     assert frame.loc["wrong-sign", "status"] == "failed check"
     assert frame.loc["torch", "status"] == "ok"
+
+
+@requires_mnist
+def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, capsys):
+    csv = tmp_path / "profile.csv"
+    assert main(["profile", "--impl", "torch", "--impl", "python", "--steps", "5", "--warmup", "2",
+                 "--data-root", str(LOCAL_MNIST), "--csv", str(csv)]) == 0
+    frame = pd.read_csv(csv).set_index("implementation")
+    for name in ("torch", "python"):
+        row = frame.loc[name]
+        assert row["activation_forward_s"] > 0 and row["activation_backward_s"] > 0, row
+        assert 0 < row["gelu_share"] < 1
+        parts = sum(row[f"{part.replace(' ', '_')}_s"] for part in ("activation forward", "other forward",
+                    "activation backward", "other backward", "optimizer", "rest of step"))
+        assert parts == pytest.approx(row["mean_step_s"], rel=1e-6)  # the parts add up to the step
+    assert frame.loc["torch", "step_vs_baseline"] == 1.0
+    assert "GELU share" in capsys.readouterr().out

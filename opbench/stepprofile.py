@@ -1,0 +1,129 @@
+"""GELU's share of a LeNet-5 training step: torch.profiler over a window of steps after warm-up, time split into the activation's forward and backward, the rest of forward and backward, and the optimizer.
+
+Attribution, the same for every implementation: the activation modules' forwards run inside
+record_function ranges (hooks added for the window only), and the activation's backward is the
+autograd engine's evaluation of the nodes those forwards created (their grad_fn names, for example
+GeluBackward0 for F.gelu or GeluFunctionBackward for the Python Function). Times are host (CPU)
+times of those ranges: on the CPU, where the kernels run inside them, that is the compute; on CUDA
+it is the launch and dispatch cost, and the step time (synchronized) says whether it matters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from opbench import data, stats
+from opbench.model import Activation, lenet5
+from opbench.registry import Implementation
+from opbench.train import TrainConfig, synchronize
+
+PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
+FORWARD, BACKWARD, OPTIMIZER, ACTIVATION = "opbench::forward", "opbench::backward", "opbench::optimizer", "opbench::activation"
+
+
+@dataclass
+class StepProfile:
+    implementation: str
+    device: str
+    steps: int
+    step_s: list[float]  # wall time of each profiled step
+    parts_s: dict[str, float]  # mean seconds per step in each of PARTS
+
+
+def _instrument(model: nn.Module, backward_nodes: set[str]) -> list:
+    """Forward hooks: a record_function range around each activation, and the name of the node it creates."""
+    handles = []
+    for module in model.modules():
+        if isinstance(module, Activation):
+            ranges = []
+
+            def enter(module, args, ranges=ranges):
+                ranges.append(torch.profiler.record_function(ACTIVATION).__enter__())
+
+            def leave(module, args, output, ranges=ranges):
+                ranges.pop().__exit__(None, None, None)
+                if output.grad_fn is not None:
+                    backward_nodes.add(output.grad_fn.name())
+
+            handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    return handles
+
+
+def profile(impl: Implementation, config: TrainConfig, steps: int = 40, warmup: int = 10) -> StepProfile:
+    """Train `warmup` steps, then profile `steps` steps of the lab's configuration (device loader)."""
+    device = config.device
+    torch.manual_seed(config.seed)
+    model = lenet5(impl, impl.name).to(device)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr)
+    loss_function = nn.CrossEntropyLoss()
+    images, labels = (t.to(device) for t in data.load_tensors(config.data_root, train=True))
+    batches = data.device_batches(images, labels, config.batch_size, torch.Generator().manual_seed(config.seed))
+
+    def step():
+        batch_images, batch_labels = next(batches)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.profiler.record_function(FORWARD):
+            loss = loss_function(model(batch_images), batch_labels)
+        with torch.profiler.record_function(BACKWARD):
+            loss.backward()
+        with torch.profiler.record_function(OPTIMIZER):
+            optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    backward_nodes: set[str] = set()
+    handles = _instrument(model, backward_nodes)
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    step_s = []
+    try:
+        with torch.profiler.profile(activities=activities) as profiler:
+            for _ in range(steps):
+                synchronize(device)
+                start = time.perf_counter()
+                step()
+                synchronize(device)
+                step_s.append(time.perf_counter() - start)
+    finally:
+        for handle in handles:
+            handle.remove()
+    totals = dict.fromkeys((FORWARD, BACKWARD, OPTIMIZER, ACTIVATION, "backward nodes"), 0.0)
+    node_events = {f"autograd::engine::evaluate_function: {name}" for name in backward_nodes}
+    for event in profiler.events():
+        seconds = event.time_range.elapsed_us() / 1e6
+        if event.name in totals:
+            totals[event.name] += seconds
+        elif event.name in node_events:
+            totals["backward nodes"] += seconds
+    per_step = {name: total / steps for name, total in totals.items()}
+    parts = {
+        "activation forward": per_step[ACTIVATION],
+        "other forward": per_step[FORWARD] - per_step[ACTIVATION],
+        "activation backward": per_step["backward nodes"],
+        "other backward": per_step[BACKWARD] - per_step["backward nodes"],
+        "optimizer": per_step[OPTIMIZER],
+    }
+    # Means throughout, so that the parts add up to the mean step (a median would not).
+    parts["rest of step"] = max(0.0, sum(step_s) / steps - sum(parts.values()))
+    return StepProfile(impl.name, device, steps, step_s, parts)
+
+
+def rows(profiles: list[StepProfile], baseline: str) -> list[dict]:
+    """One row per implementation: the parts per step, GELU's share, and the step time vs the baseline's."""
+    base = next((p for p in profiles if p.implementation == baseline), None)
+    out = []
+    for p in profiles:
+        step = stats.median_interval(p.step_s)
+        gelu, mean_step = p.parts_s["activation forward"] + p.parts_s["activation backward"], sum(p.step_s) / p.steps
+        row = dict(implementation=p.implementation, device=p.device, steps=p.steps, step_s=step.median,
+                   step_low_s=step.low, step_high_s=step.high, mean_step_s=mean_step, gelu_s=gelu,
+                   gelu_share=gelu / mean_step,
+                   **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()})
+        if base is not None:
+            ratio = stats.ratio_of_medians(base.step_s, p.step_s)
+            row.update(step_vs_baseline=ratio.median, step_vs_baseline_low=ratio.low, step_vs_baseline_high=ratio.high)
+        out.append(row)
+    return out

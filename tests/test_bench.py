@@ -90,12 +90,14 @@ def test_report_shows_the_kernel_share_of_gpu_calls():
     assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
 
 
-def test_sweep_rows_carry_intervals_samples_and_provenance(tmp_path):
+def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_them(tmp_path):
     csv = tmp_path / "bench.csv"
     args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
             "--csv", str(csv), "--rounds", "6"]
     assert main(args) == 0
+    assert main(args) == 0
     frame = pd.read_csv(csv)
+    assert len(frame) == 2 * 2 * 4  # size x direction x (2 implementations + 2 baselines), not twice that
     timed = frame[frame["implementation"] == "cpp"]
     assert (timed["gbps"] > 0).all() and (timed["bandwidth_fraction"] > 0).all() and (timed["clone_fraction"] > 0).all()
     assert (timed["time_low"] <= timed["time_vs_torch"]).all() and (timed["time_vs_torch"] <= timed["time_high"]).all()

@@ -126,17 +126,6 @@ def test_killed_bench_leaves_a_valid_csv_of_finished_cases(tmp_path):
     assert frame["numel"].nunique() < 5 and len(frame) == 3 * frame["numel"].nunique()  # whole cases only
 
 
-def test_rerun_replaces_rows_without_duplicates(tmp_path):
-    csv = tmp_path / "bench.csv"
-    args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
-            "--csv", str(csv), "--rounds", "2"]
-    assert main(args) == 0
-    first = pd.read_csv(csv)
-    assert main(args) == 0
-    second = pd.read_csv(csv)
-    assert len(first) == len(second) == 2 * 2 * 4  # size x direction x (2 implementations + 2 baselines)
-
-
 @requires_cuda
 @pytest.mark.cuda
 def test_side_stream_work_fails_verification(cheats):

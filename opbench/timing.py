@@ -117,9 +117,8 @@ class Workload:
     def restore_if_changed(self) -> str | None:
         """None when the buffers hold what this round put there; else restore them and say what changed."""
         for what, live, current in (("input", self.x, self.current_x), ("upstream gradient", self.grad, self.current_grad)):
-            changed = (live != current).nonzero()
-            if len(changed):
-                where = int(changed[0].item())
+            if not torch.equal(live, current):  # the common case costs one comparison, no allocation
+                where = int((live != current).nonzero()[0].item())
                 detail = (f"changed its {what}: element {where} of the buffer is {live[where].item():.6g}, "
                           f"was {current[where].item():.6g}")
                 self.x.data.copy_(self.current_x)

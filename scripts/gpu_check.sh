@@ -2,7 +2,7 @@
 # The one prepared GPU run. On a machine with a CUDA GPU, no network, and python3 with torch,
 # torchvision, pytest, pytest-benchmark, pandas, matplotlib, tensorboard and ninja installed: install
 # opbench without dependencies, build the extensions, run the tests marked cuda, `opbench check --device
-# cuda`, the CUDA benchmark sweep and a LeNet-5 training per implementation. Everything lands in the
+# cuda`, the CUDA benchmark sweep, GELU's share of a training step and a LeNet-5 training per implementation. Everything lands in the
 # folder given as $1 (logs, CSVs, TensorBoard runs, environment.txt). MNIST comes from $OPBENCH_DATA
 # (a folder holding MNIST/raw with the raw or .gz files). Each step gets what is left of an overall
 # budget (OPBENCH_GPU_BUDGET_S, default 450 s), so the script always stops by itself. Where the
@@ -41,6 +41,7 @@ step tests python3 -m pytest -q -p no:cacheprovider -m cuda tests/ --junitxml="$
 step check "${opbench[@]}" check --device cuda --csv "$out/check.csv"
 step bench "${opbench[@]}" bench --device cuda --quick --sizes 2^16,2^20,2^24,2^26 \
   --dtype float32 --dtype bfloat16 --csv "$out/bench.csv"
+step profile "${opbench[@]}" profile --device cuda --steps 50 --csv "$out/profile.csv"
 # Three epochs per implementation with the data on the GPU, then one with the lab's DataLoader to
 # compare the input pipelines; the 10-epoch accuracy runs are the CPU suite's.
 step train "${opbench[@]}" train --impl all --device cuda --epochs 3 --loader device \

@@ -27,6 +27,10 @@ class UsageError(ValueError):
     """A bad option value, found before any work: printed as one line, exit status 2."""
 
 
+class UnavailableError(RuntimeError):
+    """An implementation named with --impl cannot run here: printed as one line with the reason, exit status 1."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (no usage block) and exit status 2."""
 
@@ -129,8 +133,9 @@ def selected(args, device: str | None) -> list[opbench.Implementation]:
     for name in names:
         if name not in known:
             raise UsageError(f"--impl {name}: no implementation of that name; see `opbench list`")
-        if device not in known[name].devices:
-            raise UsageError(f"--impl {name}: runs on {', '.join(known[name].devices)} only, not on --device {device}")
+        reason = known[name].unavailable_reason(device)
+        if reason:  # asked for by name, it cannot do what was asked
+            raise UnavailableError(f"--impl {name}: unavailable on --device {device}: {reason}")
     return [impl for impl in opbench.implementations(device) if not names or impl.name in names]
 
 
@@ -483,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     except (data.DataError, UsageError, results.ResultsError) as error:  # the message says what and where
         print(f"opbench: {error}", file=sys.stderr)
         return 2
+    except UnavailableError as error:
+        print(f"opbench: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("opbench: interrupted; every finished row is saved in the CSV", file=sys.stderr)
         return 130

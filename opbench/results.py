@@ -33,6 +33,9 @@ FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status
 
 
 KINDS = ("check", "bench", "train", "profile")
+# The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch
+# size, epochs and threads (a file without the column is version 1 and is read the same way).
+SCHEMA = 2
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Rows that differ in these were measured under different conditions: a report keeps them apart.
@@ -107,10 +110,10 @@ def save(frame: pd.DataFrame, path: str | Path, kind: str, key: list[str]) -> pd
     not have; a file of another kind is refused."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = frame.assign(kind=kind)
+    frame = frame.assign(kind=kind, schema=SCHEMA)
     if path.exists() and path.stat().st_size > 0:
         check_target(path, kind)
-        old = load(path).assign(kind=kind)
+        old = load(path).assign(kind=kind, schema=SCHEMA)
         if set(key) <= set(old.columns):
             new_keys = pd.MultiIndex.from_frame(frame[key].astype(str))
             old_keys = pd.MultiIndex.from_frame(old[key].astype(str))

@@ -21,9 +21,6 @@ BAD = [
     (["train", "--min-accuracy", "101"], "argument --min-accuracy: 101 is not a percentage"),
     (["train", "--seeds", "1,1"], "argument --seeds: 1,1 must list distinct seeds"),
     (["train", "--seeds", "x"], "argument --seeds: 'x' is not a comma-separated list"),
-    (["check", "--impl", "cuda"], "--impl cuda: runs on cuda only, not on --device cpu"),
-    (["bench", "--impl", "triton"], "--impl triton: runs on cuda only, not on --device cpu"),
-    (["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"], "--impl cuda: runs on cuda only"),
     (["check", "--impl", "nope"], "--impl nope: no implementation of that name"),
     # /proc refuses new files even to root, who may write anywhere else.
     (["bench", "--csv", "/proc/opbench/bench.csv"], "argument --csv: /proc/opbench is not a writable folder"),
@@ -47,6 +44,29 @@ def test_bad_options_get_one_line_and_exit_2(argv, words, capsys):
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+UNAVAILABLE = [
+    (["check", "--impl", "cuda"], "--impl cuda: unavailable on --device cpu: runs on cuda only"),
+    (["bench", "--impl", "triton"], "--impl triton: unavailable on --device cpu: runs on cuda only"),
+    (["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"], "--impl cuda: unavailable on --device cpu"),
+]
+
+
+@pytest.mark.parametrize("argv, words", UNAVAILABLE, ids=[" ".join(argv) for argv, _ in UNAVAILABLE])
+def test_an_implementation_asked_for_by_name_that_cannot_run_exits_1_with_its_reason(argv, words, capsys):
+    assert _run(argv) == 1  # nothing trained or timed is never success
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_named_implementation_whose_build_fails_is_unavailable(scratch_registry, capsys):
+    def broken():
+        raise RuntimeError("C++ build failed: no g++")
+
+    scratch_registry.register("needs-a-compiler", lambda x: x, setup=broken)
+    assert _run(["bench", "--impl", "needs-a-compiler", "--sizes", "2^10"]) == 1
+    assert "--impl needs-a-compiler: unavailable on --device cpu: C++ build failed: no g++" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("source, words", [

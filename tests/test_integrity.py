@@ -22,8 +22,8 @@ LARGE = 1 << 18  # above cheating_impls.LARGE
 # Each cheat, the check that names it, and words of that message.
 CAUGHT_BY_CHECKS = {
     "memo-pointer": ("contract", "ignores a change of its input's values made in place"),
-    "memo-shape": ("contract", "is wrong for a second input of the same shape"),
-    "memo-values": ("contract", "differing from the previous one in one element"),
+    "memo-shape": ("contract", "returns the first input's result for a second input of the same shape"),
+    "memo-values": ("contract", "returns a stale result for an input differing from the previous one in one element"),
     "alias-input": ("contract", "returns memory of its input"),
     "mutate-input": ("contract", "changed its input (element 0)"),
     "nondeterministic": ("contract", "differs between two calls on the same input"),
@@ -46,9 +46,11 @@ def test_checks_name_each_cheat(cheats, name):
     assert words in failures[failing_check]
 
 
-@pytest.mark.parametrize("name", ["torch", "python", "cpp"])
-def test_honest_implementations_keep_the_contract(name):
-    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], checks=("contract",), sizes=[LARGE])
+@pytest.mark.parametrize("name", ["torch", "python", "cpp", "cpp-composite"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_honest_implementations_keep_the_contract(name, dtype):
+    """Inaccurate is not dishonest: cpp-composite computes bfloat16 in bfloat16 and fails forward, not the contract."""
+    rows = check.run_checks(opbench.get(name), "cpu", [dtype], checks=("contract",))
     assert check.failed(rows) == [], rows
 
 

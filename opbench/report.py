@@ -191,7 +191,9 @@ def seed_spread(train: pd.DataFrame) -> str:
 
 
 def trained(train: pd.DataFrame) -> pd.DataFrame:
-    """The epochs that trained (a CSV from before the status column: all of them)."""
+    """The epochs that trained (a CSV from before the status column: all of them; before seeds: seed 0)."""
+    if "seed" not in train:
+        train = train.assign(seed=0)
     return train[train["status"] == Status.OK] if "status" in train else train
 
 

@@ -104,7 +104,7 @@ def test_results_never_splice(measured, tmp_path, capsys):
     stale.mkdir(), empty.mkdir()
     (stale / "bench.csv").write_text((measured / "bench.csv").read_text())
     assert main(["report", "--from", str(empty), "--out", str(stale)]) == 2
-    assert "no check.csv, bench.csv, train.csv in" in capsys.readouterr().err
+    assert "no check.csv, bench.csv, train.csv, profile.csv in" in capsys.readouterr().err
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import check, train
+from opbench import train
 from opbench.cli import main
 from opbench.model import lenet5
 from tests.conftest import LOCAL_MNIST, requires_mnist

@@ -60,8 +60,11 @@ def positive_float(text: str) -> float:
 
 
 def percent(text: str) -> float:
-    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    if value > 100:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:  # nan fails too
         raise argparse.ArgumentTypeError(f"{text} is not a percentage from 0 to 100")
     return value
 

@@ -196,8 +196,7 @@ def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
         count *= 10
 
 
-def verify(kept: dict[int, object], workload: Workload, windows_of: list[int], count: int, round_index: int,
-           formula: str = "erf") -> str | None:
+def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int, formula: str = "erf") -> str | None:
     """None when every kept output is right and owns its memory; else what was wrong, naming the element."""
     case = workload.case
     expected = workload.expected(formula)
@@ -213,7 +212,7 @@ def verify(kept: dict[int, object], workload: Workload, windows_of: list[int], c
         if storage in storages:
             return f"{where}: output shares memory with {storages[storage]}"
         storages[storage] = f"the output of call {index + 1}"
-        span = workload.spans[windows_of[index]]
+        span = workload.spans[index % workload.windows]  # call k ran on window k mod windows (calls_for)
         # A gradient grad * GELU'(x) carries GELU's absolute error times |grad|, as in check_backward.
         scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
         result = check.compare(got, expected[span], workload.x[span], case.dtype, atol_scale=scale)
@@ -291,7 +290,6 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
     if case.direction == "bwd":  # one live graph per window
         windows = max(2, min(windows, GRAPH_BYTES // (2 * case.numel * case.dtype.itemsize)))
     workload = Workload(case, max(2, windows))
-    windows_of = [k % workload.windows for k in range(max(calls_per_block.values(), default=1))]
     rng = random.Random(seed)
     live = [name for name in entries if results[name].status == Status.OK]
     for round_index in range(rounds):
@@ -307,7 +305,7 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
                 del calls
                 problem = workload.restore_if_changed()
                 if problem is None and name not in BASELINES:
-                    problem = verify(kept, workload, windows_of, count, round_index, getattr(entries[name], "formula", "erf"))
+                    problem = verify(kept, workload, count, round_index, getattr(entries[name], "formula", "erf"))
                 del kept
             except Exception as error:
                 measured.status, measured.detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "gelu_autograd.h"
 #include "gelu_checks.h"
 #include "gelu_math.h"
 
@@ -49,8 +50,10 @@ at::Tensor empty_output_like(const at::Tensor& input) {
 
 // The loops take __restrict pointers: g++ vectorizes only once it knows the output aliases no input
 // (inside a lambda that captures the pointers by reference, it cannot even know the pointers stay put).
+// noinline: at::parallel_for runs its body inline below the grain size and in OpenMP workers above
+// it; one out-of-line loop serves both, so both get the same vector code (python -m opbench.cpucost).
 template <typename scalar_t>
-void gelu_forward_span(const scalar_t* __restrict x, scalar_t* __restrict y, int64_t n) {
+__attribute__((noinline)) void gelu_forward_span(const scalar_t* __restrict x, scalar_t* __restrict y, int64_t n) {
   using opmath_t = at::opmath_type<scalar_t>;
   for (int64_t i = 0; i < n; ++i) {
     y[i] = static_cast<scalar_t>(math::gelu_forward(static_cast<opmath_t>(x[i])));
@@ -58,7 +61,7 @@ void gelu_forward_span(const scalar_t* __restrict x, scalar_t* __restrict y, int
 }
 
 template <typename scalar_t>
-void gelu_backward_span(const scalar_t* __restrict grad, const scalar_t* __restrict x,
+__attribute__((noinline)) void gelu_backward_span(const scalar_t* __restrict grad, const scalar_t* __restrict x,
                         scalar_t* __restrict grad_input, int64_t n) {
   using opmath_t = at::opmath_type<scalar_t>;
   for (int64_t i = 0; i < n; ++i) {
@@ -97,6 +100,11 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
   return grad_input;
 }
 
+struct Ops {
+  static constexpr const char* forward = "opbench::gelu";
+  static constexpr const char* backward = "opbench::gelu_backward";
+};
+
 }  // namespace
 
 TORCH_LIBRARY(opbench, m) {
@@ -107,6 +115,11 @@ TORCH_LIBRARY(opbench, m) {
 TORCH_LIBRARY_IMPL(opbench, CPU, m) {
   m.impl("gelu", &gelu_cpu);
   m.impl("gelu_backward", &gelu_backward_cpu);
+}
+
+// For every device: the CUDA extension adds kernels, not autograd.
+TORCH_LIBRARY_IMPL(opbench, Autograd, m) {
+  m.impl("gelu", &gelu_autograd<Ops>);
 }
 
 }  // namespace opbench

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "gelu_autograd.h"
 #include "gelu_checks.h"
 
 namespace opbench_composite {
@@ -24,6 +25,11 @@ at::Tensor gelu_backward(const at::Tensor& grad, const at::Tensor& x) {
   return grad * (cdf + x * pdf);
 }
 
+struct Ops {
+  static constexpr const char* forward = "opbench_composite::gelu";
+  static constexpr const char* backward = "opbench_composite::gelu_backward";
+};
+
 }  // namespace
 
 TORCH_LIBRARY(opbench_composite, m) {
@@ -35,6 +41,10 @@ TORCH_LIBRARY(opbench_composite, m) {
 TORCH_LIBRARY_IMPL(opbench_composite, CompositeExplicitAutograd, m) {
   m.impl("gelu", &gelu);
   m.impl("gelu_backward", &gelu_backward);
+}
+
+TORCH_LIBRARY_IMPL(opbench_composite, Autograd, m) {
+  m.impl("gelu", &opbench::gelu_autograd<Ops>);
 }
 
 }  // namespace opbench_composite

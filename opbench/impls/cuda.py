@@ -10,7 +10,7 @@ SOURCES = ("gelu_cuda.cpp", "gelu_kernel.cu")
 
 
 def load_cuda_kernels() -> None:
-    load_fused()  # declares the ops and wires their autograd; the CUDA library adds kernels
+    load_fused()  # declares the ops and their autograd; the CUDA library adds kernels
     build.load_extension("opbench_cuda", SOURCES)
 
 

@@ -1,9 +1,10 @@
-"""Autograd and fake-tensor registrations shared by the GELU custom ops of the C++ and CUDA extensions.
+"""Fake-tensor registrations shared by the GELU custom ops of the C++ and CUDA extensions.
 
 Every extension declares `<namespace>::gelu(Tensor x) -> Tensor` and
-`<namespace>::gelu_backward(Tensor grad, Tensor x) -> Tensor`; this module wires them to autograd
-(torch.library.register_autograd) and to fake tensors (torch.library.register_fake), as
-pytorch/extension-cpp does, so that opcheck passes and torch.compile traces through them.
+`<namespace>::gelu_backward(Tensor grad, Tensor x) -> Tensor` and registers their autograd in C++
+(csrc/gelu_autograd.h: a Python autograd layer costs ~10 us per call); this module adds the fake
+kernels (torch.library.register_fake), as pytorch/extension-cpp does, so that opcheck passes and
+torch.compile traces through them.
 """
 
 from __future__ import annotations
@@ -22,20 +23,10 @@ def _like_contiguous(x: torch.Tensor, *_) -> torch.Tensor:
 
 @functools.cache
 def load_gelu_ops(namespace: str, sources: tuple[str, ...]):
-    """Build and load the extension that declares `namespace`'s ops, wire them once, return the ops."""
+    """Build and load the extension that declares `namespace`'s ops, add their fakes once, return the ops."""
     build.load_extension(namespace, sources)
     ops = getattr(torch.ops, namespace)
 
     torch.library.register_fake(f"{namespace}::gelu")(_like_contiguous)
     torch.library.register_fake(f"{namespace}::gelu_backward")(lambda grad, x: _like_contiguous(x))
-
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return ops.gelu_backward.default(grad, x)
-
-    torch.library.register_autograd(f"{namespace}::gelu", backward, setup_context=setup_context)
     return ops

@@ -1,12 +1,10 @@
 // opbench::gelu and opbench::gelu_backward: the op schemas, declared once, and their fused CPU kernels.
 //
 // Each kernel is one pass: forward reads x and writes y (2 tensors of traffic), backward reads grad
-// and x and writes grad_input (3). The loops call the branch-free math of gelu_math.h, which g++
-// vectorizes at -O3 -march=native; at::parallel_for splits them over the intra-op threads.
-// Half types load, compute in float and store (at::opmath_type).
+// and x and writes grad_input (3). The loops (gelu_cpu.h) call the branch-free math of gelu_math.h,
+// which g++ vectorizes at -O3 -march=native; at::parallel_for splits them over the intra-op threads.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -18,7 +16,7 @@
 
 #include "gelu_autograd.h"
 #include "gelu_checks.h"
-#include "gelu_math.h"
+#include "gelu_cpu.h"
 
 namespace opbench {
 namespace {
@@ -46,28 +44,6 @@ at::Tensor empty_output_like(const at::Tensor& input) {
   at::Tensor output = at::empty_like(input);
   advise_huge_pages(output.data_ptr(), output.nbytes());
   return output;
-}
-
-// The loops take __restrict pointers: g++ vectorizes only once it knows the output aliases no input
-// (inside a lambda that captures the pointers by reference, it cannot even know the pointers stay put).
-// noinline: at::parallel_for runs its body inline below the grain size and in OpenMP workers above
-// it; one out-of-line loop serves both, so both get the same vector code (python -m opbench.cpucost).
-template <typename scalar_t>
-__attribute__((noinline)) void gelu_forward_span(const scalar_t* __restrict x, scalar_t* __restrict y, int64_t n) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<scalar_t>(math::gelu_forward(static_cast<opmath_t>(x[i])));
-  }
-}
-
-template <typename scalar_t>
-__attribute__((noinline)) void gelu_backward_span(const scalar_t* __restrict grad, const scalar_t* __restrict x,
-                        scalar_t* __restrict grad_input, int64_t n) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  for (int64_t i = 0; i < n; ++i) {
-    grad_input[i] = static_cast<scalar_t>(static_cast<opmath_t>(grad[i]) *
-                                          math::gelu_derivative(static_cast<opmath_t>(x[i])));
-  }
 }
 
 at::Tensor gelu_cpu(const at::Tensor& x) {

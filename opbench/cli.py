@@ -316,22 +316,26 @@ def cmd_train(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    """GELU's share of a training step per implementation (opbench.stepprofile)."""
+    """GELU's share of a training step per implementation, and step times in interleaved rounds (opbench.stepprofile)."""
     results.check_target(args.csv, "profile")
     config = train.TrainConfig(device=args.device, data_root=args.data_root, loader="device")
-    profiles, failures = [], []
+    images, labels = stepprofile.training_data(config)
+    steppers, profiles, failures = {}, [], []
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
         if problem:
             failures.append(f"{impl.name}: not profiled: {problem[0]}: {problem[1]}")
             continue
         try:
-            profiles.append(stepprofile.profile(impl, config, steps=args.steps, warmup=args.warmup))
-        except data.DataError:
-            raise
+            stepper = stepprofile.Stepper(impl, config, images, labels)
+            profiles.append(stepprofile.profile(stepper, steps=args.steps, warmup=args.warmup))
+            steppers[impl.name] = stepper
         except Exception as error:
             failures.append(f"{impl.name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}")
-    frame = results.to_frame(stepprofile.rows(profiles, BASELINE), args.device) if profiles else pd.DataFrame()
+    step_times, errors = stepprofile.interleaved_step_times(steppers, rounds=args.rounds)
+    failures += [f"{name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}" for name, error in errors.items()]
+    profiles = [p for p in profiles if p.implementation in step_times]
+    frame = results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), args.device) if profiles else pd.DataFrame()
     if len(frame):
         print(render.tabulate_frame(report.step_table(frame)))
         if args.csv:
@@ -360,7 +364,8 @@ def cmd_report(args) -> int:
     for loader in train.LOADERS:
         main(["train", *device, *data_root, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
               "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
-    main(["profile", *device, *data_root, "--steps", "30" if args.quick else "100", "--csv", str(out / "profile.csv")])
+    main(["profile", *device, *data_root, "--steps", "30" if args.quick else "100",
+          "--rounds", "10" if args.quick else "20", "--csv", str(out / "profile.csv")])
     print(report.write(out, out, command, args.quick))
     return 0
 
@@ -456,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection(profile_parser, dtypes=False)
     profile_parser.add_argument("--steps", type=positive_int, default=100, help="steps profiled (default 100)")
     profile_parser.add_argument("--warmup", type=positive_int, default=20, help="steps before the window (default 20)")
+    profile_parser.add_argument("--rounds", type=positive_int, default=20,
+                                help="rounds of 5 unprofiled steps per implementation, interleaved, for step times (default 20)")
     profile_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     profile_parser.add_argument("--csv", type=writable_file, help="write one row per implementation here")
 

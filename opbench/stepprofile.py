@@ -6,10 +6,17 @@ autograd engine's evaluation of the nodes those forwards created (their grad_fn 
 GeluBackward0 for F.gelu or GeluFunctionBackward for the Python Function). Times are host (CPU)
 times of those ranges: on the CPU, where the kernels run inside them, that is the compute; on CUDA
 it is the launch and dispatch cost, and the step time (synchronized) says whether it matters.
+
+Step times are measured apart, without the profiler, as the timing engine measures kernels: every
+implementation's training state is kept, and each round runs a few steps of each in a shuffled
+order, so that drift of a noisy machine hits all of them alike and the ratio to the baseline is
+taken per round (a median with its 95% interval). Profiling them one after the other once made
+cpp's step look 1.50x torch's; interleaved it was 1.16x (a real cost, since fixed: see README).
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
@@ -34,6 +41,35 @@ class StepProfile:
     parts_s: dict[str, float]  # mean seconds per step in each of PARTS
 
 
+class Stepper:
+    """One implementation's LeNet-5 in training (the lab's configuration, device loader): each call is
+    one step. Every stepper starts from the same weights and sees the same batches."""
+
+    def __init__(self, impl: Implementation, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor):
+        self.impl, self.device = impl, config.device
+        torch.manual_seed(config.seed)
+        self.model = lenet5(impl, impl.name).to(config.device)
+        self.optimizer = torch.optim.NAdam(self.model.parameters(), lr=config.lr)
+        self.loss_function = nn.CrossEntropyLoss()
+        self.batches = data.device_batches(images, labels, config.batch_size, torch.Generator().manual_seed(config.seed))
+
+    def __call__(self) -> None:
+        batch_images, batch_labels = next(self.batches)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.profiler.record_function(FORWARD):
+            loss = self.loss_function(self.model(batch_images), batch_labels)
+        with torch.profiler.record_function(BACKWARD):
+            loss.backward()
+        with torch.profiler.record_function(OPTIMIZER):
+            self.optimizer.step()
+
+
+def training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST's training set on the device, once for all steppers."""
+    images, labels = data.load_tensors(config.data_root, train=True)
+    return images.to(config.device), labels.to(config.device)
+
+
 def _instrument(model: nn.Module, backward_nodes: set[str]) -> list:
     """Forward hooks: a record_function range around each activation, and the name of the node it creates."""
     handles = []
@@ -53,30 +89,13 @@ def _instrument(model: nn.Module, backward_nodes: set[str]) -> list:
     return handles
 
 
-def profile(impl: Implementation, config: TrainConfig, steps: int = 40, warmup: int = 10) -> StepProfile:
-    """Train `warmup` steps, then profile `steps` steps of the lab's configuration (device loader)."""
-    device = config.device
-    torch.manual_seed(config.seed)
-    model = lenet5(impl, impl.name).to(device)
-    optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr)
-    loss_function = nn.CrossEntropyLoss()
-    images, labels = (t.to(device) for t in data.load_tensors(config.data_root, train=True))
-    batches = data.device_batches(images, labels, config.batch_size, torch.Generator().manual_seed(config.seed))
-
-    def step():
-        batch_images, batch_labels = next(batches)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.profiler.record_function(FORWARD):
-            loss = loss_function(model(batch_images), batch_labels)
-        with torch.profiler.record_function(BACKWARD):
-            loss.backward()
-        with torch.profiler.record_function(OPTIMIZER):
-            optimizer.step()
-
+def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
+    """Run `warmup` steps, then profile `steps` steps and split their time into PARTS."""
+    device = stepper.device
     for _ in range(warmup):
-        step()
+        stepper()
     backward_nodes: set[str] = set()
-    handles = _instrument(model, backward_nodes)
+    handles = _instrument(stepper.model, backward_nodes)
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
     step_s = []
     try:
@@ -84,7 +103,7 @@ def profile(impl: Implementation, config: TrainConfig, steps: int = 40, warmup: 
             for _ in range(steps):
                 synchronize(device)
                 start = time.perf_counter()
-                step()
+                stepper()
                 synchronize(device)
                 step_s.append(time.perf_counter() - start)
     finally:
@@ -108,22 +127,47 @@ def profile(impl: Implementation, config: TrainConfig, steps: int = 40, warmup: 
     }
     # Means throughout, so that the parts add up to the mean step (a median would not).
     parts["rest of step"] = max(0.0, sum(step_s) / steps - sum(parts.values()))
-    return StepProfile(impl.name, device, steps, step_s, parts)
+    return StepProfile(stepper.impl.name, device, steps, step_s, parts)
 
 
-def rows(profiles: list[StepProfile], baseline: str) -> list[dict]:
-    """One row per implementation: the parts per step, GELU's share, and the step time vs the baseline's."""
-    base = next((p for p in profiles if p.implementation == baseline), None)
+def interleaved_step_times(steppers: dict[str, Stepper], rounds: int = 20, steps_per_round: int = 5,
+                           seed: int = 0) -> tuple[dict[str, list[float]], dict[str, BaseException]]:
+    """Per implementation, the mean step time of each round (synchronized, not profiled), rounds in a
+    shuffled order; and the error of any implementation whose step raised (it leaves the rotation)."""
+    times: dict[str, list[float]] = {name: [] for name in steppers}
+    errors: dict[str, BaseException] = {}
+    order, shuffle = list(steppers), random.Random(seed).shuffle
+    for _ in range(rounds):
+        shuffle(order)
+        for name in order:
+            if name in errors:
+                continue
+            try:
+                synchronize(steppers[name].device)
+                start = time.perf_counter()
+                for _ in range(steps_per_round):
+                    steppers[name]()
+                synchronize(steppers[name].device)
+                times[name].append((time.perf_counter() - start) / steps_per_round)
+            except Exception as error:  # one broken implementation does not end the others' timing
+                errors[name] = error
+    return {name: samples for name, samples in times.items() if name not in errors}, errors
+
+
+def rows(profiles: list[StepProfile], step_times: dict[str, list[float]], baseline: str) -> list[dict]:
+    """One row per implementation: the parts per profiled step and GELU's share of it; the unprofiled
+    step time (median of the rounds, 95% interval) and its per-round ratio to the baseline's."""
+    base = step_times.get(baseline)
     out = []
     for p in profiles:
-        step = stats.median_interval(p.step_s)
+        step = stats.median_interval(step_times[p.implementation])
         gelu, mean_step = p.parts_s["activation forward"] + p.parts_s["activation backward"], sum(p.step_s) / p.steps
-        row = dict(implementation=p.implementation, device=p.device, steps=p.steps, step_s=step.median,
-                   step_low_s=step.low, step_high_s=step.high, mean_step_s=mean_step, gelu_s=gelu,
-                   gelu_share=gelu / mean_step,
+        row = dict(implementation=p.implementation, device=p.device, steps=p.steps,
+                   rounds=len(step_times[p.implementation]), step_s=step.median, step_low_s=step.low,
+                   step_high_s=step.high, mean_step_s=mean_step, gelu_s=gelu, gelu_share=gelu / mean_step,
                    **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()})
         if base is not None:
-            ratio = stats.ratio_of_medians(base.step_s, p.step_s)
+            ratio = stats.paired_ratio(step_times[p.implementation], base)
             row.update(step_vs_baseline=ratio.median, step_vs_baseline_low=ratio.low, step_vs_baseline_high=ratio.high)
         out.append(row)
     return out

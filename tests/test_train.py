@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import train
+from opbench import stepprofile, train
 from opbench.cli import main
 from opbench.model import lenet5
 from tests.conftest import LOCAL_MNIST, requires_mnist
@@ -147,10 +147,11 @@ def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry
 @requires_mnist
 def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, capsys):
     csv = tmp_path / "profile.csv"
-    assert main(["profile", "--impl", "torch", "--impl", "python", "--steps", "5", "--warmup", "2",
-                 "--data-root", str(LOCAL_MNIST), "--csv", str(csv)]) == 0
+    assert main(["profile", "--impl", "torch", "--impl", "python", "--impl", "cpp", "--steps", "5", "--warmup", "2",
+                 "--rounds", "3", "--data-root", str(LOCAL_MNIST), "--csv", str(csv)]) == 0
     frame = pd.read_csv(csv).set_index("implementation")
-    for name in ("torch", "python"):
+    assert (frame["rounds"] == 3).all()
+    for name in ("torch", "python", "cpp"):  # a Python autograd.Function, ATen's node, a C++ autograd node
         row = frame.loc[name]
         assert row["activation_forward_s"] > 0 and row["activation_backward_s"] > 0, row
         assert 0 < row["gelu_share"] < 1
@@ -159,3 +160,22 @@ def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, ca
         assert parts == pytest.approx(row["mean_step_s"], rel=1e-6)  # the parts add up to the step
     assert frame.loc["torch", "step_vs_baseline"] == 1.0
     assert "GELU share" in capsys.readouterr().out
+
+
+class FakeStepper:
+    device = "cpu"
+
+    def __init__(self, fail_at=None):
+        self.calls, self.fail_at = 0, fail_at
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("boom")
+
+
+def test_interleaved_step_times_keep_timing_the_others_when_one_raises():
+    steppers = {"good": FakeStepper(), "bad": FakeStepper(fail_at=7)}
+    times, errors = stepprofile.interleaved_step_times(steppers, rounds=4, steps_per_round=5)
+    assert list(times) == ["good"] and len(times["good"]) == 4 and str(errors["bad"]) == "boom"
+    assert steppers["good"].calls == 20 and steppers["bad"].calls == 7  # it left the rotation

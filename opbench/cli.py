@@ -271,14 +271,19 @@ def cmd_bench(args) -> int:
 
 
 def configs(args) -> list[train.TrainConfig]:
+    if args.graph and args.device != "cuda":
+        raise UsageError("--graph needs --device cuda: a CUDA graph replays GPU work")
+    # Graphed by default where it pays: on the GPU with the data already there.
     return [train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, loader=loader,
-                              device=args.device, data_root=args.data_root, logdir=args.logdir)
+                              device=args.device, data_root=args.data_root, logdir=args.logdir,
+                              graph=args.graph if args.graph is not None else (args.device == "cuda" and loader == "device"))
             for seed in args.seeds for loader in args.loader or ["dataloader"]]
 
 
 def cmd_train(args) -> int:
     """Train each selected implementation; exit 1 when any was skipped, failed, or ended below --min-accuracy."""
     results.check_target(args.csv, "train")
+    runs = configs(args)
 
     def record(name: str, runs: list[train.TrainConfig], status: Status, detail: str, csv: str | None) -> None:
         # Beside the epochs a run finished (epoch 0 is no epoch): they stay.
@@ -287,15 +292,15 @@ def cmd_train(args) -> int:
             results.save(results.to_frame(rows, args.device), csv, "train", train.KEY)
 
     if args.isolate:
-        return run_isolated(args, lambda impl, detail, csv: record(impl.name, configs(args), Status.ERROR, detail, csv))
+        return run_isolated(args, lambda impl, detail, csv: record(impl.name, runs, Status.ERROR, detail, csv))
     failures = []
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
         if problem:
             failures.append(f"{impl.name}: not trained: {problem[0]}: {problem[1]}")
-            record(impl.name, configs(args), *problem, args.csv)
+            record(impl.name, runs, *problem, args.csv)
             continue
-        for config in configs(args):
+        for config in runs:
             loader = config.loader
             try:
                 rows = train.train(impl, config, args.csv)
@@ -446,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--batch-size", type=positive_int, default=64)
     train_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     train_parser.add_argument("--logdir", type=writable_folder, default="runs", help="TensorBoard folder, one run per implementation and loader")
+    train_parser.add_argument("--graph", action=argparse.BooleanOptionalAction,
+                              help="replay each training step as one CUDA graph (default: on for --device cuda --loader device)")
     train_parser.add_argument("--min-accuracy", type=percent, help="exit 1 if any run ends below this test accuracy (%%)")
     train_parser.add_argument("--csv", type=writable_file, help="write one row per implementation and epoch here")
 

@@ -197,6 +197,15 @@ def trained(train: pd.DataFrame) -> pd.DataFrame:
     return train[train["status"] == Status.OK] if "status" in train else train
 
 
+def step_kind(runs: pd.DataFrame) -> str:
+    """'CUDA graph', 'eager', or why a run asked to be graphed was not (CSVs from before --graph: eager)."""
+    if "graphed" in runs and runs["graphed"].astype(bool).all():
+        return "CUDA graph"
+    reasons = runs["detail"].dropna().astype(str) if "detail" in runs else pd.Series(dtype=str)
+    reasons = reasons[reasons != ""]
+    return reasons.iloc[-1] if len(reasons) else "eager"
+
+
 def training_table(train: pd.DataFrame) -> str:
     failed = train[train["status"] != Status.OK] if "status" in train else train.iloc[:0]
     train = trained(train)
@@ -211,6 +220,7 @@ def training_table(train: pd.DataFrame) -> str:
             "final loss": f"{runs['train_loss'].iloc[-1]:.4f}", "median epoch s": f"{runs['epoch_s'].median():.2f}",
             "samples/s": f"{runs['samples_per_s'].median():.0f}",
             f"time to {TARGET_ACCURACY}%": f"{time_to_target:.1f} s" if time_to_target is not None else "not reached",
+            "step": step_kind(runs),
         })
     table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # cells are formatted above
     if len(failed):

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from opbench import data, results
 from opbench.model import lenet5
-from opbench.registry import Implementation
+from opbench.registry import Implementation, first_line
 from opbench.results import Status
 
 LOADERS = ("dataloader", "device")
@@ -43,6 +43,7 @@ class TrainConfig:
     data_root: str | None = None
     logdir: str | None = "runs"
     max_batches: int | None = None  # per epoch: a subset, for tests
+    graph: bool = False  # replay the whole step as a CUDA graph (GraphedStep); CUDA only
 
 
 class GpuUtilizationSampler(contextlib.AbstractContextManager):
@@ -86,6 +87,77 @@ class GpuUtilizationSampler(contextlib.AbstractContextManager):
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
+class EagerStep:
+    """One training step as the lab writes it: zero the gradients, forward, loss, backward, optimizer.
+    Returns the loss, still on the device: reading it here would wait for the device every step."""
+
+    graphed = False
+    why_not_graphed = ""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_function: nn.Module):
+        self.model, self.optimizer, self.loss_function = model, optimizer, loss_function
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # set_to_none=False zeroes the gradient tensors in place: a graphed step's replays keep
+        # writing into the tensors it captured, so an eager step between them must keep them too.
+        self.optimizer.zero_grad(set_to_none=not self.graphed)
+        loss = self.loss_function(self.model(images), labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+
+class GraphedStep(EagerStep):
+    """The whole training step captured once as a CUDA graph and replayed for every batch: one launch
+    instead of about a hundred kernel launches (LeNet-5's step is launch-bound on a GPU) and no host
+    work between them. As torch.cuda.graphs asks: a few eager steps on a side stream first (they
+    are real training steps on the first batches), then the capture, with the optimizer created
+    capturable (its step count lives on the device). Each batch is copied into static input
+    buffers; a batch of another shape (an epoch's partial last batch) runs eagerly on the same
+    parameters, gradients and optimizer state. Where capture fails (an implementation that
+    synchronizes, or launches outside the capturing stream), the run goes on eagerly and says why."""
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_function: nn.Module):
+        super().__init__(model, optimizer, loss_function)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
+        self.failed = False
+
+    def _capture(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.static_images, self.static_labels = images.clone(), labels.clone()
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)  # the gradients are allocated inside the graph's pool
+        with torch.cuda.graph(graph):
+            self.static_loss = self.loss_function(self.model(self.static_images), self.static_labels)
+            self.static_loss.backward()
+            self.optimizer.step()
+        self.graph, self.graphed = graph, True
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.graph is None and not self.failed and self.eager_steps >= self.WARMUP_STEPS:
+            try:
+                self._capture(images, labels)
+            except Exception as error:
+                self.failed, self.why_not_graphed = True, f"trained ungraphed: capture failed: {first_line(error)}"
+                self.optimizer.zero_grad(set_to_none=True)
+        if self.graph is not None and images.shape == self.static_images.shape:
+            self.static_images.copy_(images)
+            self.static_labels.copy_(labels)
+            self.graph.replay()
+            return self.static_loss.detach().clone()  # the next replay overwrites static_loss
+        if self.graph is None and not self.failed:  # warm-up: eager, on a side stream
+            self.eager_steps += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = super().__call__(images, labels)
+            torch.cuda.current_stream().wait_stream(side)
+            return loss
+        return super().__call__(images, labels)
+
+
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -113,8 +185,8 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
     device = config.device
     torch.manual_seed(config.seed)  # the same initial weights for every implementation
     model = lenet5(impl, impl.name).to(device)
-    optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr)
-    loss_function = nn.CrossEntropyLoss()
+    optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr, capturable=config.graph)
+    step_function = (GraphedStep if config.graph else EagerStep)(model, optimizer, nn.CrossEntropyLoss())
     generator = torch.Generator().manual_seed(config.seed)  # the same batch order for every implementation
     test_images, test_labels = (t.to(device) for t in data.load_tensors(config.data_root, train=False))
     if config.loader == "device":
@@ -150,13 +222,9 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                     if batch == steps_per_epoch:
                         break
                     images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = loss_function(model(images), labels)
-                    loss.backward()
-                    optimizer.step()
                     # No loss.item() here: it would wait for the device every step. The losses stay on
                     # the device and are read once, after the epoch.
-                    step_losses.append(loss.detach())
+                    step_losses.append(step_function(images, labels))
                     sizes.append(len(labels))
                 synchronize(device)
             epoch_s = time.perf_counter() - start
@@ -180,7 +248,8 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                 # (it never falls, so an epoch that leaks shows as growth from one row to the next).
                 peak_memory_mb=(torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
                                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                gpu_utilization=utilization.mean,
+                gpu_utilization=utilization.mean, graphed=step_function.graphed,
+                detail=step_function.why_not_graphed,
             )
             rows.append(row)
             if writer:

@@ -8,7 +8,7 @@ import opbench
 from opbench import stepprofile, train
 from opbench.cli import main
 from opbench.model import lenet5
-from tests.conftest import LOCAL_MNIST, requires_mnist
+from tests.conftest import LOCAL_MNIST, requires_cuda, requires_mnist
 
 
 def test_lenet5_is_the_reference_architecture():
@@ -179,3 +179,38 @@ def test_interleaved_step_times_keep_timing_the_others_when_one_raises():
     times, errors = stepprofile.interleaved_step_times(steppers, rounds=4, steps_per_round=5)
     assert list(times) == ["good"] and len(times["good"]) == 4 and str(errors["bad"]) == "boom"
     assert steppers["good"].calls == 20 and steppers["bad"].calls == 7  # it left the rotation
+
+
+@requires_mnist
+def test_the_cpu_step_is_not_graphed_and_says_nothing_about_it(tmp_path):
+    row = train.train(opbench.get("torch"), config(tmp_path, epochs=1, max_batches=5))[0]
+    assert row["graphed"] is False and row["detail"] == ""
+
+
+@requires_cuda
+@requires_mnist
+@pytest.mark.cuda
+def test_a_graphed_epoch_trains_as_the_eager_epoch_does(tmp_path):
+    """A full epoch: warm-up steps, capture, replays, and the partial last batch run eagerly between them."""
+    eager, graphed = (train.train(opbench.get("torch", "cuda"), config(tmp_path, device="cuda", epochs=1, graph=graph))[0]
+                      for graph in (False, True))
+    assert graphed["graphed"] is True and eager["graphed"] is False
+    assert graphed["samples"] == eager["samples"] == 60000
+    assert graphed["train_loss"] == pytest.approx(eager["train_loss"], rel=2e-2)  # cuDNN's backward is not bitwise
+    assert graphed["test_accuracy"] > 97.0
+
+
+@requires_cuda
+@requires_mnist
+@pytest.mark.cuda
+def test_an_implementation_that_cannot_be_captured_trains_ungraphed_and_says_why(tmp_path, scratch_registry):
+    def synchronizing(x):
+        if float(x.abs().max()) > 1e9:  # reads a value on the host: not allowed while capturing
+            raise AssertionError("unreachable")
+        return torch.nn.functional.gelu(x)
+
+    scratch_registry.register("synchronizing", synchronizing, devices=("cpu", "cuda"))
+    row = train.train(opbench.get("synchronizing", "cuda"),
+                      config(tmp_path, device="cuda", epochs=1, max_batches=10, graph=True))[0]
+    assert row["graphed"] is False and row["detail"].startswith("trained ungraphed: capture failed")
+    assert row["samples"] == 10 * 64

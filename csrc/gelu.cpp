@@ -41,15 +41,16 @@ void advise_huge_pages(void* data, int64_t bytes) {
 }
 
 at::Tensor empty_output_like(const at::Tensor& input) {
-  at::Tensor output = at::empty_like(input);
+  at::Tensor output = at::empty_like(input, at::MemoryFormat::Contiguous);
   advise_huge_pages(output.data_ptr(), output.nbytes());
   return output;
 }
 
-at::Tensor gelu_cpu(const at::Tensor& x) {
+// The out= kernels do the work; the functional ops allocate (with the huge-page advice) and call them.
+void gelu_out_cpu(const at::Tensor& x, at::Tensor& output) {
   check_gelu_input("opbench::gelu", x);
+  check_gelu_output("opbench::gelu.out", output, x);
   const at::Tensor input = x.contiguous();
-  at::Tensor output = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "opbench::gelu", [&] {
     const scalar_t* in = input.const_data_ptr<scalar_t>();
     scalar_t* out = output.mutable_data_ptr<scalar_t>();
@@ -57,14 +58,13 @@ at::Tensor gelu_cpu(const at::Tensor& x) {
       gelu_forward_span(in + begin, out + begin, end - begin);
     });
   });
-  return output;
 }
 
-at::Tensor gelu_backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
+void gelu_backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_input) {
   check_gelu_backward_inputs("opbench::gelu_backward", grad, x);
+  check_gelu_output("opbench::gelu_backward.out", grad_input, x);
   const at::Tensor input = x.contiguous();
   const at::Tensor grad_output = grad.contiguous();
-  at::Tensor grad_input = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "opbench::gelu_backward", [&] {
     const scalar_t* in = input.const_data_ptr<scalar_t>();
     const scalar_t* g = grad_output.const_data_ptr<scalar_t>();
@@ -73,6 +73,19 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
       gelu_backward_span(g + begin, in + begin, out + begin, end - begin);
     });
   });
+}
+
+at::Tensor gelu_cpu(const at::Tensor& x) {
+  check_gelu_input("opbench::gelu", x);
+  at::Tensor output = empty_output_like(x);
+  gelu_out_cpu(x, output);
+  return output;
+}
+
+at::Tensor gelu_backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
+  check_gelu_backward_inputs("opbench::gelu_backward", grad, x);
+  at::Tensor grad_input = empty_output_like(x);
+  gelu_backward_out_cpu(grad, x, grad_input);
   return grad_input;
 }
 
@@ -86,11 +99,18 @@ struct Ops {
 TORCH_LIBRARY(opbench, m) {
   m.def("gelu(Tensor x) -> Tensor");
   m.def("gelu_backward(Tensor grad, Tensor x) -> Tensor");
+  // Into a tensor the caller allocated once: kernel time without allocation. They return nothing,
+  // unlike ATen's out= ops: torch.compile cannot functionalize a custom op whose output aliases an
+  // input (opcheck's test_aot_dispatch_dynamic refuses `-> Tensor(a!)`).
+  m.def("gelu.out(Tensor x, *, Tensor(a!) out) -> ()");
+  m.def("gelu_backward.out(Tensor grad, Tensor x, *, Tensor(a!) grad_input) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(opbench, CPU, m) {
   m.impl("gelu", &gelu_cpu);
   m.impl("gelu_backward", &gelu_backward_cpu);
+  m.impl("gelu.out", &gelu_out_cpu);
+  m.impl("gelu_backward.out", &gelu_backward_out_cpu);
 }
 
 // For every device: the CUDA extension adds kernels, not autograd.

@@ -1,4 +1,5 @@
-// Argument checks shared by every kernel of opbench::gelu and opbench::gelu_backward: a bad call
+// Argument checks shared by every kernel of opbench::gelu and opbench::gelu_backward (and their out=
+// overloads): a bad call
 // gets a message that names the op and the problem (dtype, device, shape), never a crash.
 #pragma once
 
@@ -18,6 +19,15 @@ inline void check_gelu_backward_inputs(const char* op, const at::Tensor& grad, c
   TORCH_CHECK(grad.scalar_type() == x.scalar_type(), op, ": grad is ", grad.scalar_type(), " but x is ",
               x.scalar_type());
   TORCH_CHECK(grad.device() == x.device(), op, ": grad is on ", grad.device(), " but x is on ", x.device());
+}
+
+// out= overloads write into the caller's tensor as it is: it must already have x's shape, dtype and
+// device and be contiguous (no resizing: a kernel timed with a preallocated output allocates nothing).
+inline void check_gelu_output(const char* op, const at::Tensor& out, const at::Tensor& x) {
+  TORCH_CHECK(out.sizes() == x.sizes(), op, ": out has shape ", out.sizes(), " but x has shape ", x.sizes());
+  TORCH_CHECK(out.scalar_type() == x.scalar_type(), op, ": out is ", out.scalar_type(), " but x is ", x.scalar_type());
+  TORCH_CHECK(out.device() == x.device(), op, ": out is on ", out.device(), " but x is on ", x.device());
+  TORCH_CHECK(out.is_contiguous(), op, ": out must be contiguous");
 }
 
 }  // namespace opbench

@@ -58,9 +58,9 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
     for index, row in frame.iterrows():
         if row["status"] != Status.OK or row["implementation"] not in samples:
             continue
-        mine = samples[row["implementation"]]
-        if BASELINE in samples:
-            speedup = stats.paired_ratio(samples[BASELINE], mine)
+        mine, base = samples[row["implementation"]], timing.baseline_for(row["implementation"])
+        if base in samples:
+            speedup = stats.paired_ratio(samples[base], mine)
             frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = speedup.median, speedup.low, speedup.high
             frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = 1 / speedup.median, 1 / speedup.high, 1 / speedup.low
         copy_bytes = timing.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
@@ -72,9 +72,33 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
     return frame
 
 
+OUTPUTS = ("fresh", "preallocated", "both")
+
+
+def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -> tuple[dict, list[dict]]:
+    """A case's timing entries (the copy baselines, the implementations as called, their out= variants
+    as asked), and unavailable rows for implementations asked for preallocated outputs that have no
+    out= variant. Forward+backward goes through autograd: it has no out= entries."""
+    entries = timing.copy_baselines(case.numel, case.dtype, case.device)
+    rows = []
+    if outputs != "preallocated":
+        entries.update({impl.name: impl for impl in usable})
+    if outputs != "fresh" and case.direction != "fwd+bwd":
+        for impl in usable:
+            function = impl.forward_out if case.direction == "fwd" else impl.backward_out
+            if function is not None:
+                entries[impl.name + timing.OUT_SUFFIX] = timing.IntoOutput(function, impl.formula)
+            elif outputs == "preallocated":
+                rows.append(_row(impl.name, case, None, Status.UNAVAILABLE, "no out= variant"))
+    return entries, rows
+
+
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
-          block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
-    """Check, then time every case; each finished case's rows go to on_rows at once (the CSV writer)."""
+          block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None,
+          outputs: str = "fresh") -> pd.DataFrame:
+    """Check, then time every case; each finished case's rows go to on_rows at once (the CSV writer).
+    outputs: time implementations as called ("fresh"), their out= variants ("preallocated"), or both
+    in the same rounds."""
     frames = []
 
     def emit(frame: pd.DataFrame) -> None:
@@ -102,9 +126,9 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, r
         if usable:
             plan += [(timing.Case(d, n, dtype, device), usable, cold) for n in sizes for d in directions]
     for case, usable, cold in tqdm(plan, desc=f"bench {device}", unit="case"):
-        entries = {**timing.copy_baselines(case.numel, case.dtype, device), **{impl.name: impl for impl in usable}}
+        entries, rows = entries_for(case, usable, outputs)
         measured = timing.measure_case(entries, case, rounds, block_s)
-        rows = [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in measured.items()]
+        rows += [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in measured.items()]
         emit(add_comparisons(results.to_frame(rows, device), measured))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -128,7 +152,8 @@ def summary(frame: pd.DataFrame) -> str:
     if "time_vs_torch" in frame:
         timed = frame[(frame["status"] == Status.OK) & ~frame["implementation"].isin(timing.BASELINES)]
         for (device, dtype, direction), group in timed.groupby(["device", "dtype", "direction"], sort=False):
-            blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE}, median [95% interval]; "
+            blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE} (out= rows: vs {BASELINE}{timing.OUT_SUFFIX}), "
+                          f"median [95% interval]; "
                           f"{render.NO_CLEAR_DIFFERENCE} no clear difference\n"
                           + render.by_size(group, render.time_ratio_cell, tablefmt="simple"))
         above = frame[frame["above_limit"].fillna(False).astype(bool)]
@@ -144,9 +169,10 @@ def summary(frame: pd.DataFrame) -> str:
     return "\n\n".join(blocks)
 
 
-def run(impls, device, dtypes, sizes, directions, csv=None, rounds=timing.ROUNDS, block_s=timing.BLOCK_S) -> pd.DataFrame:
+def run(impls, device, dtypes, sizes, directions, csv=None, rounds=timing.ROUNDS, block_s=timing.BLOCK_S,
+        outputs="fresh") -> pd.DataFrame:
     on_rows = (lambda frame: results.save(frame, csv, "bench", KEY)) if csv else None
-    return sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows)
+    return sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs)
 
 
 def default_dtypes(device: str) -> list[torch.dtype]:

@@ -260,9 +260,12 @@ def cmd_bench(args) -> int:
     unknown = set(directions) - set(timing.DIRECTIONS)
     if unknown:
         raise UsageError(f"--direction {args.direction}: unknown {', '.join(sorted(unknown))}; use any of {','.join(timing.DIRECTIONS)}")
+    if args.outputs == "preallocated" and "fwd+bwd" in directions:
+        raise UsageError("--outputs preallocated: out= variants time fwd and bwd, not fwd+bwd (autograd allocates)")
     check_memory(numels, dtypes, device)
     rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
-    frame = bench.run(selected(args, device), device, dtypes, numels, directions, args.csv, rounds=rounds)
+    frame = bench.run(selected(args, device), device, dtypes, numels, directions, args.csv, rounds=rounds,
+                      outputs=args.outputs)
     print(bench.summary(frame))
     failed = bench.failures(frame)
     for row in failed.itertuples():
@@ -364,7 +367,7 @@ def cmd_report(args) -> int:
     device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
     data_root = ["--data-root", args.data_root] if args.data_root else []
     # bench first: its cold calls then see compilation and JIT that check would otherwise have done
-    main(["bench", *device, *(["--quick"] if args.quick else []), "--csv", str(out / "bench.csv")])
+    main(["bench", *device, *(["--quick"] if args.quick else []), "--outputs", "both", "--csv", str(out / "bench.csv")])
     main(["check", *device, "--csv", str(out / "check.csv")])  # its failures are findings of the report
     for loader in train.LOADERS:
         main(["train", *device, *data_root, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
@@ -439,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
     bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
                               f"{bench.QUICK_ROUNDS} with --quick)")
+    bench_parser.add_argument("--outputs", choices=bench.OUTPUTS, default="fresh",
+                              help="time implementations as called (fresh, the default), their out= variants writing into "
+                                   "a tensor allocated once (preallocated), or both in the same rounds")
 
     train_parser = commands.add_parser("train", parents=[common], help="train LeNet-5 on MNIST with each implementation")
     add_selection(train_parser, dtypes=False)

@@ -41,6 +41,10 @@ class Implementation:
     # Qualified names of the custom ops behind forward, for torch.library.opcheck: first the
     # differentiable forward op, then its backward op(s), which are checked without gradients.
     custom_ops: tuple[str, ...] = ()
+    # Optional out= variants, (x, out) -> out and (grad, x, grad_input) -> grad_input, writing into a
+    # tensor the caller allocated: `opbench bench --outputs` times the kernel without its allocation.
+    forward_out: Callable | None = field(default=None, compare=False)
+    backward_out: Callable | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.formula not in FORMULAS:

@@ -8,7 +8,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from opbench.inputs import size_label
-from opbench.registry import BASELINE
+from opbench.timing import baseline_for
 
 # Marks a ratio whose 95% interval contains 1.
 NO_CLEAR_DIFFERENCE = "≈"
@@ -36,7 +36,7 @@ def ratio(median: float, low: float, high: float) -> str:
 
 def time_ratio_cell(row) -> str:
     """Time vs the baseline with its interval; the baseline's own cell says what it is."""
-    if row.implementation == BASELINE:
+    if row.implementation == baseline_for(row.implementation):
         return "1 (baseline)"
     return ratio(row.time_vs_torch, row.time_low, row.time_high)
 

@@ -24,6 +24,13 @@ GB/s = bytes moved / median time. Two baselines, timed in the same rounds, bound
   CLONE  x.clone(): the same traffic into a fresh allocation (first-touch page faults on the CPU)
 An op above 100% of COPY's bandwidth is a measurement problem (caches, a skipped write), not a win.
 
+Kernel time apart from allocation: an implementation's out= variant (registry forward_out and
+backward_out) is its own entry, named with OUT_SUFFIX, writing into one output per window allocated
+for the whole case and filled with nan before every round (resident pages, nothing left to pass
+for a result); its ratios are taken against torch's out= entry. At 2^24 on a CPU, a fresh output
+costs first-touch page faults that can exceed the GELU math: the two entries of one implementation
+split its time into kernel and allocation, measured in the same rounds.
+
 After the rounds, each implementation's memory: the peak one call holds and what calls retain once
 their outputs are dropped (timing.memory_use); a call that retains about its output's size leaks.
 Beside the wall time, kernel_s on CUDA is the GPU time per call spent in kernels (torch.profiler):
@@ -47,11 +54,12 @@ import torch
 from torch.utils import benchmark
 
 from opbench import check, inputs, reference
-from opbench.registry import first_line
+from opbench.registry import BASELINE, first_line
 from opbench.results import Status
 
 DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
 TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
+OUT_SUFFIX = " (out=)"
 COPY = "copy (bandwidth limit)"
 CLONE = "clone (with allocation)"
 BASELINES = (COPY, CLONE)
@@ -71,6 +79,22 @@ GRAPH_BYTES = 2 << 30
 
 def bytes_moved(direction: str, numel: int, dtype: torch.dtype) -> int:
     return TENSORS_TOUCHED[direction] * numel * dtype.itemsize
+
+
+def baseline_for(name: str) -> str:
+    """The entry a ratio compares `name` with: torch, or torch's out= variant for an out= entry."""
+    return BASELINE + OUT_SUFFIX if name.endswith(OUT_SUFFIX) else BASELINE
+
+
+@dataclass(frozen=True)
+class IntoOutput:
+    """An out= variant as a timing entry: (x, out) for fwd, (grad, x, out) for bwd."""
+
+    function: Callable
+    formula: str = "erf"
+
+    def __call__(self, *args):
+        return self.function(*args)
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,15 @@ class Workload:
         self.leaves = [self.x[span].detach().requires_grad_() for span in spans]  # share storage and version
         self.grads = [self.grad[span] for span in spans]
         self.spans = spans
+        self._outputs: list[torch.Tensor] | None = None
+
+    @property
+    def outputs(self) -> list[torch.Tensor]:
+        """One output tensor per window for out= entries, allocated on first use, kept for the case."""
+        if self._outputs is None:
+            self._outputs = [torch.full((self.case.numel,), math.nan, dtype=self.case.dtype, device=self.case.device)
+                             for _ in range(self.windows)]
+        return self._outputs
 
     def refresh(self, round_index: int) -> None:
         """Rotate the buffer's values for this round, in place, through an alias that bumps no version counter."""
@@ -104,6 +137,8 @@ class Workload:
         self._expected = {}
         self.x.data.copy_(self.current_x)
         self.grad.data.copy_(self.current_grad)
+        for output in self._outputs or ():  # a result left from the last round must not pass for this one
+            output.fill_(math.nan)
 
     def expected(self, formula: str) -> torch.Tensor:
         """The float64 reference over the whole buffer for this round: the output (fwd) or the input gradient."""
@@ -130,6 +165,11 @@ class Workload:
 def calls_for(entry: Callable, direction: str, workload: Workload, count: int, baseline: bool) -> list[Callable[[], object]]:
     """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
     windows = [k % workload.windows for k in range(count)]
+    if isinstance(entry, IntoOutput):
+        outputs = workload.outputs
+        if direction == "fwd":
+            return [functools.partial(entry, workload.plain[w], outputs[w]) for w in windows]
+        return [functools.partial(entry, workload.grads[w], workload.plain[w], outputs[w]) for w in windows]
     if baseline or direction == "fwd":
         return [functools.partial(entry, workload.plain[w]) for w in windows]
     if direction == "fwd+bwd":
@@ -196,8 +236,10 @@ def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
         count *= 10
 
 
-def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int, formula: str = "erf") -> str | None:
-    """None when every kept output is right and owns its memory; else what was wrong, naming the element."""
+def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int, formula: str = "erf",
+           into_output: bool = False) -> str | None:
+    """None when every kept output is right and owns its memory (or, into_output, is the out= tensor
+    its call was given); else what was wrong, naming the element."""
     case = workload.case
     expected = workload.expected(formula)
     storages = {workload.x.untyped_storage().data_ptr(): "its input"}
@@ -208,11 +250,13 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
                                        ("device", got.device, workload.x.device)):
             if value != want:
                 return f"{where}: output has {attribute} {value}, expected {want}"
+        span = workload.spans[index % workload.windows]  # call k ran on window k mod windows (calls_for)
+        if into_output and got.data_ptr() != workload.outputs[index % workload.windows].data_ptr():
+            return f"{where}: returned a tensor other than the out= tensor it was given"
         storage = got.untyped_storage().data_ptr()
         if storage in storages:
             return f"{where}: output shares memory with {storages[storage]}"
         storages[storage] = f"the output of call {index + 1}"
-        span = workload.spans[index % workload.windows]  # call k ran on window k mod windows (calls_for)
         # A gradient grad * GELU'(x) carries GELU's absolute error times |grad|, as in check_backward.
         scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
         result = check.compare(got, expected[span], workload.x[span], case.dtype, atol_scale=scale)
@@ -305,7 +349,8 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
                 del calls
                 problem = workload.restore_if_changed()
                 if problem is None and name not in BASELINES:
-                    problem = verify(kept, workload, count, round_index, getattr(entries[name], "formula", "erf"))
+                    problem = verify(kept, workload, count, round_index, getattr(entries[name], "formula", "erf"),
+                                     isinstance(entries[name], IntoOutput))
                 del kept
             except Exception as error:
                 measured.status, measured.detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"

@@ -142,3 +142,20 @@ def test_verified_gradients_get_the_checks_tolerance():
     case = timing.Case("fwd+bwd", 1 << 14, torch.float32, "cpu")
     measured = timing.measure_case({"torch-tanh": opbench.get("torch-tanh")}, case, rounds=3, block_s=0.002)
     assert measured["torch-tanh"].status == Status.OK, measured["torch-tanh"].detail
+
+
+def test_out_variants_are_timed_beside_the_ops_and_compared_with_torchs(tmp_path):
+    csv = tmp_path / "bench.csv"
+    assert main(["bench", "--impl", "torch", "--impl", "cpp", "--impl", "python", "--sizes", "2^12",
+                 "--direction", "fwd,bwd,fwd+bwd", "--outputs", "both", "--rounds", "3", "--csv", str(csv)]) == 0
+    frame = pd.read_csv(csv).set_index(["implementation", "direction"])
+    for direction in ("fwd", "bwd"):
+        assert frame.loc[("cpp (out=)", direction), "status"] == "ok"
+        assert frame.loc[("torch (out=)", direction), "time_vs_torch"] == 1  # out= rows: vs torch's out=
+    assert ("cpp (out=)", "fwd+bwd") not in frame.index and ("python (out=)", "fwd") not in frame.index
+    only = tmp_path / "only.csv"
+    assert main(["bench", "--impl", "torch", "--impl", "python", "--sizes", "2^12", "--direction", "fwd",
+                 "--outputs", "preallocated", "--rounds", "2", "--csv", str(only)]) == 0
+    rows = pd.read_csv(only).set_index("implementation")
+    assert rows.loc["python", "status"] == "unavailable" and rows.loc["python", "detail"] == "no out= variant"
+    assert "torch" not in rows.index and rows.loc["torch (out=)", "status"] == "ok"

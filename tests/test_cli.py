@@ -22,6 +22,7 @@ BAD = [
     (["train", "--seeds", "1,1"], "argument --seeds: 1,1 must list distinct seeds"),
     (["train", "--seeds", "x"], "argument --seeds: 'x' is not a comma-separated list"),
     (["train", "--graph"], "--graph needs --device cuda"),
+    (["bench", "--outputs", "preallocated"], "--outputs preallocated: out= variants time fwd and bwd"),
     (["check", "--impl", "nope"], "--impl nope: no implementation of that name"),
     # /proc refuses new files even to root, who may write anywhere else.
     (["bench", "--csv", "/proc/opbench/bench.csv"], "argument --csv: /proc/opbench is not a writable folder"),

@@ -57,6 +57,19 @@ def test_backward_op_rejects_mismatched_arguments(fused):
         torch.ops.opbench.gelu_backward(torch.zeros(4, dtype=torch.float64), x)
 
 
+def test_out_overloads_write_into_the_given_tensor_bitwise_and_refuse_a_wrong_one(fused):
+    x, grad = inputs.random_input(5000, torch.float32, scale=3.0), inputs.random_input(5000, torch.float32, seed=2)
+    out, grad_input = torch.empty(5000), torch.empty(5000)
+    assert cpp.gelu_out(x, out) is out and cpp.gelu_backward_out(grad, x, grad_input) is grad_input
+    assert torch.equal(out, torch.ops.opbench.gelu(x))
+    assert torch.equal(grad_input, torch.ops.opbench.gelu_backward(grad, x))
+    with pytest.raises(RuntimeError, match=r"opbench::gelu.out: out has shape \[4999\] but x has shape \[5000\]"):
+        torch.ops.opbench.gelu.out(x, out=torch.empty(4999))
+    with pytest.raises(RuntimeError, match="opbench::gelu_backward.out: out must be contiguous"):
+        torch.ops.opbench.gelu_backward.out(grad, x, grad_input=torch.empty(10000)[::2])
+    torch.library.opcheck(torch.ops.opbench.gelu.out, (x,), {"out": out})
+
+
 @pytest.mark.parametrize("name", ["strided", "transposed", "misaligned", "zero-dim", "empty", "3d"])
 def test_layouts_equal_contiguous_copies_bitwise(fused, name):
     view = inputs.layouts(inputs.random_input(4099, torch.float32, scale=3.0))[name]

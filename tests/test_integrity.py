@@ -145,3 +145,20 @@ def test_an_implementation_that_keeps_its_outputs_is_flagged_as_leaking(cheats, 
     row = frame.set_index("implementation").loc["leaks"]
     assert row["retained_bytes_per_call"] >= bench.LEAK_FRACTION * 4 * (1 << 20)  # resident pages: most of the 4 MiB output
     assert "leak: leaks float32 fwd 2^20 keeps" in bench.summary(frame)
+
+
+@pytest.mark.parametrize("direction", ["fwd", "bwd"])
+def test_out_variants_are_verified_like_the_ops(direction):
+    """An out= entry must write its result into the tensor it was given: one that returns a fresh
+    tensor, or one that writes nothing (the output holds the nan the round began with), fails."""
+    def fresh(*args):  # right values, but not in `out`
+        return torch.ops.aten.gelu(args[0]) if direction == "fwd" else torch.ops.aten.gelu_backward(args[0], args[1])
+
+    case = timing.Case(direction, 4096, torch.float32, "cpu")
+    torch_out = opbench.get("torch").forward_out if direction == "fwd" else opbench.get("torch").backward_out
+    entries = {"torch" + timing.OUT_SUFFIX: timing.IntoOutput(torch_out),
+               "fresh": timing.IntoOutput(fresh), "idle": timing.IntoOutput(lambda *args: args[-1])}
+    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
+    assert measured["torch" + timing.OUT_SUFFIX].status == Status.OK, measured
+    assert measured["fresh"].status == Status.FAILED_VERIFICATION and "other than the out= tensor" in measured["fresh"].detail
+    assert measured["idle"].status == Status.FAILED_VERIFICATION and "is nan" in measured["idle"].detail

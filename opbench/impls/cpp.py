@@ -13,12 +13,24 @@ def load_fused():
     return load_gelu_ops("opbench", FUSED_SOURCES)
 
 
+def gelu_out(x, out):
+    torch.ops.opbench.gelu.out(x, out=out)  # returns nothing: see the schema in csrc/gelu.cpp
+    return out
+
+
+def gelu_backward_out(grad, x, grad_input):
+    torch.ops.opbench.gelu_backward.out(grad, x, grad_input=grad_input)
+    return grad_input
+
+
 register(
     "cpp",
     lambda x: torch.ops.opbench.gelu.default(x),
     description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
     setup=load_fused,
     custom_ops=("opbench::gelu", "opbench::gelu_backward"),
+    forward_out=gelu_out,
+    backward_out=gelu_backward_out,
 )
 register(
     "cpp-composite",

@@ -3,7 +3,7 @@
 import torch
 
 from opbench import build
-from opbench.impls.cpp import load_fused
+from opbench.impls.cpp import gelu_backward_out, gelu_out, load_fused
 from opbench.registry import register
 
 SOURCES = ("gelu_cuda.cpp", "gelu_kernel.cu")
@@ -21,4 +21,6 @@ register(
     devices=("cuda",),
     setup=load_cuda_kernels,
     custom_ops=("opbench::gelu", "opbench::gelu_backward"),
+    forward_out=gelu_out,
+    backward_out=gelu_backward_out,
 )

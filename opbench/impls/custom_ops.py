@@ -29,4 +29,7 @@ def load_gelu_ops(namespace: str, sources: tuple[str, ...]):
 
     torch.library.register_fake(f"{namespace}::gelu")(_like_contiguous)
     torch.library.register_fake(f"{namespace}::gelu_backward")(lambda grad, x: _like_contiguous(x))
+    if hasattr(ops.gelu, "out"):  # the out= overloads write into a given tensor and return nothing
+        torch.library.register_fake(f"{namespace}::gelu.out")(lambda x, *, out: None)
+        torch.library.register_fake(f"{namespace}::gelu_backward.out")(lambda grad, x, *, grad_input: None)
     return ops

@@ -1,4 +1,4 @@
-"""Where a result came from: device, CPU model, threads, library versions, git sha and time, for every row."""
+"""Where a result came from: device, CPU model, threads, library versions, settings, git sha and time, for every row."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ def device_name(device: str) -> str:
     return cpu_model()
 
 
+# Environment variables that change what a run measures; read by torch when it loads, so a process
+# has one value of each: ATen's vector width (avx2 stands in for CPUs without AVX-512) and PyTorch's
+# huge-page CPU allocations (the fair end-to-end baseline for a kernel that asks for huge pages).
+SETTINGS = ("ATEN_CPU_CAPABILITY", "THP_MEM_ALLOC_ENABLE")
+
+
+def settings() -> str:
+    """'NAME=value' for each of SETTINGS set in this process, space-separated; '' for the defaults."""
+    return " ".join(f"{name}={os.environ[name]}" for name in SETTINGS if os.environ.get(name))
+
+
 def provenance(device: str) -> dict:
     """The columns stamped on every result row."""
     return {
@@ -59,5 +70,6 @@ def provenance(device: str) -> dict:
         "cuda_version": torch.version.cuda or "",
         "python_version": platform.python_version(),
         "git_sha": git_sha(),
+        "settings": settings(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

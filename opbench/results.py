@@ -39,7 +39,7 @@ SCHEMA = 2
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Rows that differ in these were measured under different conditions: a report keeps them apart.
-MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "git_sha"]
+MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "settings", "git_sha"]
 
 
 class ResultsError(ValueError):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, inputs, reference, report, timing
+from opbench import bench, inputs, reference, report, results, timing
 from opbench.results import Status
 from opbench.cli import main
 from tests.conftest import requires_cuda
@@ -159,3 +159,10 @@ def test_out_variants_are_timed_beside_the_ops_and_compared_with_torchs(tmp_path
     rows = pd.read_csv(only).set_index("implementation")
     assert rows.loc["python", "status"] == "unavailable" and rows.loc["python", "detail"] == "no out= variant"
     assert "torch" not in rows.index and rows.loc["torch (out=)", "status"] == "ok"
+
+
+def test_rows_record_the_settings_that_change_what_is_measured(monkeypatch):
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    assert results.to_frame([dict(implementation="x")], "cpu")["settings"].iloc[0] == "THP_MEM_ALLOC_ENABLE=1"
+    assert "settings" in results.MACHINE  # rows measured under other settings are kept apart, as other machines

@@ -22,7 +22,7 @@ from opbench import render, results  # noqa: E402
 from opbench.inputs import size_label  # noqa: E402
 from opbench.registry import BASELINE  # noqa: E402
 from opbench.results import Status  # noqa: E402
-from opbench.timing import BASELINES, CLONE, COPY  # noqa: E402
+from opbench.timing import BASELINES, CLONE, COPY, OUT_SUFFIX  # noqa: E402
 
 CSVS = ("check.csv", "bench.csv", "train.csv", "profile.csv")
 TARGET_ACCURACY = 98.5
@@ -112,6 +112,12 @@ def timing_tables(bench: pd.DataFrame) -> str:
                      + render.by_size(verified, render.time_ratio_cell))
         parts.append(f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
                      "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell))
+        split = allocation_split(verified)
+        if split:
+            parts.append(f"**{dtype} {direction}**: kernel time apart from allocation: the median of the `{OUT_SUFFIX.strip()}` "
+                         "entry (writing into an output allocated once) and of the call as made, timed in the same rounds, "
+                         "and their ratio. Well below 1x, the rest of the call is allocating its output and the output's "
+                         "first-touch page faults; near 1x, allocation costs nothing measurable\n\n" + split)
         if "kernel_s" in ops and ops["kernel_s"].notna().any():
             parts.append(f"**{dtype} {direction}**: GPU time in kernels per call (share of the median wall time; "
                          "well below 100%, the call waits on CPU-side dispatch, launches or autograd, not on its kernels)\n\n"
@@ -128,6 +134,18 @@ def timing_tables(bench: pd.DataFrame) -> str:
             f"- {r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
             for r in not_ok.itertuples()))
     return "\n\n".join(parts)
+
+
+def allocation_split(rows: pd.DataFrame) -> str | None:
+    """Per implementation with an out= entry: its median, the fresh call's, and their ratio, by size."""
+    into = rows[rows["implementation"].str.endswith(OUT_SUFFIX)]
+    if into.empty:
+        return None
+    fresh = rows.set_index(["implementation", "numel"])["median_s"]
+    paired = into.assign(implementation=into["implementation"].str.removesuffix(OUT_SUFFIX))
+    paired = paired[[key in fresh.index for key in zip(paired["implementation"], paired["numel"])]]
+    return render.by_size(paired, lambda r: f"{render.duration(r.median_s)} of {render.duration(fresh[r.implementation, r.numel])} "
+                                            f"({r.median_s / fresh[r.implementation, r.numel]:.2f}x)")
 
 
 def bandwidth_cell(row) -> str:

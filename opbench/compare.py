@@ -28,6 +28,12 @@ class CompareError(results.ResultsError):
     """The CSVs cannot be compared; the message says why."""
 
 
+def _conditions(rows: pd.DataFrame) -> tuple[str, ...]:
+    """What a row was measured under; an empty cell (an empty settings column reads back as nan) and a
+    column a CSV from before it does not have both mean the default, ''."""
+    return tuple("" if c not in rows or pd.isna(rows[c].iloc[0]) else str(rows[c].iloc[0]) for c in MACHINE)
+
+
 def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     if kind == "bench":
         return frame[(frame["status"] == Status.OK) & frame["samples_s"].notna()]
@@ -55,7 +61,7 @@ def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> C
         if values not in new_groups:
             continue
         new_rows = new_groups[values]
-        machines = [tuple(rows[c].iloc[0] for c in MACHINE if c in rows) for rows in (base_rows, new_rows)]
+        machines = [_conditions(rows) for rows in (base_rows, new_rows)]
         if machines[0] != machines[1] and not across_machines:
             skipped += 1
             continue

@@ -380,7 +380,7 @@ def cmd_report(args) -> int:
 
 def cmd_compare(args) -> int:
     try:
-        comparison = compare.compare(Path(args.base), Path(args.new), args.across_machines)
+        comparison = compare.compare(Path(args.base), Path(args.new), args.across_machines, args.relative)
     except (OSError, results.ResultsError, pd.errors.ParserError) as error:
         print(f"opbench: compare: {error}", file=sys.stderr)
         return 2
@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="exit 1 if any significant slowdown exceeds PCT percent")
     compare_parser.add_argument("--across-machines", action="store_true",
                                 help="also compare rows measured on different machines or torch versions")
+    compare_parser.add_argument("--relative", action="store_true",
+                                help="bench CSVs: compare each implementation's per-round ratio to torch, not its "
+                                     "absolute times (drift of the machine between runs cancels)")
     return parser
 
 

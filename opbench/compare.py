@@ -4,6 +4,11 @@ Bench CSVs compare the per-round times (`samples_s`) of each implementation, dev
 direction and size; train CSVs compare the epoch times of each implementation, device, loader,
 seed, learning rate and batch size. The statistics are those of opbench/stats.py. Rows measured on
 another machine (device, CPU, threads) or torch version are left out unless `across_machines`.
+
+`relative` (bench CSVs): compare each implementation's per-round ratio to torch in the same rounds
+instead of its absolute times. A machine that drifts between runs moves both sides of every ratio:
+on the 2-core development VM, two runs of the same code differed by up to 11% in absolute medians
+(significant, since each run's rounds agree among themselves), while their ratios to torch agreed.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from opbench import render, results, stats
+from opbench import render, results, stats, timing
 from opbench.results import Status
 
 KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
@@ -40,13 +45,32 @@ def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     return frame[frame["status"] == Status.OK] if "status" in frame else frame
 
 
+def relative(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bench rows with samples_s replaced by the per-round ratios to their case's baseline entry
+    (timing.baseline_for: torch, or torch's out= entry); the baselines themselves, and rows whose
+    baseline was not timed in the same rounds, are left out."""
+    case = [c for c in ("device", "dtype", "direction", "numel", "threads") if c in frame]
+    samples = {(tuple(row[case]), row["implementation"]): [float(v) for v in row["samples_s"].split(";")]
+               for _, row in frame.iterrows()}
+    kept = []
+    for _, row in frame.iterrows():
+        base = samples.get((tuple(row[case]), timing.baseline_for(row["implementation"])))
+        mine = samples[(tuple(row[case]), row["implementation"])]
+        if base is None or row["implementation"] == timing.baseline_for(row["implementation"]) or len(base) != len(mine):
+            continue
+        kept.append(row.copy())
+        kept[-1]["samples_s"] = ";".join(f"{m / b:.6g}" for m, b in zip(mine, base))
+    return pd.DataFrame(kept, columns=frame.columns)
+
+
 @dataclass
 class Comparison:
     table: pd.DataFrame  # one row per key measured in both
     skipped_machines: int  # keys left out because the two runs come from different machines or versions
+    relative: bool = False  # medians are ratios to torch in the same rounds, not seconds
 
 
-def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> Comparison:
+def compare(base_path: Path, new_path: Path, across_machines: bool = False, relative_to_torch: bool = False) -> Comparison:
     base, new = results.load(base_path), results.load(new_path)
     kind = results.kind_of(base, base_path)
     if kind not in KINDS:
@@ -55,6 +79,10 @@ def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> C
         raise CompareError(f"{base_path} is a {kind} CSV but {new_path} is not")
     key, samples_of = KINDS[kind]
     base, new = _usable(base, kind), _usable(new, kind)
+    if relative_to_torch:
+        if kind != "bench":
+            raise CompareError(f"{base_path}: --relative compares bench CSVs (ratios to torch in the same rounds)")
+        base, new = relative(base), relative(new)
     rows, skipped = [], 0
     new_groups = dict(list(new.groupby(key, sort=False)))
     for values, base_rows in base.groupby(key, sort=False):
@@ -74,7 +102,7 @@ def compare(base_path: Path, new_path: Path, across_machines: bool = False) -> C
                      "new_median": stats.median_interval(after).median, "change_pct": change.percent,
                      "change_low_pct": 100 * (change.ratio.low - 1), "change_high_pct": 100 * (change.ratio.high - 1),
                      "p_value": change.p_value, "verdict": verdict})
-    return Comparison(pd.DataFrame(rows), skipped)
+    return Comparison(pd.DataFrame(rows), skipped, relative_to_torch)
 
 
 def regressions(table: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
@@ -85,7 +113,8 @@ def regressions(table: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
 
 
 def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:
-    header = f"{new_path} vs {base_path}: change of the median time, 95% interval, Mann-Whitney U p-value"
+    measure = "median time vs torch in the same rounds" if comparison.relative else "median time"
+    header = f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value"
     if across_machines:
         header += " (across machines: rows from different devices, CPUs, threads or torch versions are compared)"
     table = comparison.table
@@ -94,8 +123,9 @@ def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> 
             f" on the same machine ({comparison.skipped_machines} measured on different ones: --across-machines)"
             if comparison.skipped_machines else "")
         return f"{header}\n{body}"
+    value = (lambda ratio: f"{ratio:.3f}x") if comparison.relative else render.duration
     shown = table.assign(
-        base=table["base_median"].map(render.duration), new=table["new_median"].map(render.duration),
+        base=table["base_median"].map(value), new=table["new_median"].map(value),
         change=[f"{c:+.1f}% [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
                 zip(table["change_pct"], table["change_low_pct"], table["change_high_pct"])],
         p=table["p_value"].map(lambda p: f"{p:.2g}"),

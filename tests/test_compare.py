@@ -77,3 +77,23 @@ def test_change_interval_contains_the_true_ratio(shift):
     change = stats.change(base, shift * (1 + 0.01 * rng.standard_normal(30)))
     assert change.ratio.low <= shift <= change.ratio.high
     assert change.significant == (shift != 1.0)
+
+
+def test_relative_compare_cancels_drift_that_moves_every_implementation(tmp_path, capsys):
+    """New run: the machine is 20% slower for everyone. In absolute times 'mine' got slower; against
+    torch in the same rounds it did not. A real slowdown of 'mine' alone still fails the gate."""
+    rng = np.random.default_rng(1)
+    noise = lambda: 1 + 0.01 * rng.standard_normal(20)  # noqa: E731
+    def frame(torch_scale, mine_scale):
+        rows = [_bench_frame(1e-3 * torch_scale * noise()).assign(implementation="torch"),
+                _bench_frame(2e-3 * mine_scale * noise())]
+        return pd.concat(rows, ignore_index=True)
+
+    frame(1.0, 1.0).to_csv(tmp_path / "base.csv", index=False)
+    frame(1.2, 1.2).to_csv(tmp_path / "drift.csv", index=False)
+    frame(1.0, 1.2).to_csv(tmp_path / "slower.csv", index=False)
+    base = str(tmp_path / "base.csv")
+    assert main(["compare", base, str(tmp_path / "drift.csv"), "--fail-above", "5"]) == 1
+    assert main(["compare", base, str(tmp_path / "drift.csv"), "--fail-above", "5", "--relative"]) == 0
+    assert "vs torch in the same rounds" in capsys.readouterr().out
+    assert main(["compare", base, str(tmp_path / "slower.csv"), "--fail-above", "5", "--relative"]) == 1

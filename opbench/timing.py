@@ -41,6 +41,8 @@ previous layer just wrote, and at the sizes where bandwidth matters the tensors 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import gc
 import math
@@ -251,12 +253,14 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
             if value != want:
                 return f"{where}: output has {attribute} {value}, expected {want}"
         span = workload.spans[index % workload.windows]  # call k ran on window k mod windows (calls_for)
-        if into_output and got.data_ptr() != workload.outputs[index % workload.windows].data_ptr():
-            return f"{where}: returned a tensor other than the out= tensor it was given"
-        storage = got.untyped_storage().data_ptr()
-        if storage in storages:
-            return f"{where}: output shares memory with {storages[storage]}"
-        storages[storage] = f"the output of call {index + 1}"
+        if into_output:  # its window's output, which two calls of a long block may share
+            if got.data_ptr() != workload.outputs[index % workload.windows].data_ptr():
+                return f"{where}: returned a tensor other than the out= tensor it was given"
+        else:
+            storage = got.untyped_storage().data_ptr()
+            if storage in storages:
+                return f"{where}: output shares memory with {storages[storage]}"
+            storages[storage] = f"the output of call {index + 1}"
         # A gradient grad * GELU'(x) carries GELU's absolute error times |grad|, as in check_backward.
         scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
         result = check.compare(got, expected[span], workload.x[span], case.dtype, atol_scale=scale)
@@ -280,7 +284,20 @@ class Measured:
     retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim  # glibc
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def resident_bytes() -> int:
+    """The process's resident set, after glibc hands its free heap pages back to the kernel: else new
+    allocations reuse pages that freed tensors left resident, and a leak grows nothing."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

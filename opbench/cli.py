@@ -328,7 +328,7 @@ def cmd_profile(args) -> int:
     results.check_target(args.csv, "profile")
     config = train.TrainConfig(device=args.device, data_root=args.data_root, loader="device")
     images, labels = stepprofile.training_data(config)
-    steppers, profiles, failures = {}, [], []
+    steppers, profiles, failures, errors = {}, [], [], {}
     for impl in selected(args, args.device):
         problem = check.not_ready(impl, args.device, torch.float32)
         if problem:
@@ -339,8 +339,9 @@ def cmd_profile(args) -> int:
             profiles.append(stepprofile.profile(stepper, steps=args.steps, warmup=args.warmup))
             steppers[impl.name] = stepper
         except Exception as error:
-            failures.append(f"{impl.name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}")
-    step_times, errors = stepprofile.interleaved_step_times(steppers, rounds=args.rounds)
+            errors[impl.name] = error
+    step_times, step_errors = stepprofile.interleaved_step_times(steppers, rounds=args.rounds)
+    errors.update(step_errors)
     failures += [f"{name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}" for name, error in errors.items()]
     profiles = [p for p in profiles if p.implementation in step_times]
     frame = results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), args.device) if profiles else pd.DataFrame()

@@ -54,9 +54,9 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
                for _, row in frame.iterrows()}
     kept = []
     for _, row in frame.iterrows():
-        base = samples.get((tuple(row[case]), timing.baseline_for(row["implementation"])))
-        mine = samples[(tuple(row[case]), row["implementation"])]
-        if base is None or row["implementation"] == timing.baseline_for(row["implementation"]) or len(base) != len(mine):
+        name, baseline = row["implementation"], timing.baseline_for(row["implementation"])
+        base, mine = samples.get((tuple(row[case]), baseline)), samples[(tuple(row[case]), name)]
+        if base is None or name == baseline or len(base) != len(mine):
             continue
         kept.append(row.copy())
         kept[-1]["samples_s"] = ";".join(f"{m / b:.6g}" for m, b in zip(mine, base))

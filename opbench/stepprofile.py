@@ -26,10 +26,10 @@ from torch import nn
 from opbench import data, stats
 from opbench.model import Activation, lenet5
 from opbench.registry import Implementation
-from opbench.train import TrainConfig, synchronize
+from opbench.train import BACKWARD, FORWARD, OPTIMIZER, EagerStep, TrainConfig, synchronize
 
 PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
-FORWARD, BACKWARD, OPTIMIZER, ACTIVATION = "opbench::forward", "opbench::backward", "opbench::optimizer", "opbench::activation"
+ACTIVATION = "opbench::activation"
 
 
 @dataclass
@@ -49,19 +49,11 @@ class Stepper:
         self.impl, self.device = impl, config.device
         torch.manual_seed(config.seed)
         self.model = lenet5(impl, impl.name).to(config.device)
-        self.optimizer = torch.optim.NAdam(self.model.parameters(), lr=config.lr)
-        self.loss_function = nn.CrossEntropyLoss()
+        self.step = EagerStep(self.model, torch.optim.NAdam(self.model.parameters(), lr=config.lr), nn.CrossEntropyLoss())
         self.batches = data.device_batches(images, labels, config.batch_size, torch.Generator().manual_seed(config.seed))
 
     def __call__(self) -> None:
-        batch_images, batch_labels = next(self.batches)
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.profiler.record_function(FORWARD):
-            loss = self.loss_function(self.model(batch_images), batch_labels)
-        with torch.profiler.record_function(BACKWARD):
-            loss.backward()
-        with torch.profiler.record_function(OPTIMIZER):
-            self.optimizer.step()
+        self.step(*next(self.batches))
 
 
 def training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -252,9 +252,10 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
                                        ("device", got.device, workload.x.device)):
             if value != want:
                 return f"{where}: output has {attribute} {value}, expected {want}"
-        span = workload.spans[index % workload.windows]  # call k ran on window k mod windows (calls_for)
+        window = index % workload.windows  # call k ran on window k mod windows (calls_for)
+        span = workload.spans[window]
         if into_output:  # its window's output, which two calls of a long block may share
-            if got.data_ptr() != workload.outputs[index % workload.windows].data_ptr():
+            if got.data_ptr() != workload.outputs[window].data_ptr():
                 return f"{where}: returned a tensor other than the out= tensor it was given"
         else:
             storage = got.untyped_storage().data_ptr()

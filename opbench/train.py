@@ -26,6 +26,8 @@ LOADERS = ("dataloader", "device")
 class NonFiniteLoss(ArithmeticError):
     """The training loss became nan or inf: the run stops, and says at which step."""
 # What makes one training run: a re-run of the same run replaces all of its rows, never some epochs.
+# The parts of a training step, as torch.profiler ranges (EagerStep).
+FORWARD, BACKWARD, OPTIMIZER = "opbench::forward", "opbench::backward", "opbench::optimizer"
 RUN_KEY = ["implementation", "device", "loader", "seed", "lr", "batch_size", "epochs"]
 KEY = [*RUN_KEY, "epoch"]
 
@@ -101,9 +103,13 @@ class EagerStep:
         # set_to_none=False zeroes the gradient tensors in place: a graphed step's replays keep
         # writing into the tensors it captured, so an eager step between them must keep them too.
         self.optimizer.zero_grad(set_to_none=not self.graphed)
-        loss = self.loss_function(self.model(images), labels)
-        loss.backward()
-        self.optimizer.step()
+        # Named ranges: what opbench.stepprofile splits a step by; a few us per step without a profiler.
+        with torch.profiler.record_function(FORWARD):
+            loss = self.loss_function(self.model(images), labels)
+        with torch.profiler.record_function(BACKWARD):
+            loss.backward()
+        with torch.profiler.record_function(OPTIMIZER):
+            self.optimizer.step()
         return loss.detach()
 
 

@@ -9,7 +9,7 @@ import os
 import torch
 
 from opbench import bench, inputs, timing
-from opbench.registry import device_present
+from opbench.devices import device_present
 
 
 def sizes(device: str) -> list[int]:

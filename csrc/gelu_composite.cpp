@@ -7,27 +7,27 @@
 
 #include <cmath>
 
-#include "gelu_autograd.h"
-#include "gelu_checks.h"
+#include "activation_autograd.h"
+#include "activation_checks.h"
 
 namespace opbench_composite {
 namespace {
 
 at::Tensor gelu(const at::Tensor& x) {
-  opbench::check_gelu_input("opbench_composite::gelu", x);
+  opbench::check_input("opbench_composite::gelu", x);
   return 0.5 * x * (1.0 + at::erf(x * M_SQRT1_2));
 }
 
 at::Tensor gelu_backward(const at::Tensor& grad, const at::Tensor& x) {
-  opbench::check_gelu_backward_inputs("opbench_composite::gelu_backward", grad, x);
+  opbench::check_backward_inputs("opbench_composite::gelu_backward", grad, x);
   const at::Tensor cdf = 0.5 * (1.0 + at::erf(x * M_SQRT1_2));
   const at::Tensor pdf = at::exp(-0.5 * x * x) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
   return grad * (cdf + x * pdf);
 }
 
-struct Ops {
-  static constexpr const char* forward = "opbench_composite::gelu";
-  static constexpr const char* backward = "opbench_composite::gelu_backward";
+struct Schema {
+  static constexpr const char* kNamespace = "opbench_composite";
+  static constexpr const char* kName = "gelu";
 };
 
 }  // namespace
@@ -44,7 +44,7 @@ TORCH_LIBRARY_IMPL(opbench_composite, CompositeExplicitAutograd, m) {
 }
 
 TORCH_LIBRARY_IMPL(opbench_composite, Autograd, m) {
-  m.impl("gelu", &opbench::gelu_autograd<Ops>);
+  m.impl("gelu", &opbench::activation_autograd<Schema>);
 }
 
 }  // namespace opbench_composite

@@ -1,4 +1,4 @@
-"""`opbench bench` sweeps: every implementation x size x dtype x direction, checked first, then timed in verified, interleaved rounds; each case's rows saved as it ends."""
+"""`opbench bench` sweeps: every op's implementations x size x dtype x direction, checked first, then timed in verified, interleaved rounds; each case's rows saved as it ends."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from opbench import check, render, results, stats, timing
 from opbench.inputs import size_label
-from opbench.registry import BASELINE, DTYPES_BY_NAME, Implementation, dtype_name
+from opbench.devices import DTYPES_BY_NAME, dtype_name
+from opbench.registry import BASELINE, Implementation, settings
 from opbench.results import Status
 
 # Sizes in powers of 4: 2^4 .. 2^24 on the CPU (LeNet-5's activations are 2^12-2^18 elements; below
@@ -20,7 +21,7 @@ from opbench.results import Status
 DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in range(5, 15)]}
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
 QUICK_ROUNDS = 10
-KEY = ["implementation", "device", "dtype", "direction", "numel", "threads"]
+KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
 MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
                     "peak_bytes", "retained_bytes_per_call", "leaks")
 # A call that retains more than this fraction of its output's bytes, call after call, leaks.
@@ -29,7 +30,7 @@ LEAK_FRACTION = 0.5
 
 def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, status: Status = Status.OK,
          detail: str = "", cold_call_s: float | None = None) -> dict:
-    row = dict(implementation=name, device=case.device, dtype=dtype_name(case.dtype), direction=case.direction,
+    row = dict(op=case.op.name, implementation=name, device=case.device, dtype=dtype_name(case.dtype), direction=case.direction,
                numel=case.numel, status=status, detail=detail, cold_call_s=cold_call_s)
     row.update(dict.fromkeys(MEASURED_COLUMNS, math.nan))  # every row has every column: untimed ones stay empty
     if measured is None:
@@ -88,7 +89,7 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
         for impl in usable:
             function = impl.forward_out if case.direction == "fwd" else impl.backward_out
             if function is not None:
-                entries[impl.name + timing.OUT_SUFFIX] = timing.IntoOutput(function, impl.formula)
+                entries[impl.name + timing.OUT_SUFFIX] = timing.IntoOutput(function)
             elif outputs == "preallocated":
                 rows.append(_row(impl.name, case, None, Status.UNAVAILABLE, "no out= variant"))
     return entries, rows
@@ -97,9 +98,14 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
           block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None,
           outputs: str = "fresh") -> pd.DataFrame:
-    """Check, then time every case; each finished case's rows go to on_rows at once (the CSV writer).
-    outputs: time implementations as called ("fresh"), their out= variants ("preallocated"), or both
-    in the same rounds."""
+    with settings(impls):  # what any of them needs while it is checked and timed
+        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs)
+
+
+def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs) -> pd.DataFrame:
+    """Check, then time every case, op by op (each op's implementations in the same rounds); each
+    finished case's rows go to on_rows at once (the CSV writer). outputs: time implementations as
+    called ("fresh"), their out= variants ("preallocated"), or both in the same rounds."""
     frames = []
 
     def emit(frame: pd.DataFrame) -> None:
@@ -108,24 +114,24 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, r
             on_rows(frame)
 
     plan = []
-    for dtype in dtypes:
+    for op, dtype in [(op, dtype) for op in dict.fromkeys(impl.op for impl in impls) for dtype in dtypes]:
         usable, skipped, cold = [], [], {}
         for impl in impls:
-            if dtype not in impl.dtypes:
+            if impl.op != op or dtype not in impl.dtypes:
                 continue
             if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
                 cold[impl.name] = timing.cold_call_s(impl, dtype, device)
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:
-                skipped += [_row(impl.name, timing.Case(d, n, dtype, device), None, *problem)
+                skipped += [_row(impl.name, timing.Case(op, d, n, dtype, device), None, *problem)
                             for d in directions for n in sizes]
             else:
                 usable.append(impl)
         if skipped:
             emit(results.to_frame(skipped, device))
         if usable:
-            plan += [(timing.Case(d, n, dtype, device), usable, cold) for n in sizes for d in directions]
+            plan += [(timing.Case(op, d, n, dtype, device), usable, cold) for n in sizes for d in directions]
     for case, usable, cold in tqdm(plan, desc=f"bench {device}", unit="case"):
         entries, rows = entries_for(case, usable, outputs)
         measured = timing.measure_case(entries, case, rounds, block_s)
@@ -134,9 +140,9 @@ def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, r
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def failed_rows(name: str, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:
+def failed_rows(impl: Implementation, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:
     """ERROR rows for every case of one implementation that could not be measured at all."""
-    return results.to_frame([_row(name, timing.Case(d, n, dtype, device), None, Status.ERROR, detail)
+    return results.to_frame([_row(impl.name, timing.Case(impl.op, d, n, dtype, device), None, Status.ERROR, detail)
                              for dtype in dtypes for n in sizes for d in directions], device)
 
 

@@ -1,11 +1,11 @@
-"""Correctness of registered implementations against the float64 reference, as result rows.
+"""Correctness of registered implementations against their op's float64 reference, as result rows.
 
-Every implementation meets the same checks, per device and dtype:
+Every implementation meets the same checks, per device and dtype, declared once in CHECKS:
   forward    agreement with the reference on seeded random inputs at several scales
-  backward   input gradients (upstream gradient x GELU') against the reference
+  backward   input gradients (upstream gradient x f') against the reference
   contract   a fresh output, the input untouched, the same bits for the same input, no stale results
-  edges      agreement on each dtype's edge values (zeros, subnormals, tails, largest finite)
-  limits     GELU(+-inf), GELU(nan) and the derivative there
+  edges      agreement on each dtype's edge values (zeros, subnormals, tails, largest finite) and the op's own
+  limits     f(+-inf), f(nan) and the derivative there, as the op declares them
   (edges and limits report deviations; they fail a run only when strict: F.gelu itself deviates)
   layouts    strided, transposed, misaligned, 0-dim, empty and 3-d inputs give what contiguous copies give
   gradcheck  torch.autograd.gradcheck in float64
@@ -14,18 +14,19 @@ Every implementation meets the same checks, per device and dtype:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from opbench import inputs, reference
-from opbench.registry import Implementation, dtype_name, first_line
-from opbench.results import Status
+from opbench import inputs
+from opbench.devices import dtype_name
+from opbench.registry import Implementation, settings
+from opbench.results import Status, first_line
 
-CHECKS = ("forward", "backward", "contract", "edges", "limits", "layouts", "gradcheck", "opcheck")
-KEY = ["implementation", "device", "dtype", "check"]
+KEY = ["op", "implementation", "device", "dtype", "check"]
 # What an implementation must pass before it is timed or trained.
 GATE = ("forward", "backward", "contract")
 # Checks whose mismatches are reported as deviating, failing a run only when strict.
@@ -62,6 +63,7 @@ RANDOM_NUMEL = 1 << 15
 
 @dataclass
 class CheckResult:
+    op: str
     implementation: str
     device: str
     dtype: str
@@ -128,31 +130,46 @@ def _check_output(name: str, output: torch.Tensor, x: torch.Tensor) -> None:
             raise AssertionError(f"{name} has {attribute} {got}, expected {want}")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one check found: its status, what was wrong (empty when nothing), and the errors it measured."""
+
+    status: Status
+    detail: str = ""
+    max_abs_error: float = math.nan
+    max_rel_error: float = math.nan
+    at_input: float = math.nan
+
+
+def _verdict(problems: list[str], failure: Status = Status.FAIL) -> Outcome:
+    return Outcome(failure if problems else Status.PASS, "; ".join(problems))
+
+
 def _agreement(kind: str, actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype,
-               atol_scale: torch.Tensor | float = 1.0, failure: Status = Status.FAIL) -> tuple:
+               atol_scale: torch.Tensor | float = 1.0, failure: Status = Status.FAIL) -> Outcome:
     result = compare(actual, expected, x, dtype, atol_scale)
     detail = "" if result.passed else (
         f"{kind} error {result.max_abs_error:.3g} at x = {result.at_input:.6g}; "
         f"furthest beyond tolerance at x = {result.worst_input:.6g}"
     )
-    fields = dict(max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, at_input=result.at_input)
-    return (Status.PASS if result.passed else failure), detail, fields
+    return Outcome(Status.PASS if result.passed else failure, detail, result.max_abs_error, result.max_rel_error,
+                   result.at_input)
 
 
-def check_forward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL):
+def check_forward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL) -> Outcome:
     part = -(-numel // len(inputs.SCALES))
     parts = [inputs.random_input(part, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
     x = torch.cat(parts)
-    expected = reference.expected(x, impl.formula)  # before the call: an implementation may scribble on x
+    expected = impl.op.expected(x)  # before the call: an implementation may scribble on x
     y = impl(x)
     _check_output("output", y, x)
     return _agreement("forward", y, expected, x, dtype)
 
 
-def check_backward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL):
+def check_backward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL) -> Outcome:
     x = inputs.random_input(numel, dtype, device, scale=3.0, seed=10).requires_grad_()
     grad = inputs.random_input(numel, dtype, device, scale=1.0, seed=11)
-    expected = reference.expected_grad(grad, x.detach(), impl.formula)
+    expected = impl.op.expected_grad(grad, x.detach())
     impl(x).backward(grad)
     _check_output("input gradient", x.grad, x)
     return _agreement("gradient", x.grad, expected, x.detach(), dtype, atol_scale=grad.abs())
@@ -167,7 +184,7 @@ def _first_difference(a: torch.Tensor, b: torch.Tensor) -> int | None:
     return int(differ.flatten().nonzero()[0].item()) if differ.any() else None
 
 
-def check_contract(impl: Implementation, dtype: torch.dtype, device: str):
+def check_contract(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
     """The call contract, each violation named: a fresh output of the input's shape, dtype and device;
     the input left as it was (values and version counter); the same bits for the same input, called
     twice and after a call on another input; and a result that follows the input's values, so that a
@@ -197,7 +214,7 @@ def check_contract(impl: Implementation, dtype: torch.dtype, device: str):
     if after_other is not None:
         violations.append(f"returns another result for an input after a call on another input (element {after_other})")
 
-    def moved(x: torch.Tensor, position: int) -> float:  # a value whose GELU is far from GELU(x[position])
+    def moved(x: torch.Tensor, position: int) -> float:  # a value at least 3 away, so that f moves too
         return -4.0 if abs(x[position].item() - 4.0) < 1.0 else 4.0
 
     # New values in place, through an alias that leaves pointer, shape and version counter as they were.
@@ -211,35 +228,35 @@ def check_contract(impl: Implementation, dtype: torch.dtype, device: str):
     if _first_difference(impl(c)[positions[1]], last[positions[1]]) is None:
         violations.append("returns a stale result for an input differing from the previous one in one element "
                           "(a result cached by some of the values?)")
-    return (Status.FAIL if violations else Status.PASS), "; ".join(violations), {}
+    return _verdict(violations)
 
 
-def check_edges(impl: Implementation, dtype: torch.dtype, device: str):
-    x = inputs.edge_input(dtype, device)
+def check_edges(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
+    x = inputs.edge_input(dtype, device, impl.op.edge_values)
     y = impl(x)
     _check_output("output", y, x)
-    return _agreement("edge", y, reference.expected(x, impl.formula), x, dtype, failure=Status.DEVIATING)
+    return _agreement("edge", y, impl.op.expected(x), x, dtype, failure=Status.DEVIATING)
 
 
-def check_limits(impl: Implementation, dtype: torch.dtype, device: str):
-    values = [value for value, _, _ in reference.LIMITS]
+def check_limits(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
+    values = [value for value, _, _ in impl.op.limits]
     x = inputs.embed(values, dtype, device).requires_grad_()
     y = impl(x)
     y.backward(torch.ones_like(y))
     positions = x.detach().isinf() | x.detach().isnan()
     deviations = []
     for (value, limit, slope), got_values, got_slopes in zip(
-        reference.LIMITS, y.detach()[positions].reshape(len(values), -1), x.grad[positions].reshape(len(values), -1)
+        impl.op.limits, y.detach()[positions].reshape(len(values), -1), x.grad[positions].reshape(len(values), -1)
     ):
-        for what, got, want in (("GELU", got_values, limit), ("GELU'", got_slopes, slope)):
+        for what, got, want in (("f", got_values, limit), ("f'", got_slopes, slope)):
             right = got.isnan() if math.isnan(want) else got.double() == want
             if not bool(right.all()):
                 wrong = got[~right][0].item()
                 deviations.append(f"{what}({value}) = {wrong}, expected {want}")
-    return (Status.DEVIATING if deviations else Status.PASS), "; ".join(deviations), {}
+    return _verdict(deviations, Status.DEVIATING)
 
 
-def check_layouts(impl: Implementation, dtype: torch.dtype, device: str):
+def check_layouts(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
     """Each view's result against the result of its contiguous copy, within the dtype's tolerance
     (F.gelu itself takes a scalar path for strided inputs, so bitwise equality is too strict here)."""
     base = inputs.random_input(4099, dtype, device, scale=3.0, seed=20)
@@ -250,16 +267,16 @@ def check_layouts(impl: Implementation, dtype: torch.dtype, device: str):
             mismatches.append(f"{name} input of shape {tuple(view.shape)} gave shape {tuple(got.shape)}")
         elif not compare(got, want, view, dtype).passed:
             mismatches.append(f"{name} input: result differs from that of a contiguous copy")
-    return (Status.FAIL if mismatches else Status.PASS), "; ".join(mismatches), {}
+    return _verdict(mismatches)
 
 
-def check_gradcheck(impl: Implementation, dtype: torch.dtype, device: str):
+def check_gradcheck(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
     x = inputs.random_input(64, torch.float64, device, scale=3.0, seed=30).requires_grad_()
     passed = torch.autograd.gradcheck(impl, (x,), raise_exception=False)
-    return (Status.PASS if passed else Status.FAIL), "" if passed else "analytical and numerical gradients differ", {}
+    return _verdict([] if passed else ["analytical and numerical gradients differ"])
 
 
-def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str):
+def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
     failures = []
     for position, op_name in enumerate(impl.custom_ops):
         namespace, name = op_name.split("::")
@@ -271,54 +288,59 @@ def check_opcheck(impl: Implementation, dtype: torch.dtype, device: str):
         args = [arg.requires_grad_(position == 0) for arg in args]
         outcome = torch.library.opcheck(op, tuple(args), raise_exception=False)
         failures += [f"{op_name}: {test} {result}" for test, result in outcome.items() if result != "SUCCESS"]
-    return (Status.FAIL if failures else Status.PASS), "; ".join(failures), {}
+    return _verdict(failures)
 
 
-CHECK_FUNCTIONS: dict[str, Callable] = {
-    "forward": check_forward,
-    "backward": check_backward,
-    "contract": check_contract,
-    "edges": check_edges,
-    "limits": check_limits,
-    "layouts": check_layouts,
-    "gradcheck": check_gradcheck,
-    "opcheck": check_opcheck,
-}
+@dataclass(frozen=True)
+class Check:
+    """A check, declared once: its name (the check column), what it does, and when it applies."""
+
+    name: str
+    run: Callable[[Implementation, torch.dtype, str], Outcome]
+    applies: Callable[[Implementation, torch.dtype], bool] = lambda impl, dtype: True
 
 
-def applicable(impl: Implementation, check: str, dtype: torch.dtype) -> bool:
-    if check == "gradcheck":
-        return dtype == torch.float64
-    if check == "opcheck":
-        return bool(impl.custom_ops)
-    return True
+CHECKS = (
+    Check("forward", check_forward),
+    Check("backward", check_backward),
+    Check("contract", check_contract),
+    Check("edges", check_edges),
+    Check("limits", check_limits),
+    Check("layouts", check_layouts),
+    Check("gradcheck", check_gradcheck, lambda impl, dtype: dtype == torch.float64),
+    Check("opcheck", check_opcheck, lambda impl, dtype: bool(impl.custom_ops)),
+)
+CHECK_NAMES = tuple(check.name for check in CHECKS)
 
 
-def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECKS, sizes=()) -> list[CheckResult]:
-    """Every applicable check of one implementation on one device, and forward and backward again at
-    each of `sizes` elements (rows named like 'forward 2^24'); an exception is a failure."""
+def _outcome(run: Callable[[], Outcome]) -> Outcome:
+    try:
+        return run()
+    except Exception as error:  # a crash in an implementation is its failure, not the checker's
+        return Outcome(Status.FAIL, f"{type(error).__name__}: {first_line(error)}")
+
+
+def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECK_NAMES, sizes=()) -> list[CheckResult]:
+    """Every applicable check named in `checks` of one implementation on one device, and forward and
+    backward again at each of `sizes` elements (rows named like 'forward 2^24'); an exception is a failure."""
     dtypes = [d for d in (dtypes or impl.dtypes) if d in impl.dtypes]
     reason = impl.unavailable_reason(device)
     if reason:
-        return [CheckResult(impl.name, device, "-", "available", Status.UNAVAILABLE, detail=reason)]
+        return [CheckResult(impl.op.name, impl.name, device, "-", "available", Status.UNAVAILABLE, detail=reason)]
     rows = []
-    for dtype in dtypes:
-        for check in checks:
-            if not applicable(impl, check, dtype):
-                continue
-            try:
-                status, detail, fields = CHECK_FUNCTIONS[check](impl, dtype, device)
-            except Exception as error:  # a crash in an implementation is its failure, not the checker's
-                status, detail, fields = Status.FAIL, f"{type(error).__name__}: {first_line(error)}", {}
-            rows.append(CheckResult(impl.name, device, dtype_name(dtype), check, status, detail=detail, **fields))
-        for numel in sizes:
-            for name, function in (("forward", check_forward), ("backward", check_backward)):
-                try:
-                    status, detail, fields = function(impl, dtype, device, numel)
-                except Exception as error:
-                    status, detail, fields = Status.FAIL, f"{type(error).__name__}: {first_line(error)}", {}
-                rows.append(CheckResult(impl.name, device, dtype_name(dtype), f"{name} {inputs.size_label(numel)}",
-                                        status, detail=detail, **fields))
+
+    def row(dtype: torch.dtype, name: str, outcome: Outcome) -> CheckResult:
+        return CheckResult(impl.op.name, impl.name, device, dtype_name(dtype), name, **dataclasses.asdict(outcome))
+
+    with settings([impl]):
+        for dtype in dtypes:
+            for check in CHECKS:
+                if check.name in checks and check.applies(impl, dtype):
+                    rows.append(row(dtype, check.name, _outcome(lambda: check.run(impl, dtype, device))))
+            for numel in sizes:
+                for name, function in (("forward", check_forward), ("backward", check_backward)):
+                    outcome = _outcome(lambda: function(impl, dtype, device, numel))
+                    rows.append(row(dtype, f"{name} {inputs.size_label(numel)}", outcome))
     return rows
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +17,11 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, compare, data, inputs, render, report, results, stepprofile, timing, train
-from opbench.results import Status
-from opbench.registry import BASELINE, DTYPES_BY_NAME, device_present, dtype_name, first_line, setup_error
+from opbench import bench, check, compare, data, inputs, pipeline, render, report, results, timing, train
+from opbench.devices import DTYPES_BY_NAME, device_present, dtype_name
+from opbench.activations import DEFAULT as DEFAULT_OP
+from opbench.registry import BASELINE, setup_error
+from opbench.results import Status, first_line
 
 
 class UsageError(ValueError):
@@ -129,32 +130,45 @@ def check_memory(numels: list[int], dtypes, device: str) -> None:
                                  f"{dtype_name(dtype)}, {free / 2**30:.1f} GiB is free on {device}")
 
 
-def selected(args, device: str | None) -> list[opbench.Implementation]:
-    """The implementations named by --impl (all when absent or 'all') that declare `device`."""
-    names = [n for n in (args.impl or ["all"]) if n != "all"]
-    known = {impl.name: impl for impl in opbench.implementations()}
+def selected_ops(args) -> list[str]:
+    """The ops named by --op (gelu when absent, every defined op for 'all')."""
+    defined = [op.name for op in opbench.ops()]
+    names = args.op or [DEFAULT_OP]
     for name in names:
-        if name not in known:
-            raise UsageError(f"--impl {name}: no implementation of that name; see `opbench list`")
-        reason = known[name].unavailable_reason(device)
-        if reason:  # asked for by name, it cannot do what was asked
-            raise UnavailableError(f"--impl {name}: unavailable on --device {device}: {reason}")
-    return [impl for impl in opbench.implementations(device) if not names or impl.name in names]
+        if name != "all" and name not in defined:
+            raise UsageError(f"--op {name}: no op of that name; defined: {', '.join(defined)}")
+    return defined if "all" in names else list(dict.fromkeys(names))
 
 
-def child_argv(argv: list[str], names: list[str]) -> list[str]:
-    """The command line again, for one child process: without --isolate, --timeout and --impl, with `names`."""
+def selected(args, device: str | None) -> list[opbench.Implementation]:
+    """The implementations of the selected ops named by --impl (all when absent or 'all') that declare `device`."""
+    ops = selected_ops(args)
+    names = [n for n in (args.impl or ["all"]) if n != "all"]
+    for name in names:
+        known = [impl for op in ops for impl in opbench.implementations(op=op) if impl.name == name]
+        if not known:
+            raise UsageError(f"--impl {name}: no implementation of that name for --op {','.join(ops)}; see `opbench list`")
+        for impl in known:
+            reason = impl.unavailable_reason(device)
+            if reason:  # asked for by name, it cannot do what was asked
+                raise UnavailableError(f"--impl {name} (--op {impl.op.name}): unavailable on --device {device}: {reason}")
+    return [impl for op in ops for impl in opbench.implementations(device, op=op) if not names or impl.name in names]
+
+
+def child_argv(argv: list[str], op: str, names: list[str]) -> list[str]:
+    """The command line again, for one child process: without --isolate, --timeout, --op and --impl,
+    with `op` and `names`."""
     kept, skip = [], False
     for token in argv:
         if skip:
             skip = False
         elif token in ("--isolate",):
             continue
-        elif token in ("--impl", "--timeout"):
+        elif token in ("--impl", "--timeout", "--op"):
             skip = True
-        elif not token.startswith(("--impl=", "--timeout=")):
+        elif not token.startswith(("--impl=", "--timeout=", "--op=")):
             kept.append(token)
-    return kept + [item for name in names for item in ("--impl", name)]
+    return kept + ["--op", op] + [item for name in names for item in ("--impl", name)]
 
 
 def run_isolated(args, failed_row) -> int:
@@ -169,7 +183,7 @@ def run_isolated(args, failed_row) -> int:
     failures = []
     for impl in selected(args, args.device):
         names = [impl.name] if args.command != "bench" or impl.name == BASELINE else [BASELINE, impl.name]
-        command = [sys.executable, "-m", "opbench.cli", *child_argv(argv, names)]
+        command = [sys.executable, "-m", "opbench.cli", *child_argv(argv, impl.op.name, names)]
         try:
             returncode = subprocess.run(command, timeout=args.timeout).returncode
         except subprocess.TimeoutExpired:
@@ -178,10 +192,10 @@ def run_isolated(args, failed_row) -> int:
             if returncode == 0:
                 continue
             if returncode > 0:  # the child finished and wrote its own rows and FAIL lines
-                failures.append(f"{impl.name}: its process exited {returncode}")
+                failures.append(f"{pipeline.label(impl)}: its process exited {returncode}")
                 continue
             detail = f"killed by {signal.Signals(-returncode).name} in its own process (--isolate)"
-        failures.append(f"{impl.name}: {Status.ERROR}: {detail}")
+        failures.append(f"{pipeline.label(impl)}: {Status.ERROR}: {detail}")
         failed_row(impl, detail, csv)
     for line in failures:
         print(f"FAIL {line}")
@@ -189,12 +203,21 @@ def run_isolated(args, failed_row) -> int:
 
 
 def cmd_list(args) -> int:
+    """The ops, then one row per implementation name and one column per op: available, why not, or '-'."""
+    ops = opbench.ops()
+    print(tabulate([[op.name, op.description, f"torch: {op.baseline_label}"] for op in ops],
+                   headers=["op", "description", "baseline"]))
+    print()
     rows = []
-    for impl in opbench.implementations():
-        reason = impl.unavailable_reason()
-        rows.append([impl.name, impl.formula, ",".join(impl.devices), ",".join(dtype_name(d) for d in impl.dtypes),
-                     f"no: {reason}" if reason else "yes", impl.description])
-    print(tabulate(rows, headers=["name", "formula", "devices", "dtypes", "available", "description"]))
+    for name in dict.fromkeys(impl.name for impl in opbench.implementations()):
+        impls = {impl.op.name: impl for impl in opbench.implementations() if impl.name == name}
+        first = next(iter(impls.values()))
+        cells = []
+        for op in ops:
+            reason = impls[op.name].unavailable_reason() if op.name in impls else None
+            cells.append("-" if op.name not in impls else f"no: {reason}" if reason else "yes")
+        rows.append([name, *cells, ",".join(first.devices), ",".join(dtype_name(d) for d in first.dtypes), first.description])
+    print(tabulate(rows, headers=["implementation", *(op.name for op in ops), "devices", "dtypes", "description"]))
     return 0
 
 
@@ -212,32 +235,34 @@ def cmd_build(args) -> int:
     return 1 if failures else 0
 
 
+def print_failures(lines: list[str]) -> int:
+    for line in lines:
+        print(f"FAIL {line}")
+    return 1 if lines else 0
+
+
 def cmd_check(args) -> int:
     results.check_target(args.csv, "check")
     if args.isolate:
         return run_isolated(args, lambda impl, detail, csv: results.save(results.to_frame(
-            [check.CheckResult(impl.name, args.device, "-", "process", Status.FAIL, detail=detail)], args.device),
+            [check.CheckResult(impl.op.name, impl.name, args.device, "-", "process", Status.FAIL, detail=detail)], args.device),
             csv, "check", check.KEY))
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     numels = []
     if args.sizes:  # forward and backward at the sizes a sweep times, where prefix-only work would show
         numels = [max(bench.DEFAULT_SIZES[args.device])] if args.sizes == "largest" else args.sizes
         check_memory(numels, dtypes or [torch.float32], args.device)
-    rows = []
-    for impl in selected(args, args.device):
-        rows += check.run_checks(impl, args.device, dtypes, sizes=numels)
-    frame = results.to_frame(rows, args.device)
-    print(check_table(frame))
-    bad = check.failed(rows, strict=args.strict)
-    for row in bad:
-        print(f"FAIL {row.implementation} {row.dtype} {row.check}: {row.detail}")
-    for row in rows:
-        if row.status in (Status.DEVIATING, Status.UNAVAILABLE) and row not in bad:
-            print(f"note: {row.implementation} {row.dtype} {row.check} {row.status}: {row.detail}")
-    if args.csv:
-        results.save(frame, args.csv, "check", check.KEY)
-    print(f"{len(rows) - len(bad)} passed, {len(bad)} failed")
-    return 1 if bad else 0
+    run = pipeline.check(selected(args, args.device), args.device, dtypes, numels, args.strict, args.csv)
+    frame = run.frame
+    for op, rows in frame.groupby("op", sort=False):
+        print(f"{op}:\n{render.check_table(rows, 'simple')}\n")
+    notes = frame[frame["status"].isin([Status.DEVIATING, Status.UNAVAILABLE])]
+    for row in notes.itertuples():
+        if not (args.strict and row.status == Status.DEVIATING):
+            print(f"note: {row.implementation} ({row.op}) {row.dtype} {row.check} {row.status}: {row.detail}")
+    print_failures(run.failures)
+    print(f"{len(frame) - len(run.failures)} passed, {len(run.failures)} failed")
+    return 1 if run.failures else 0
 
 
 def bench_dtypes(args) -> list[torch.dtype]:
@@ -252,7 +277,7 @@ def cmd_bench(args) -> int:
     results.check_target(args.csv, "bench")
     if args.isolate:
         return run_isolated(args, lambda impl, detail, csv: results.save(bench.failed_rows(
-            impl.name, args.device, bench_dtypes(args), bench_sizes(args), args.direction.split(","), detail),
+            impl, args.device, bench_dtypes(args), bench_sizes(args), args.direction.split(","), detail),
             csv, "bench", bench.KEY))
     device = args.device
     dtypes, numels = bench_dtypes(args), bench_sizes(args)
@@ -264,13 +289,15 @@ def cmd_bench(args) -> int:
         raise UsageError("--outputs preallocated: out= variants time fwd and bwd, not fwd+bwd (autograd allocates)")
     check_memory(numels, dtypes, device)
     rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
-    frame = bench.run(selected(args, device), device, dtypes, numels, directions, args.csv, rounds=rounds,
-                      outputs=args.outputs)
-    print(bench.summary(frame))
-    failed = bench.failures(frame)
-    for row in failed.itertuples():
-        print(f"FAIL {row.implementation} {row.dtype} {row.direction} {inputs.size_label(row.numel)}: {row.status}: {row.detail}")
-    return 1 if len(failed) else 0
+    run = pipeline.sweep(selected(args, device), device, dtypes, numels, directions, rounds, args.outputs, args.csv)
+    if len(run.frame):
+        for op, rows in run.frame.groupby("op", sort=False):
+            for (device_name, dtype, direction), table in render.ratio_tables(rows, "simple"):
+                print(f"{op} {device_name} {dtype} {direction}: time vs {BASELINE} (out= rows: vs {BASELINE}{timing.OUT_SUFFIX}), "
+                      f"median [95% interval]; {render.NO_CLEAR_DIFFERENCE} no clear difference\n{table}\n")
+            for note in render.bench_notes(rows):
+                print(f"{op}: {note}")
+    return print_failures(run.failures)
 
 
 def configs(args) -> list[train.TrainConfig]:
@@ -287,71 +314,24 @@ def cmd_train(args) -> int:
     """Train each selected implementation; exit 1 when any was skipped, failed, or ended below --min-accuracy."""
     results.check_target(args.csv, "train")
     runs = configs(args)
-
-    def record(name: str, runs: list[train.TrainConfig], status: Status, detail: str, csv: str | None) -> None:
-        # Beside the epochs a run finished (epoch 0 is no epoch): they stay.
-        if csv:
-            rows = [train.failed_row(name, config, status, detail) for config in runs]
-            results.save(results.to_frame(rows, args.device), csv, "train", train.KEY)
-
     if args.isolate:
-        return run_isolated(args, lambda impl, detail, csv: record(impl.name, runs, Status.ERROR, detail, csv))
-    failures = []
-    for impl in selected(args, args.device):
-        problem = check.not_ready(impl, args.device, torch.float32)
-        if problem:
-            failures.append(f"{impl.name}: not trained: {problem[0]}: {problem[1]}")
-            record(impl.name, runs, *problem, args.csv)
-            continue
-        for config in runs:
-            loader = config.loader
-            try:
-                rows = train.train(impl, config, args.csv)
-            except data.DataError:
-                raise
-            except Exception as error:  # this implementation's failure; the others still train
-                detail = f"{type(error).__name__}: {first_line(error)}"
-                failures.append(f"{impl.name} [{loader}]: {Status.ERROR}: {detail}")
-                record(impl.name, [config], Status.ERROR, detail, args.csv)
-                continue
-            final = rows[-1]["test_accuracy"]
-            print(f"{impl.name} [{loader}]: final test accuracy {final:.2f}%")
-            if args.min_accuracy is not None and final < args.min_accuracy:
-                failures.append(f"{impl.name} [{loader}] ended at {final:.2f}% < {args.min_accuracy}%")
-    for line in failures:
-        print(f"FAIL {line}")
-    return 1 if failures else 0
+        return run_isolated(args, lambda impl, detail, csv: pipeline.record_failure(impl, runs, Status.ERROR, detail, csv))
+    run = pipeline.train(selected(args, args.device), runs, args.csv, args.min_accuracy)
+    if len(run.frame):
+        finals = run.frame.sort_values("epoch").groupby(["op", "implementation", "loader", "seed"], sort=False).last()
+        for (op, name, loader, seed), row in finals.iterrows():
+            print(f"{name} ({op}) [{loader}] seed {seed}: final test accuracy {row['test_accuracy']:.2f}%")
+    return print_failures(run.failures)
 
 
 def cmd_profile(args) -> int:
-    """GELU's share of a training step per implementation, and step times in interleaved rounds (opbench.stepprofile)."""
+    """The activation's share of a training step per implementation, and step times in interleaved rounds."""
     results.check_target(args.csv, "profile")
-    config = train.TrainConfig(device=args.device, data_root=args.data_root, loader="device")
-    images, labels = stepprofile.training_data(config)
-    steppers, profiles, failures, errors = {}, [], [], {}
-    for impl in selected(args, args.device):
-        problem = check.not_ready(impl, args.device, torch.float32)
-        if problem:
-            failures.append(f"{impl.name}: not profiled: {problem[0]}: {problem[1]}")
-            continue
-        try:
-            stepper = stepprofile.Stepper(impl, config, images, labels)
-            profiles.append(stepprofile.profile(stepper, steps=args.steps, warmup=args.warmup))
-            steppers[impl.name] = stepper
-        except Exception as error:
-            errors[impl.name] = error
-    step_times, step_errors = stepprofile.interleaved_step_times(steppers, rounds=args.rounds)
-    errors.update(step_errors)
-    failures += [f"{name}: {Status.ERROR}: {type(error).__name__}: {first_line(error)}" for name, error in errors.items()]
-    profiles = [p for p in profiles if p.implementation in step_times]
-    frame = results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), args.device) if profiles else pd.DataFrame()
-    if len(frame):
-        print(render.tabulate_frame(report.step_table(frame)))
-        if args.csv:
-            results.save(frame, args.csv, "profile", ["implementation", "device"])
-    for line in failures:
-        print(f"FAIL {line}")
-    return 1 if failures else 0
+    run = pipeline.profile(selected(args, args.device), args.device, args.data_root, args.steps, args.warmup,
+                           args.rounds, args.csv)
+    for op, rows in run.frame.groupby("op", sort=False) if len(run.frame) else ():
+        print(f"{op}:\n{render.step_table(rows, BASELINE, 'simple')}\n")
+    return print_failures(run.failures)
 
 
 def cmd_report(args) -> int:
@@ -360,22 +340,8 @@ def cmd_report(args) -> int:
     command = "opbench " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     if args.source:
         print(report.write(Path(args.source), out, command, args.quick, args.allow_mixed))
-        return 0
-    out.mkdir(parents=True, exist_ok=True)
-    for name in report.CSVS:  # a new measurement replaces the old one whole, TensorBoard logs too
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "runs", ignore_errors=True)
-    device = ["--device", args.device]  # plugins are loaded already: the calls below share this process
-    data_root = ["--data-root", args.data_root] if args.data_root else []
-    # bench first: its cold calls then see compilation and JIT that check would otherwise have done
-    main(["bench", *device, *(["--quick"] if args.quick else []), "--outputs", "both", "--csv", str(out / "bench.csv")])
-    main(["check", *device, "--csv", str(out / "check.csv")])  # its failures are findings of the report
-    for loader in train.LOADERS:
-        main(["train", *device, *data_root, "--impl", "all", "--epochs", "1" if args.quick else "10", "--loader", loader,
-              "--logdir", str(out / "runs"), "--csv", str(out / "train.csv")])
-    main(["profile", *device, *data_root, "--steps", "30" if args.quick else "100",
-          "--rounds", "10" if args.quick else "20", "--csv", str(out / "profile.csv")])
-    print(report.write(out, out, command, args.quick))
+    else:  # plugins are loaded already: their implementations are measured too
+        print(pipeline.report(out, args.device, args.quick, args.data_root, command))
     return 0
 
 
@@ -390,22 +356,14 @@ def cmd_compare(args) -> int:
         return 0
     worse = compare.regressions(comparison.table, args.fail_above)
     for row in worse.itertuples():
-        print(f"FAIL {row.implementation}: {row.change_pct:+.1f}% slower (p = {row.p_value:.2g}), above {args.fail_above}%")
+        print(f"FAIL {row.implementation} ({row.op}): {row.change_pct:+.1f}% slower (p = {row.p_value:.2g}), above {args.fail_above}%")
     return 1 if len(worse) else 0
 
 
-def check_table(frame: pd.DataFrame) -> str:
-    """implementation x dtype rows, one column per check: status, with the max abs error where measured."""
-    cell = frame["status"] + frame["max_abs_error"].map(lambda e: "" if pd.isna(e) else f" {e:.2g}")
-    table = frame.assign(cell=cell).pivot_table(
-        index=["implementation", "dtype"], columns="check", values="cell", aggfunc="first", sort=False
-    )
-    ordered = [c for c in (*check.CHECKS, "available") if c in table.columns]
-    return tabulate(table[ordered].fillna("-"), headers="keys", tablefmt="simple")
-
-
 def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
-    """The options that choose what runs: --impl, --device and (unless training) --dtype."""
+    """The options that choose what runs: --op, --impl, --device and (unless training) --dtype."""
+    parser.add_argument("--op", action="append", metavar="OP",
+                        help=f"op name (repeatable) or all; default {DEFAULT_OP} (see `opbench list`)")
     parser.add_argument("--impl", action="append", help="implementation name (repeatable) or all")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     if dtypes:
@@ -419,11 +377,11 @@ def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
-                        help="import code that registers more implementations (repeatable)")
-    parser = Parser(prog="opbench", description="Check, time and train GELU implementations.")
+                        help="import code that defines ops or registers implementations (repeatable)")
+    parser = Parser(prog="opbench", description="Check, time and train implementations of activation ops (GELU, SiLU, ...).")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    commands.add_parser("list", parents=[common], help="implementations and whether they can run here")
+    commands.add_parser("list", parents=[common], help="ops, their implementations and whether they can run here")
 
     build = commands.add_parser("build", parents=[common], help="compile the C++ (and CUDA) extensions")
     build.add_argument("--cuda", action="store_true", help="build the CUDA extension even with no GPU")
@@ -471,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
     report_parser.add_argument("--allow-mixed", action="store_true",
                                help="with --from: accept rows from different machines, torch versions or commits")
-    profile_parser = commands.add_parser("profile", parents=[common], help="GELU's share of a LeNet-5 training step")
+    profile_parser = commands.add_parser("profile", parents=[common], help="the activation's share of a LeNet-5 training step")
     add_selection(profile_parser, dtypes=False)
     profile_parser.add_argument("--steps", type=positive_int, default=100, help="steps profiled (default 100)")
     profile_parser.add_argument("--warmup", type=positive_int, default=20, help="steps before the window (default 20)")

@@ -1,7 +1,7 @@
 """`opbench compare BASE.csv NEW.csv`: for every key measured in both runs, the change of the median with its interval and a significance test; the gate before merging a kernel change.
 
-Bench CSVs compare the per-round times (`samples_s`) of each implementation, device, dtype,
-direction and size; train CSVs compare the epoch times of each implementation, device, loader,
+Bench CSVs compare the per-round times (`samples_s`) of each op, implementation, device, dtype,
+direction and size; train CSVs compare the epoch times of each op, implementation, device, loader,
 seed, learning rate and batch size. The statistics are those of opbench/stats.py. Rows measured on
 another machine (device, CPU, threads) or torch version are left out unless `across_machines`.
 
@@ -22,9 +22,9 @@ from opbench import render, results, stats, timing
 from opbench.results import Status
 
 KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
-    "bench": (["implementation", "device", "dtype", "direction", "numel"],
+    "bench": (["op", "implementation", "device", "dtype", "direction", "numel"],
               lambda rows: [float(v) for v in rows["samples_s"].iloc[0].split(";")]),
-    "train": (["implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
+    "train": (["op", "implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
 }
 MACHINE = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
 
@@ -49,7 +49,7 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
     """Bench rows with samples_s replaced by the per-round ratios to their case's baseline entry
     (timing.baseline_for: torch, or torch's out= entry); the baselines themselves, and rows whose
     baseline was not timed in the same rounds, are left out."""
-    case = [c for c in ("device", "dtype", "direction", "numel", "threads") if c in frame]
+    case = [c for c in ("op", "device", "dtype", "direction", "numel", "threads") if c in frame]
     samples = {(tuple(row[case]), row["implementation"]): [float(v) for v in row["samples_s"].split(";")]
                for _, row in frame.iterrows()}
     kept = []

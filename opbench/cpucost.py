@@ -1,4 +1,4 @@
-"""Static cost of the fused CPU kernels, no other CPU needed: instructions per element in the vector loops of csrc/gelu_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
+"""Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
 
 Why a count and not a time: `cpp` must beat F.gelu on CPUs this project cannot run on. At 2^16 and
 2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a
@@ -26,19 +26,19 @@ import pandas as pd
 from opbench import build, provenance, render
 from opbench.impls.cpp import FUSED_SOURCES
 
-# Both loops as plain functions: the spans of gelu_cpu.h, and the twin over ATen's Vectorized<float>,
+# Both loops as plain functions: the GELU spans of activation_cpu.h, and the twin over ATen's Vectorized<float>,
 # one vector per iteration with the same scalar tail that cpu_kernel_vec would hand to its scalar op.
 TWIN = r"""
 #include <ATen/cpu/vec/vec.h>
 #include <cmath>
 
-#include "gelu_cpu.h"
+#include "activation_cpu.h"
 
 using Vec = at::vec::Vectorized<float>;
 
 extern "C" {
-void opbench_forward(const float* x, float* y, int64_t n) { opbench::gelu_forward_span(x, y, n); }
-void opbench_backward(const float* g, const float* x, float* out, int64_t n) { opbench::gelu_backward_span(g, x, out, n); }
+void opbench_forward(const float* x, float* y, int64_t n) { opbench::forward_span<opbench::math::Gelu>(x, y, n); }
+void opbench_backward(const float* g, const float* x, float* out, int64_t n) { opbench::backward_span<opbench::math::Gelu>(g, x, out, n); }
 
 __attribute__((noinline)) void aten_forward(const float* __restrict x, float* __restrict y, int64_t n) {
   const Vec alpha(float(M_SQRT1_2)), one(1.0f), half(0.5f);
@@ -90,7 +90,7 @@ def _flags(isa: str) -> list[str]:
 def compile_twin(isa: str) -> str:
     """Disassembly (objdump, AT&T syntax) of the twin's object file for `isa`, cached by source and flags."""
     flags = _flags(isa)
-    sources = TWIN + "".join(path.read_text() for path in sorted(build.CSRC.glob("gelu_*.h")))
+    sources = TWIN + "".join(path.read_text() for path in sorted(build.CSRC.glob("activation_*.h")))
     digest = hashlib.sha256((sources + " ".join(flags)).encode()).hexdigest()[:16]
     folder = build.build_root() / "cpucost"
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,7 +193,7 @@ def torch_library_folder() -> str:
 
 
 def _span(found: dict, direction: str) -> list[tuple[int, str]]:
-    span = f"gelu_{'forward' if direction == 'fwd' else 'backward'}_span<float>"
+    span = f"{'forward' if direction == 'fwd' else 'backward'}_span<opbench::math::Gelu, float>"
     name = next((f for f in found if span in f and not f.endswith("@plt")), None)
     if name is None:
         raise build.BuildError(f"no {span} in the disassembly (inlined away?)")
@@ -214,10 +214,15 @@ def kernel_costs() -> pd.DataFrame:
 
 
 def native_loops(library: str | Path) -> pd.DataFrame:
-    """The float32 span loops of the extension actually built (-march=native), one row per direction."""
-    found = functions(disassemble(library))
-    return pd.DataFrame([dict(direction=direction, **loop_cost(vector_loop(_span(found, direction))))
-                         for direction in ("fwd", "bwd")])
+    """The float32 span loops of every op in the extension actually built (-march=native), one row per
+    functor and direction."""
+    rows = []
+    for name, instructions in functions(disassemble(library)).items():
+        span = re.search(r"(forward|backward)_span<opbench::math::(\w+), float>", name)
+        if span and not name.endswith("@plt"):
+            rows.append(dict(functor=span.group(2), direction="fwd" if span.group(1) == "forward" else "bwd",
+                             **loop_cost(vector_loop(instructions))))
+    return pd.DataFrame(rows).sort_values(["functor", "direction"], ascending=[True, False], ignore_index=True)
 
 
 def main(argv=None) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from opbench.registry import first_line
+from opbench.results import first_line
 
 # md5 of each uncompressed original file.
 FILES = {

@@ -34,20 +34,23 @@ def random_input(numel: int, dtype: torch.dtype, device: str = "cpu", scale: flo
     return (torch.randn(numel, generator=generator, dtype=torch.float64, device=device) * scale).to(dtype)
 
 
-def edge_values(dtype: torch.dtype) -> list[float]:
-    """Finite values where GELU implementations go wrong: signed zeros, tiny and subnormal inputs,
-    the tails (+-5, +-10, +-1e4) and the largest finite values of the dtype (it must not overflow)."""
+def edge_values(dtype: torch.dtype, extra: tuple[float, ...] = ()) -> list[float]:
+    """Finite values where activation implementations go wrong: signed zeros, tiny and subnormal
+    inputs, the tails (+-5, +-10, +-1e4), the largest finite values of the dtype (it must not
+    overflow), and an op's own magnitudes (`extra`, Op.edge_values), each with both signs."""
     info = torch.finfo(dtype)
     smallest_subnormal = info.smallest_normal * info.eps  # 2^(min_exp - mantissa bits)
     magnitudes = [0.0, smallest_subnormal, info.smallest_normal / 2, info.smallest_normal, 1e-30, 1e-7,
-                  5.0, 10.0, 1e4, info.max]
+                  5.0, 10.0, 1e4, info.max, *extra]
     values = [sign * m for m in magnitudes for sign in (1.0, -1.0)]
-    # Values the dtype cannot hold (1e-30 in float16) round to 0 or the nearest subnormal: still edges.
+    # Values the dtype cannot hold (1e-30 in float16) round to 0 or the nearest subnormal, and beyond its
+    # largest (5e12 in float16) to inf, the limits check's business: edge_input keeps the finite ones.
     return values
 
 
-def edge_input(dtype: torch.dtype, device: str = "cpu") -> torch.Tensor:
-    return torch.tensor(edge_values(dtype), dtype=torch.float64).to(dtype=dtype, device=device)
+def edge_input(dtype: torch.dtype, device: str = "cpu", extra: tuple[float, ...] = ()) -> torch.Tensor:
+    x = torch.tensor(edge_values(dtype, extra), dtype=torch.float64).to(dtype=dtype, device=device)
+    return x[x.isfinite()]
 
 
 def embed(values: list[float], dtype: torch.dtype, device: str = "cpu", length: int = 67) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""LeNet-5 exactly as the reference lab builds it, with the GELU supplied by any registered implementation."""
+"""LeNet-5 exactly as the reference lab builds it, with its activation (GELU in the lab) supplied by any registered implementation of any op."""
 
 from __future__ import annotations
 
@@ -26,17 +26,17 @@ class Activation(nn.Module):
 def lenet5(activation: Callable[[torch.Tensor], torch.Tensor], name: str = "") -> nn.Sequential:
     """28x28 -> conv 5x5 (6) -> 24x24 -> pool -> 12x12 -> conv 5x5 (16) -> 8x8 -> pool -> 4x4 -> 256 -> 120 -> 84 -> 10.
 
-    GELU follows each convolution, each pooling and the two hidden linear layers, as in the lab.
+    The activation follows each convolution, each pooling and the two hidden linear layers, as in the lab.
     """
 
-    def gelu() -> Activation:
+    def act() -> Activation:
         return Activation(activation, name)
 
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), gelu(), nn.AvgPool2d(2, 2), gelu(),
-        nn.Conv2d(6, 16, 5), gelu(), nn.AvgPool2d(2, 2), gelu(),
+        nn.Conv2d(1, 6, 5), act(), nn.AvgPool2d(2, 2), act(),
+        nn.Conv2d(6, 16, 5), act(), nn.AvgPool2d(2, 2), act(),
         nn.Flatten(),
-        nn.Linear(256, 120), gelu(),
-        nn.Linear(120, 84), gelu(),
+        nn.Linear(256, 120), act(),
+        nn.Linear(120, 84), act(),
         nn.Linear(84, 10),
     )

@@ -1,9 +1,12 @@
-"""The GELU reference: exact erf and tanh forms and their derivatives, the only Python copy of the math.
+"""The float64 reference math of the built-in activations and their derivatives, the only Python copy of it.
 
-Checks evaluate it in float64 on the dtype-rounded input. The erf form is written with erfc,
-Phi(x) = 0.5 * erfc(-x / sqrt(2)), which equals 0.5 * (1 + erf(x / sqrt(2))) but keeps full relative
-precision in the negative tail, where 1 + erf cancels. The limits at +-inf are stated explicitly:
-the formulas alone give inf * 0 = nan there.
+Checks evaluate it in float64 on the dtype-rounded input (opbench.activations declares which function is
+which op's). Every form here keeps full relative precision where a naive one cancels, and states
+the limits at +-inf explicitly: the formulas alone give inf * 0 = nan there.
+  gelu       x Phi(x),  Phi(x) = 0.5 erfc(-x / sqrt 2): erfc keeps the negative tail, where 1 + erf cancels
+  gelu-tanh  0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), written x sigmoid(2u):
+             the same value without the cancellation of 1 + tanh(u) for u < 0
+  silu       x sigmoid(x)
 """
 
 from __future__ import annotations
@@ -17,53 +20,51 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 TANH_CUBIC = 0.044715
 
-# (input, GELU(input), GELU'(input)): what every implementation must return at the limits.
-LIMITS = (
-    (math.inf, math.inf, 1.0),
-    (-math.inf, 0.0, 0.0),
-    (math.nan, math.nan, math.nan),
-)
-
 
 def _times_vanishing(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """x * factor, taken as 0 where factor underflowed to 0 (the limit as |x| -> inf, not inf * 0)."""
     return torch.where(factor == 0, torch.zeros_like(x), x * factor)
 
 
+def _sigmoid_slope(z: torch.Tensor) -> torch.Tensor:
+    """d sigmoid(z) / dz = sigmoid(z) sigmoid(-z): exactly 0 (not nan) once either factor underflows."""
+    return torch.sigmoid(z) * torch.sigmoid(-z)
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """x Phi(x) in x's dtype."""
+    return _times_vanishing(x, 0.5 * torch.erfc(-x * INV_SQRT2))
+
+
+def gelu_derivative(x: torch.Tensor) -> torch.Tensor:
+    """Phi(x) + x phi(x)."""
+    density = torch.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return 0.5 * torch.erfc(-x * INV_SQRT2) + _times_vanishing(x, density)
+
+
 def _tanh_argument(x: torch.Tensor) -> torch.Tensor:
-    # 0.5 * (1 + tanh(u)) = sigmoid(2u): the same value without the cancellation of 1 + tanh(u) < 0.
     return SQRT_2_OVER_PI * (x + TANH_CUBIC * x * x * x)
 
 
-def gelu(x: torch.Tensor, formula: str = "erf") -> torch.Tensor:
-    """GELU(x) in x's dtype: x * Phi(x) (erf) or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    if formula == "erf":
-        cdf = 0.5 * torch.erfc(-x * INV_SQRT2)
-    else:
-        cdf = torch.sigmoid(2.0 * _tanh_argument(x))
-    return _times_vanishing(x, cdf)
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """0.5 x (1 + tanh(u)) = x sigmoid(2u)."""
+    return _times_vanishing(x, torch.sigmoid(2.0 * _tanh_argument(x)))
 
 
-def gelu_derivative(x: torch.Tensor, formula: str = "erf") -> torch.Tensor:
-    """d GELU / dx in x's dtype: Phi(x) + x phi(x) (erf), or the derivative of the tanh form."""
-    if formula == "erf":
-        cdf = 0.5 * torch.erfc(-x * INV_SQRT2)
-        density = torch.exp(-0.5 * x * x) * INV_SQRT_2PI
-    else:
-        u = _tanh_argument(x)
-        cdf = torch.sigmoid(2.0 * u)
-        # d sigmoid(2u)/dx = 2 sigmoid(2u) sigmoid(-2u) du/dx. For large |x| the sigmoid product is
-        # exactly 0 while du/dx may overflow to inf: the product is 0, not inf * 0.
-        du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * x * x)
-        density = _times_vanishing(du_dx, 2.0 * cdf * torch.sigmoid(-2.0 * u))
-    return cdf + _times_vanishing(x, density)
+def gelu_tanh_derivative(x: torch.Tensor) -> torch.Tensor:
+    """sigmoid(2u) + x * 2 sigmoid'(2u) du/dx. For large |x| the sigmoid slope is exactly 0 while du/dx
+    may overflow to inf: the product is 0, not inf * 0."""
+    u = _tanh_argument(x)
+    du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * x * x)
+    density = _times_vanishing(du_dx, 2.0 * _sigmoid_slope(2.0 * u))
+    return torch.sigmoid(2.0 * u) + _times_vanishing(x, density)
 
 
-def expected(x: torch.Tensor, formula: str = "erf") -> torch.Tensor:
-    """The float64 reference output for an input of any floating dtype."""
-    return gelu(x.double(), formula)
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """x sigmoid(x)."""
+    return _times_vanishing(x, torch.sigmoid(x))
 
 
-def expected_grad(grad: torch.Tensor, x: torch.Tensor, formula: str = "erf") -> torch.Tensor:
-    """The float64 reference input-gradient for an upstream gradient `grad`."""
-    return grad.double() * gelu_derivative(x.double(), formula)
+def silu_derivative(x: torch.Tensor) -> torch.Tensor:
+    """sigmoid(x) + x sigmoid(x) sigmoid(-x)."""
+    return torch.sigmoid(x) + _times_vanishing(x, _sigmoid_slope(x))

@@ -1,24 +1,19 @@
-"""The implementation registry: the one seam that checks, benchmarks, training and reports loop over."""
+"""The registry of ops and their implementations: the one seam that checks, benchmarks, training and reports loop over."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
-FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
-FORMULAS = ("erf", "tanh")
+from opbench.devices import FLOAT_DTYPES, device_present, dtype_name
+from opbench.activations import DEFAULT, Op
+from opbench.results import first_line
 
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """'float32' for torch.float32: how dtypes appear in messages, CSVs and on the command line."""
-    return str(dtype).removeprefix("torch.")
-
-
-DTYPES_BY_NAME = {dtype_name(dtype): dtype for dtype in FLOAT_DTYPES}
-# The implementation every speedup is measured against.
+# Each op's own PyTorch implementation, registered with the op: every speedup is measured against it.
 BASELINE = "torch"
 
 
@@ -28,12 +23,12 @@ class UnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class Implementation:
-    """One GELU implementation: a differentiable forward plus what it runs on and how to prepare it."""
+    """One implementation of an op: a differentiable forward plus what it runs on and how to prepare it."""
 
     name: str
     description: str
     forward: Callable[[torch.Tensor], torch.Tensor]
-    formula: str = "erf"
+    op: Op
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
     # Builds or imports what forward needs; raises an exception whose message is the reason it can't.
@@ -45,10 +40,9 @@ class Implementation:
     # tensor the caller allocated: `opbench bench --outputs` times the kernel without its allocation.
     forward_out: Callable | None = field(default=None, compare=False)
     backward_out: Callable | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.formula not in FORMULAS:
-            raise ValueError(f"{self.name}: formula must be one of {FORMULAS}, got {self.formula!r}")
+    # Settings it needs while it is checked, timed or trained, as a context manager factory (`compiled`:
+    # torch.compile's configuration); entered around that work (registry.settings), never process-wide.
+    settings: Callable[[], contextlib.AbstractContextManager] | None = field(default=None, compare=False)
 
     def unavailable_reason(self, device: str | None = None) -> str | None:
         """None when it can run (on `device`, or on any of its devices), else why not."""
@@ -71,19 +65,6 @@ class Implementation:
         return self.forward(x)
 
 
-def device_present(device: str) -> bool:
-    if device == "cpu":
-        return True
-    backend = getattr(torch, device, None)
-    return bool(backend is not None and hasattr(backend, "is_available") and backend.is_available())
-
-
-def first_line(error: BaseException) -> str:
-    """An exception's first message line, else its type name: reasons and failures fit one line."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 @functools.cache
 def setup_error(impl: Implementation) -> str | None:
     """Run the implementation's setup once per process; None on success, else the reason it failed."""
@@ -96,13 +77,52 @@ def setup_error(impl: Implementation) -> str | None:
     return None
 
 
-_REGISTRY: dict[str, Implementation] = {}
+def settings(impls) -> contextlib.ExitStack:
+    """Every distinct `settings` of these implementations, entered: `with settings(impls): ...`."""
+    stack = contextlib.ExitStack()
+    for factory in dict.fromkeys(impl.settings for impl in impls if impl.settings):
+        stack.enter_context(factory())
+    return stack
 
 
-def register(name: str, forward: Callable | None = None, **fields):
-    """Register an implementation; without `forward`, returns a decorator for the forward function.
+_OPS: dict[str, Op] = {}
+_REGISTRY: dict[tuple[str, str], Implementation] = {}  # (op name, implementation name)
+
+
+def define_op(op: Op) -> Op:
+    """Declare an op and register its baseline as the op's `torch` implementation."""
+    if op.name in _OPS:
+        raise ValueError(f"an op named {op.name!r} is already defined")
+    _OPS[op.name] = op
+    register(BASELINE, op.baseline, op=op.name, description=f"{op.baseline_label}: PyTorch's own",
+             devices=("cpu", "cuda"), forward_out=op.baseline_out, backward_out=op.baseline_backward_out)
+    return op
+
+
+def undefine_op(name: str) -> None:
+    """Remove an op and every implementation registered for it."""
+    _OPS.pop(name)
+    for key in [key for key in _REGISTRY if key[0] == name]:
+        del _REGISTRY[key]
+
+
+def get_op(name: str) -> Op:
+    """The op spec of that name; KeyError naming the defined ones."""
+    if name not in _OPS:
+        raise KeyError(f"no op named {name!r}; defined: {', '.join(_OPS)}")
+    return _OPS[name]
+
+
+def ops() -> list[Op]:
+    """Defined ops, in definition order."""
+    return list(_OPS.values())
+
+
+def register(name: str, forward: Callable | None = None, *, op: str = DEFAULT, **fields):
+    """Register an implementation of `op` (default gelu); without `forward`, returns a decorator.
 
         opbench.register("mine", my_gelu, description="...", devices=("cpu", "cuda"))
+        opbench.register("mine", my_silu, op="silu")
 
         @opbench.register("mine", description="...")
         def my_gelu(x): ...
@@ -110,47 +130,54 @@ def register(name: str, forward: Callable | None = None, **fields):
     if forward is None:
 
         def decorator(function: Callable) -> Callable:
-            register(name, function, **fields)
+            register(name, function, op=op, **fields)
             return function
 
         return decorator
-    if name in _REGISTRY:
-        raise ValueError(f"an implementation named {name!r} is already registered")
+    spec = get_op(op)
+    if (spec.name, name) in _REGISTRY:
+        raise ValueError(f"an implementation named {name!r} of {spec.name} is already registered")
     fields.setdefault("description", (forward.__doc__ or name).strip().splitlines()[0])
-    impl = Implementation(name=name, forward=forward, **fields)
-    _REGISTRY[name] = impl
+    impl = Implementation(name=name, forward=forward, op=spec, **fields)
+    _REGISTRY[spec.name, name] = impl
     return impl
 
 
-def unregister(name: str) -> None:
-    _REGISTRY.pop(name)
+def unregister(name: str, op: str = DEFAULT) -> None:
+    _REGISTRY.pop((op, name))
 
 
-def get(name: str, device: str | None = None) -> Implementation:
+def lookup(name: str, op: str = DEFAULT) -> Implementation:
+    """The named implementation of `op`, whether or not it can run here; KeyError naming the registered ones."""
+    if (op, name) not in _REGISTRY:
+        known = ", ".join(n for o, n in _REGISTRY if o == op)
+        raise KeyError(f"no implementation named {name!r} of {op}; registered: {known}")
+    return _REGISTRY[op, name]
+
+
+def get(name: str, device: str | None = None, op: str = DEFAULT) -> Implementation:
     """The named implementation, ready to call on a tensor; raises UnavailableError when it can't run."""
-    if name not in _REGISTRY:
-        raise KeyError(f"no implementation named {name!r}; registered: {', '.join(_REGISTRY)}")
-    impl = _REGISTRY[name]
+    impl = lookup(name, op)
     reason = impl.unavailable_reason(device)
     if reason:
         raise UnavailableError(f"{name} is unavailable: {reason}")
     return impl
 
 
-def implementations(device: str | None = None, dtype: torch.dtype | None = None) -> list[Implementation]:
-    """Registered implementations, in registration order, that declare `device` and `dtype`.
-
-    Availability is not filtered here: callers show unavailable ones with their reason.
+def implementations(device: str | None = None, dtype: torch.dtype | None = None, op: str | None = None) -> list[Implementation]:
+    """Registered implementations, in registration order, of `op` (every op when None) that declare
+    `device` and `dtype`. Availability is not filtered here: callers show unavailable ones with their reason.
     """
     return [
         impl
         for impl in _REGISTRY.values()
         if (device is None or device in impl.devices) and (dtype is None or dtype in impl.dtypes)
+        and (op is None or impl.op.name == op)
     ]
 
 
 def load_plugin(spec: str) -> None:
-    """Import user code that registers implementations: a module name (my_pkg.gelus) or a .py file."""
+    """Import user code that registers ops or implementations: a module name (my_pkg.gelus) or a .py file."""
     import importlib
     import importlib.util
     from pathlib import Path

@@ -8,7 +8,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from opbench.inputs import size_label
-from opbench.timing import baseline_for
+from opbench.timing import BASELINES, baseline_for
 
 # Marks a ratio whose 95% interval contains 1.
 NO_CLEAR_DIFFERENCE = "≈"
@@ -46,3 +46,73 @@ def duration(seconds: float) -> str:
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-9:.3g} ns"
+
+
+def check_table(frame: pd.DataFrame, tablefmt: str = "github") -> str:
+    """One row per implementation and dtype, one column per check: its status, and beside forward and
+    backward their largest absolute and relative errors. Unavailable implementations are left out
+    (check_notes names them)."""
+    ran = frame[frame["status"] != "unavailable"]
+    if ran.empty:
+        return ""
+    index = ["implementation", "dtype"]
+    wide = ran.pivot_table(index=index, columns="check", values="status", aggfunc="first", sort=False)
+    measured = ran.set_index([*index, "check"])
+    table = wide.index.to_frame(index=False)
+    for name in wide.columns:
+        table[name] = wide[name].fillna("-").to_numpy()
+        if name in ("forward", "backward"):  # the checks that measure an error, with their figures
+            errors = measured.xs(name, level="check").reindex(wide.index)
+            table[f"{name} max abs err"] = errors["max_abs_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
+            table[f"{name} max rel err"] = errors["max_rel_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
+    return tabulate_frame(table, tablefmt)
+
+
+def check_notes(frame: pd.DataFrame) -> list[str]:
+    """One line per failing or deviating check, and per implementation unavailable here."""
+    problems = frame[frame["status"].isin(["fail", "deviating"])]
+    unavailable = frame[frame["status"] == "unavailable"]
+    return ([f"{r.implementation} {r.dtype} {r.check} **{r.status}**: {r.detail}" for r in problems.itertuples()]
+            + [f"{r.implementation}: {r.detail}" for r in unavailable.itertuples()])
+
+
+def ratio_tables(frame: pd.DataFrame, tablefmt: str = "github") -> list[tuple[tuple, str]]:
+    """Per (device, dtype, direction) of the verified timed rows: time vs the baseline with its 95%
+    interval, one row per implementation, one column per size."""
+    timed = frame[(frame["status"] == "ok") & ~frame["implementation"].isin(BASELINES)]
+    return [(key, by_size(group, time_ratio_cell, tablefmt))
+            for key, group in timed.groupby(["device", "dtype", "direction"], sort=False)]
+
+
+def bench_notes(frame: pd.DataFrame) -> list[str]:
+    """Rows a reader must not miss: bandwidth above the limit (a measurement problem), leaks, and rows
+    not timed or timed and wrong, each once."""
+    notes = []
+    if "above_limit" in frame:
+        notes += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its "
+                  f"bytes at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))"
+                  for r in frame[frame["above_limit"].fillna(False).astype(bool)].itertuples()]
+    if "leaks" in frame:
+        notes += [f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
+                  f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
+                  for r in frame[frame["leaks"].fillna(False).astype(bool)].itertuples()]
+    not_ok = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status", "detail"])
+    return notes + [f"{r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
+                    for r in not_ok.itertuples()]
+
+
+STEP_PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
+
+
+def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -> str:
+    """Per implementation: mean ms per step in each part, the activation's share, and the step time vs the baseline."""
+    table = pd.DataFrame({"implementation": profile["implementation"]})
+    for part in STEP_PARTS:
+        table[f"{part} ms"] = (1e3 * profile[f"{part.replace(' ', '_')}_s"]).map(lambda v: f"{v:.2f}")
+    table["activation share"] = (100 * profile["activation_share"]).map(lambda v: f"{v:.0f}%")
+    table["step ms, median [95%]"] = [f"{1e3 * m:.2f} [{1e3 * lo:.2f}, {1e3 * hi:.2f}]" for m, lo, hi in
+                                      zip(profile["step_s"], profile["step_low_s"], profile["step_high_s"])]
+    if "step_vs_baseline" in profile:
+        table[f"step vs {baseline}"] = [ratio(m, lo, hi) for m, lo, hi in zip(
+            profile["step_vs_baseline"], profile["step_vs_baseline_low"], profile["step_vs_baseline_high"])]
+    return tabulate_frame(table, tablefmt)

@@ -1,4 +1,4 @@
-"""`opbench report`: the check, bench and train CSVs turned into one Markdown report with matplotlib plots.
+"""`opbench report`: the check, bench, train and profile CSVs turned into one Markdown report with matplotlib plots, a section per op.
 
 The report reads only CSVs (as Liger-Kernel's plots do), so a report can be rebuilt from the CSVs of
 another machine (`--from`). Every number in it comes from a CSV row, with that row's provenance.
@@ -42,7 +42,7 @@ def machines(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def colors(names) -> dict[str, str]:
     """One color per implementation, the same in every plot: registry order first, then any others."""
-    order = [impl.name for impl in opbench.implementations()]
+    order = list(dict.fromkeys(impl.name for impl in opbench.implementations()))
     others = sorted(set(names) - set(order) - set(BASELINES))
     palette = plt.get_cmap("tab10").colors
     mapping = {name: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(order + others)}
@@ -78,38 +78,25 @@ def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
 
 
 def correctness(check: pd.DataFrame) -> str:
-    unavailable = check[check["status"] == "unavailable"]
-    ran = check[check["status"] != "unavailable"]
-    wide = ran.pivot_table(index=["implementation", "dtype"], columns="check", values="status", aggfunc="first", sort=False)
-    measured = ran.set_index(["implementation", "dtype", "check"])
-    table = pd.DataFrame({"implementation": [i for i, _ in wide.index], "dtype": [d for _, d in wide.index]})
-    for name in wide.columns:
-        table[name] = wide[name].fillna("-").to_numpy()
-        if name in ("forward", "backward"):  # the checks that measure an error, with their figures
-            errors = measured.xs(name, level="check").reindex(wide.index)
-            table[f"{name} max abs err"] = errors["max_abs_error"].to_numpy()
-            table[f"{name} max rel err"] = errors["max_rel_error"].to_numpy()
-    parts = [markdown(table)]
-    problems = ran[ran["status"].isin(["fail", "deviating"])]
-    if len(problems):
-        parts.append("Failures and deviations:\n\n" + "\n".join(
-            f"- {r.implementation} {r.dtype} {r.check} **{r.status}**: {r.detail}" for r in problems.itertuples()))
-    if len(unavailable):
-        parts.append("Unavailable here:\n\n" + "\n".join(f"- {r.implementation}: {r.detail}" for r in unavailable.itertuples()))
-    return "\n\n".join(parts)
+    parts = [render.check_table(check)]
+    notes = render.check_notes(check)
+    if notes:
+        parts.append("Failures, deviations, and implementations unavailable here:\n\n" + "\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(p for p in parts if p)
 
 
 def timing_tables(bench: pd.DataFrame) -> str:
     timed = bench[bench["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
+    ratios = {(dtype, direction): table for (_, dtype, direction), table in render.ratio_tables(bench)}
     parts = []
     for (dtype, direction), group in timed.groupby(["dtype", "direction"], sort=False):
         ops = group[~group["implementation"].isin(BASELINES)]
         verified = ops[ops["status"] == Status.OK]
         parts.append(f"**{dtype} {direction}**: median time per call [95% interval]\n\n" + render.by_size(
             group, lambda r: f"{render.duration(r.median_s)} [{render.duration(r.ci_low_s)}, {render.duration(r.ci_high_s)}]"))
-        parts.append(f"**{dtype} {direction}**: time vs {BASELINE}, median of the per-round ratios [95% interval]; "
-                     f"below 1 is faster, {render.NO_CLEAR_DIFFERENCE} no clear difference\n\n"
-                     + render.by_size(verified, render.time_ratio_cell))
+        if (dtype, direction) in ratios:
+            parts.append(f"**{dtype} {direction}**: time vs {BASELINE}, median of the per-round ratios [95% interval]; "
+                         f"below 1 is faster, {render.NO_CLEAR_DIFFERENCE} no clear difference\n\n" + ratios[dtype, direction])
         parts.append(f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
                      "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell))
         split = allocation_split(verified)
@@ -128,11 +115,9 @@ def timing_tables(bench: pd.DataFrame) -> str:
         parts.append("**First call** in the process (seconds, forward and backward of 1024 elements): where builds, "
                      "Triton JIT and torch.compile's compilation land, kept out of the medians above.\n\n"
                      + cold.reset_index().to_markdown(index=False, floatfmt=".3g"))
-    not_ok = bench[bench["status"] != Status.OK].drop_duplicates(["implementation", "dtype", "status", "detail"])
-    if len(not_ok):
-        parts.append("Not timed, or timed and wrong:\n\n" + "\n".join(
-            f"- {r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
-            for r in not_ok.itertuples()))
+    notes = render.bench_notes(bench)
+    if notes:
+        parts.append("Flags, and rows not timed or timed and wrong:\n\n" + "\n".join(f"- {n}" for n in notes))
     return "\n\n".join(parts)
 
 
@@ -155,28 +140,11 @@ def bandwidth_cell(row) -> str:
     return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
 
 
-STEP_PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
-
-
-def step_table(profile: pd.DataFrame) -> pd.DataFrame:
-    """Per implementation: mean ms per step in each part, GELU's share, and the step time vs torch."""
-    table = pd.DataFrame({"implementation": profile["implementation"]})
-    for part in STEP_PARTS:
-        table[f"{part} ms"] = (1e3 * profile[f"{part.replace(' ', '_')}_s"]).map(lambda v: f"{v:.2f}")
-    table["GELU share"] = (100 * profile["gelu_share"]).map(lambda v: f"{v:.0f}%")
-    table["step ms, median [95%]"] = [f"{1e3 * m:.2f} [{1e3 * lo:.2f}, {1e3 * hi:.2f}]" for m, lo, hi in
-                                      zip(profile["step_s"], profile["step_low_s"], profile["step_high_s"])]
-    if "step_vs_baseline" in profile:
-        table[f"step vs {BASELINE}"] = [render.ratio(m, lo, hi) for m, lo, hi in zip(
-            profile["step_vs_baseline"], profile["step_vs_baseline_low"], profile["step_vs_baseline_high"])]
-    return table
-
-
-def plot_step(profile: pd.DataFrame, folder: Path, device: str) -> str:
+def plot_step(profile: pd.DataFrame, folder: Path, device: str, op: str) -> str:
     figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(profile)), 4.8))
     bottom = pd.Series(0.0, index=profile.index)
     colors_by_part = plt.get_cmap("tab20c").colors
-    for k, part in enumerate(STEP_PARTS):
+    for k, part in enumerate(render.STEP_PARTS):
         values = 1e3 * profile[f"{part.replace(' ', '_')}_s"]
         axis.bar(profile["implementation"], values, bottom=bottom, label=part,
                  color=colors_by_part[k], hatch="//" if part.startswith("activation") else "", edgecolor="white")
@@ -186,9 +154,9 @@ def plot_step(profile: pd.DataFrame, folder: Path, device: str) -> str:
     axis.tick_params(axis="x", rotation=30)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(folder / "step_parts.png", dpi=110)
+    figure.savefig(folder / f"{op}_step_parts.png", dpi=110)
     plt.close(figure)
-    return "step_parts.png"
+    return f"{op}_step_parts.png"
 
 
 def seed_spread(train: pd.DataFrame) -> str:
@@ -250,7 +218,7 @@ def training_table(train: pd.DataFrame) -> str:
 # ---- plots -----------------------------------------------------------------------------------
 
 
-def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
+def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
     ok = bench[bench["status"] == Status.OK]
     files = []
     for dtype, group in ok.groupby("dtype", sort=False):
@@ -277,9 +245,9 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -
                 axis.set_title(f"{direction}, {dtype}")
                 axis.grid(True, which="both", alpha=0.3)
                 axis.legend(fontsize=8)
-            figure.suptitle(f"GELU {'time' if kind == 'time' else 'bandwidth'} vs size on {device}")
+            figure.suptitle(f"{op} {'time' if kind == 'time' else 'bandwidth'} vs size on {device}")
             figure.tight_layout()
-            name = f"{kind}_vs_size_{dtype}.png"
+            name = f"{op}_{kind}_vs_size_{dtype}.png"
             figure.savefig(folder / name, dpi=110)
             plt.close(figure)
             files.append(name)
@@ -297,7 +265,7 @@ def reference_size(bench: pd.DataFrame) -> int:
     return wanted if wanted in sizes else sizes[-1]
 
 
-def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) -> str:
+def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> str:
     ok = bench[(bench["status"] == Status.OK) & ~bench["implementation"].isin(BASELINES)]
     size = reference_size(bench)
     at = ok[ok["numel"] == size]
@@ -313,14 +281,14 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str) 
         axis.set_title(f"{direction}, {dtype}")
         axis.set_ylabel(f"speedup vs {BASELINE} (time of {BASELINE} / time)")
         axis.tick_params(axis="x", rotation=45)
-    figure.suptitle(f"Speedup vs {BASELINE} at {size_label(size)} elements on {device}, 95% intervals (above 1 is faster)")
+    figure.suptitle(f"{op}: speedup vs {BASELINE} at {size_label(size)} elements on {device}, 95% intervals (above 1 is faster)")
     figure.tight_layout()
-    figure.savefig(folder / "speedup.png", dpi=110)
+    figure.savefig(folder / f"{op}_speedup.png", dpi=110)
     plt.close(figure)
-    return "speedup.png"
+    return f"{op}_speedup.png"
 
 
-def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str) -> list[str]:
+def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
     train = trained(train)
     curves = train[train["seed"] == train["seed"].min()]  # one seed's curves; the seed table gives the spread
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -337,9 +305,9 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str)
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=7)
-    figure.suptitle(f"LeNet-5 on MNIST on {device}: lines overlap where implementations agree")
+    figure.suptitle(f"LeNet-5 with {op} on MNIST on {device}: lines overlap where implementations agree")
     figure.tight_layout()
-    figure.savefig(folder / "training_curves.png", dpi=110)
+    figure.savefig(folder / f"{op}_training_curves.png", dpi=110)
     plt.close(figure)
 
     times = train.groupby(["implementation", "loader"], sort=False)["epoch_s"].median().unstack("loader")
@@ -355,9 +323,9 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str)
     axis.legend(handles=[matplotlib.patches.Patch(facecolor="white", edgecolor="black", hatch="" if loader == "device" else "//",
                                                   label=loader) for loader in times.columns], title="loader")
     figure.tight_layout()
-    figure.savefig(folder / "epoch_time.png", dpi=110)
+    figure.savefig(folder / f"{op}_epoch_time.png", dpi=110)
     plt.close(figure)
-    return ["training_curves.png", "epoch_time.png"]
+    return [f"{op}_training_curves.png", f"{op}_epoch_time.png"]
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -383,36 +351,47 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
                 shutil.copy(source / name, out / name)
     shutil.rmtree(out / PLOTS, ignore_errors=True)  # nothing stale stays
     (out / PLOTS).mkdir()
-    check, bench, train, profile = loaded
     frames = [f for f in loaded if f is not None]
     device = frames[0]["device_name"].iloc[0]
     names = set().union(*(set(f["implementation"]) for f in frames))
     palette = colors(names)
     sections = [f"# opbench report: {device}", "## Environment", environment(frames, command, quick)]
+    defined = [op.name for op in opbench.ops()]
+    present = set().union(*(set(f["op"]) for f in frames))
+    for op in [*(o for o in defined if o in present), *sorted(present - set(defined))]:
+        parts = [None if f is None or not (f["op"] == op).any() else f[f["op"] == op] for f in loaded]
+        sections += op_sections(op, *parts, palette, out / PLOTS, device)
+    readme = out / "README.md"
+    readme.write_text("\n\n".join(sections) + "\n")
+    return readme
+
+
+def op_sections(op: str, check, bench, train, profile, palette: dict, folder: Path, device: str) -> list[str]:
+    """The report of one op: its correctness, timing, training and step profile, from its rows alone."""
+    defined = {o.name: o for o in opbench.ops()}
+    sections = [f"## {op}" + (f": {defined[op].description}" if op in defined else "")]
     if check is not None:
-        sections += ["## Correctness", "Against the float64 reference; tolerances per dtype in `opbench/check.py`. "
+        sections += ["### Correctness", "Against the op's float64 reference; tolerances per dtype in `opbench/check.py`. "
                      "Edges and limits deviations fail a run only with `--strict`.", correctness(check)]
     if bench is not None:
-        plots = plot_timing(bench, palette, out / PLOTS, device) + [plot_speedup(bench, palette, out / PLOTS, device)]
-        sections += ["## Timing", "Every implementation and both copy baselines of a case are timed in the same "
+        plots = plot_timing(bench, palette, folder, device, op) + [plot_speedup(bench, palette, folder, device, op)]
+        sections += ["### Timing", "Every implementation and both copy baselines of a case are timed in the same "
                      "interleaved rounds, on inputs they have not seen, and the outputs of their timed calls are "
                      "verified afterwards (`opbench/timing.py`). Bytes moved: forward 2 tensors (read x, write y), "
                      "backward 3, both 5. Intervals: 95%, from the rounds (`opbench/stats.py`).", timing_tables(bench)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
     if train is not None:
-        plots = plot_training(train, palette, out / PLOTS, device)
-        sections += ["## Training", f"LeNet-5 on MNIST, NAdam lr {train['lr'].iloc[0]}, batch {train['batch_size'].iloc[0]}.",
-                     training_table(train)]
+        plots = plot_training(train, palette, folder, device, op)
+        sections += ["### Training", f"LeNet-5 on MNIST with {op} as every activation, NAdam lr {train['lr'].iloc[0]}, "
+                     f"batch {train['batch_size'].iloc[0]}.", training_table(train)]
         if trained(train)["seed"].nunique() > 1:
             sections += ["Final test accuracy over seeds:", seed_spread(train)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
     if profile is not None:
-        sections += ["## GELU's share of a training step", "torch.profiler over a window of LeNet-5 training steps "
-                     "after warm-up (device loader, batch 64); mean host time per step in each part, the activation "
+        sections += ["### The activation's share of a training step", "torch.profiler over a window of LeNet-5 training "
+                     "steps after warm-up (device loader, batch 64); mean host time per step in each part, the activation "
                      "attributed by its modules' forwards and the backward nodes they create (`opbench/stepprofile.py`). "
-                     f"Step time vs {BASELINE}: ratio of medians over steps, 95% bootstrap interval.",
-                     step_table(profile).to_markdown(index=False, disable_numparse=True),
-                     f"![step_parts.png]({PLOTS}/{plot_step(profile, out / PLOTS, device)})"]
-    readme = out / "README.md"
-    readme.write_text("\n\n".join(sections) + "\n")
-    return readme
+                     f"Step time vs {BASELINE}: median of the per-round ratios of unprofiled steps, 95% interval.",
+                     render.step_table(profile, BASELINE),
+                     f"![{op}_step_parts.png]({PLOTS}/{plot_step(profile, folder, device, op)})"]
+    return sections

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from opbench.activations import DEFAULT as DEFAULT_OP
 from opbench.provenance import provenance
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first message line, else its type name: reasons and failures in rows fit one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Status(enum.StrEnum):
@@ -34,10 +41,13 @@ FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status
 
 KINDS = ("check", "bench", "train", "profile")
 # The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch
-# size, epochs and threads (a file without the column is version 1 and is read the same way).
-SCHEMA = 2
+# size, epochs and threads; 3 the `op` column, first in every key (a file without it holds gelu rows).
+# Older files are read the same way.
+SCHEMA = 3
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
+# Columns of schema 2 that schema 3 names for any op.
+RENAMED = {"gelu_s": "activation_s", "gelu_share": "activation_share"}
 # Rows that differ in these were measured under different conditions: a report keeps them apart.
 MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "settings", "git_sha"]
 
@@ -72,7 +82,9 @@ def load(path: str | Path) -> pd.DataFrame:
                                    "(truncated or malformed)")
     frame = pd.read_csv(path)
     kind_of(frame, path)
-    return frame
+    if "op" not in frame:  # written before ops other than GELU existed
+        frame.insert(0, "op", DEFAULT_OP)
+    return frame.rename(columns=RENAMED)
 
 
 def check_target(path: str | Path | None, kind: str) -> None:

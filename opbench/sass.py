@@ -1,4 +1,4 @@
-"""Static cost of the CUDA GELU kernels, no GPU needed: registers, occupancy and instructions per element in the vector loop of their SASS, beside F.gelu's formula compiled into the same loop.
+"""Static cost of the CUDA activation kernels, no GPU needed: registers, occupancy and instructions per element in the vector loop of their SASS, beside F.gelu's formula compiled into the same loop.
 
 An elementwise kernel is bandwidth-bound only while its arithmetic keeps up with memory. An H200 issues
 132 SMs x 4 warps x 32 threads x 1.98 GHz = 33e12 thread-instructions per second; at the 4.1 TB/s
@@ -28,7 +28,7 @@ from opbench import build, provenance
 # ATen's GELU (ActivationGeluKernel.cu, approximate='none': erff for the cdf, expf for the pdf), in the
 # same grid-stride loop and storage conversions as ours, so that the counts differ only by the math.
 TORCH_FORMULA_TWIN = r"""
-#include "gelu_kernel.cu"
+#include "activation_kernel.cu"
 
 namespace opbench {
 namespace cuda {
@@ -65,10 +65,12 @@ void instantiate_torch_formula() {
 """
 
 DTYPES = {"f": ("float32", 4), "d": ("float64", 8), "6__half": ("float16", 2), "13__nv_bfloat16": ("bfloat16", 2)}
-# elementwise_kernel<kInputs, T, Op>, mangled: ...elementwise_kernelILi1EfNS1_7ForwardIfEEEE...
+# elementwise_kernel<kInputs, T, Op>, mangled: ...elementwise_kernelILi1EfNS1_7ForwardINS0_4math4GeluEfEEEE...
+# The functors of activation_math.h as they appear mangled (with their length); the twin is F.gelu's formula.
+OPS = {"8GeluTanh": "gelu-tanh", "4Silu": "silu", "4Gelu": "gelu"}
 KERNEL = re.compile(r"elementwise_kernelILi\dE(f|d|6__half|13__nv_bfloat16)NS\d_\d+(Torch)?(Forward|Backward)")
 # sm_80 and sm_90: 64K registers and at most 2048 resident threads per SM, registers allocated to a
-# thread in steps of 8; gelu_kernel.cu launches 256 threads per block.
+# thread in steps of 8; activation_kernel.cu launches 256 threads per block.
 REGISTERS_PER_SM, MAX_THREADS_PER_SM, THREADS_PER_BLOCK = 65536, 2048, 256
 
 
@@ -97,7 +99,7 @@ def resident_threads(registers: int) -> int:
 
 
 def _compile(arch: str, folder: Path) -> tuple[str, str]:
-    """(SASS text, ptxas report) of gelu_kernel.cu and its F.gelu twin, in one cubin."""
+    """(SASS text, ptxas report) of activation_kernel.cu and its F.gelu twin, in one cubin."""
     source, cubin = folder / "twin.cu", folder / "twin.cubin"
     source.write_text(TORCH_FORMULA_TWIN)
     compiled = subprocess.run(
@@ -155,6 +157,7 @@ def kernel_stats(arch: str = "sm_90") -> pd.DataFrame:
         registers, spill_bytes = resources[name]
         opcodes = [re.sub(r"^@!?U?P\w+\s+", "", line.split("*/", 1)[1].strip()).split(" ")[0] for line in body]
         rows.append(dict(
+            op=next((op for mangled, op in OPS.items() if mangled in name), "gelu"),
             formula="F.gelu (erff, expf)" if match.group(2) else "opbench",
             direction="fwd" if match.group(3) == "Forward" else "bwd",
             dtype=dtype,
@@ -165,7 +168,8 @@ def kernel_stats(arch: str = "sm_90") -> pd.DataFrame:
             mufu_per_element=sum(op.startswith("MUFU") for op in opcodes) / per_pack,
             slow_path_calls=sum(op.startswith("CALL") for op in opcodes),
         ))
-    return pd.DataFrame(rows).sort_values(["direction", "dtype", "formula"], ascending=[False, True, False], ignore_index=True)
+    return pd.DataFrame(rows).sort_values(["op", "direction", "dtype", "formula"], ascending=[True, False, True, False],
+                                          ignore_index=True)
 
 
 def main(argv=None) -> None:
@@ -174,7 +178,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     stats = kernel_stats(args.arch)
     nvcc = subprocess.run([toolkit_binary("nvcc"), "--version"], capture_output=True, text=True)
-    print(f"Static cost of the vector loop of csrc/gelu_kernel.cu: {args.arch}, {THREADS_PER_BLOCK} threads per block, "
+    print(f"Static cost of the vector loops of csrc/activation_kernel.cu: {args.arch}, {THREADS_PER_BLOCK} threads per block, "
           f"{next(line for line in nvcc.stdout.splitlines() if 'release' in line)}, opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n")
     print(tabulate(stats, headers="keys", tablefmt="github", showindex=False, floatfmt=".1f"))
 

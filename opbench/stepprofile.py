@@ -1,4 +1,4 @@
-"""GELU's share of a LeNet-5 training step: torch.profiler over a window of steps after warm-up, time split into the activation's forward and backward, the rest of forward and backward, and the optimizer.
+"""The activation's share of a LeNet-5 training step: torch.profiler over a window of steps after warm-up, time split into the activation's forward and backward, the rest of forward and backward, and the optimizer.
 
 Attribution, the same for every implementation: the activation modules' forwards run inside
 record_function ranges (hooks added for the window only), and the activation's backward is the
@@ -34,6 +34,7 @@ ACTIVATION = "opbench::activation"
 
 @dataclass
 class StepProfile:
+    op: str
     implementation: str
     device: str
     steps: int
@@ -119,7 +120,7 @@ def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
     }
     # Means throughout, so that the parts add up to the mean step (a median would not).
     parts["rest of step"] = max(0.0, sum(step_s) / steps - sum(parts.values()))
-    return StepProfile(stepper.impl.name, device, steps, step_s, parts)
+    return StepProfile(stepper.impl.op.name, stepper.impl.name, device, steps, step_s, parts)
 
 
 def interleaved_step_times(steppers: dict[str, Stepper], rounds: int = 20, steps_per_round: int = 5,
@@ -147,16 +148,16 @@ def interleaved_step_times(steppers: dict[str, Stepper], rounds: int = 20, steps
 
 
 def rows(profiles: list[StepProfile], step_times: dict[str, list[float]], baseline: str) -> list[dict]:
-    """One row per implementation: the parts per profiled step and GELU's share of it; the unprofiled
+    """One row per implementation (of one op): the parts per profiled step and the activation's share of it; the unprofiled
     step time (median of the rounds, 95% interval) and its per-round ratio to the baseline's."""
     base = step_times.get(baseline)
     out = []
     for p in profiles:
         step = stats.median_interval(step_times[p.implementation])
-        gelu, mean_step = p.parts_s["activation forward"] + p.parts_s["activation backward"], sum(p.step_s) / p.steps
-        row = dict(implementation=p.implementation, device=p.device, steps=p.steps,
+        activation, mean_step = p.parts_s["activation forward"] + p.parts_s["activation backward"], sum(p.step_s) / p.steps
+        row = dict(op=p.op, implementation=p.implementation, device=p.device, steps=p.steps,
                    rounds=len(step_times[p.implementation]), step_s=step.median, step_low_s=step.low,
-                   step_high_s=step.high, mean_step_s=mean_step, gelu_s=gelu, gelu_share=gelu / mean_step,
+                   step_high_s=step.high, mean_step_s=mean_step, activation_s=activation, activation_share=activation / mean_step,
                    **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()})
         if base is not None:
             ratio = stats.paired_ratio(step_times[p.implementation], base)

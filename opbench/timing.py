@@ -1,6 +1,6 @@
-"""Verified, interleaved timing: every implementation of one case is timed in shuffled rounds on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
+"""Verified, interleaved timing: every implementation of one op's case is timed in shuffled rounds on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
 
-A case is (direction, numel, dtype, device). Its entries (the implementations, and two copy
+A case is (op, direction, numel, dtype, device). Its entries (the implementations, and two copy
 baselines) are timed in `rounds` rounds; in each round every entry runs one block of calls, in an
 order shuffled per round, so drift and a neighbour's noise hit all of them alike and each round gives
 a paired sample (stats.py turns them into medians, intervals and ratios).
@@ -28,7 +28,7 @@ Kernel time apart from allocation: an implementation's out= variant (registry fo
 backward_out) is its own entry, named with OUT_SUFFIX, writing into one output per window allocated
 for the whole case and filled with nan before every round (resident pages, nothing left to pass
 for a result); its ratios are taken against torch's out= entry. At 2^24 on a CPU, a fresh output
-costs first-touch page faults that can exceed the GELU math: the two entries of one implementation
+costs first-touch page faults that can exceed the activation math: the two entries of one implementation
 split its time into kernel and allocation, measured in the same rounds.
 
 After the rounds, each implementation's memory: the peak one call holds and what calls retain once
@@ -55,9 +55,10 @@ from typing import Callable
 import torch
 from torch.utils import benchmark
 
-from opbench import check, inputs, reference
-from opbench.registry import BASELINE, first_line
-from opbench.results import Status
+from opbench import check, inputs
+from opbench.activations import Op
+from opbench.registry import BASELINE
+from opbench.results import Status, first_line
 
 DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
 TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
@@ -93,7 +94,6 @@ class IntoOutput:
     """An out= variant as a timing entry: (x, out) for fwd, (grad, x, out) for bwd."""
 
     function: Callable
-    formula: str = "erf"
 
     def __call__(self, *args):
         return self.function(*args)
@@ -101,6 +101,7 @@ class IntoOutput:
 
 @dataclass(frozen=True)
 class Case:
+    op: Op
     direction: str
     numel: int
     dtype: torch.dtype
@@ -116,7 +117,8 @@ class Workload:
         self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=1)
         self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=2)
         self.x, self.grad = self.source_x.clone(), self.source_grad.clone()
-        self._source_expected, self._expected, self.shift = {}, {}, 0
+        self._source_expected = self._expected = None
+        self.shift = 0
         spans = [slice(i * SHIFT, i * SHIFT + case.numel) for i in range(windows)]
         self.plain = [self.x[span] for span in spans]
         self.leaves = [self.x[span].detach().requires_grad_() for span in spans]  # share storage and version
@@ -136,20 +138,21 @@ class Workload:
         """Rotate the buffer's values for this round, in place, through an alias that bumps no version counter."""
         self.shift = shift = round_index * ROTATION % self.x.numel()
         self.current_x, self.current_grad = torch.roll(self.source_x, shift), torch.roll(self.source_grad, shift)
-        self._expected = {}
+        self._expected = None
         self.x.data.copy_(self.current_x)
         self.grad.data.copy_(self.current_grad)
         for output in self._outputs or ():  # a result left from the last round must not pass for this one
             output.fill_(math.nan)
 
-    def expected(self, formula: str) -> torch.Tensor:
+    def expected(self) -> torch.Tensor:
         """The float64 reference over the whole buffer for this round: the output (fwd) or the input gradient."""
-        if formula not in self._source_expected:  # once per formula, then rotated with the buffer
-            self._source_expected[formula] = (reference.expected(self.source_x, formula) if self.case.direction == "fwd"
-                                              else reference.expected_grad(self.source_grad, self.source_x, formula))
-        if formula not in self._expected:
-            self._expected[formula] = torch.roll(self._source_expected[formula], self.shift)
-        return self._expected[formula]
+        op = self.case.op
+        if self._source_expected is None:  # once, then rotated with the buffer
+            self._source_expected = (op.expected(self.source_x) if self.case.direction == "fwd"
+                                     else op.expected_grad(self.source_grad, self.source_x))
+        if self._expected is None:
+            self._expected = torch.roll(self._source_expected, self.shift)
+        return self._expected
 
     def restore_if_changed(self) -> str | None:
         """None when the buffers hold what this round put there; else restore them and say what changed."""
@@ -238,12 +241,12 @@ def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
         count *= 10
 
 
-def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int, formula: str = "erf",
+def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int,
            into_output: bool = False) -> str | None:
     """None when every kept output is right and owns its memory (or, into_output, is the out= tensor
     its call was given); else what was wrong, naming the element."""
     case = workload.case
-    expected = workload.expected(formula)
+    expected = workload.expected()
     storages = {workload.x.untyped_storage().data_ptr(): "its input"}
     for index, result in sorted(kept.items()):
         got = output_of(result)
@@ -262,7 +265,7 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
             if storage in storages:
                 return f"{where}: output shares memory with {storages[storage]}"
             storages[storage] = f"the output of call {index + 1}"
-        # A gradient grad * GELU'(x) carries GELU's absolute error times |grad|, as in check_backward.
+        # A gradient grad * f'(x) carries f's absolute error times |grad|, as in check_backward.
         scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
         result = check.compare(got, expected[span], workload.x[span], case.dtype, atol_scale=scale)
         if not result.passed:
@@ -367,8 +370,7 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
                 del calls
                 problem = workload.restore_if_changed()
                 if problem is None and name not in BASELINES:
-                    problem = verify(kept, workload, count, round_index, getattr(entries[name], "formula", "erf"),
-                                     isinstance(entries[name], IntoOutput))
+                    problem = verify(kept, workload, count, round_index, isinstance(entries[name], IntoOutput))
                 del kept
             except Exception as error:
                 measured.status, measured.detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"

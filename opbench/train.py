@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from opbench import data, results
 from opbench.model import lenet5
-from opbench.registry import Implementation, first_line
+from opbench.registry import Implementation, settings
+from opbench.results import first_line
 from opbench.results import Status
 
 LOADERS = ("dataloader", "device")
@@ -28,7 +29,7 @@ class NonFiniteLoss(ArithmeticError):
 # What makes one training run: a re-run of the same run replaces all of its rows, never some epochs.
 # The parts of a training step, as torch.profiler ranges (EagerStep).
 FORWARD, BACKWARD, OPTIMIZER = "opbench::forward", "opbench::backward", "opbench::optimizer"
-RUN_KEY = ["implementation", "device", "loader", "seed", "lr", "batch_size", "epochs"]
+RUN_KEY = ["op", "implementation", "device", "loader", "seed", "lr", "batch_size", "epochs"]
 KEY = [*RUN_KEY, "epoch"]
 
 
@@ -180,14 +181,19 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
     return 100.0 * correct / len(images)
 
 
-def failed_row(name: str, config: TrainConfig, status: Status, detail: str) -> dict:
+def failed_row(impl: Implementation, config: TrainConfig, status: Status, detail: str) -> dict:
     """The row of a run that did not train, or stopped: epoch 0, beside any epochs it finished."""
-    return dict(implementation=name, device=config.device, loader=config.loader, seed=config.seed, lr=config.lr,
+    return dict(op=impl.op.name, implementation=impl.name, device=config.device, loader=config.loader, seed=config.seed, lr=config.lr,
                 batch_size=config.batch_size, epochs=config.epochs, epoch=0, status=status, detail=detail)
 
 
 def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = None) -> list[dict]:
-    """Train LeNet-5 with impl as every GELU; returns one row per epoch, each also saved to csv as it ends."""
+    """Train LeNet-5 with impl as every activation; returns one row per epoch, each also saved to csv as it ends."""
+    with settings([impl]):
+        return _train(impl, config, csv)
+
+
+def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) -> list[dict]:
     device = config.device
     torch.manual_seed(config.seed)  # the same initial weights for every implementation
     model = lenet5(impl, impl.name).to(device)
@@ -211,7 +217,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
         from torch.utils.tensorboard import SummaryWriter
 
         seed = f"-seed{config.seed}" if config.seed else ""  # the default seed keeps the folder names of one-seed runs
-        run_folder = Path(config.logdir) / f"{impl.name}-{config.loader}-{device}{seed}"
+        run_folder = Path(config.logdir) / f"{impl.op.name}-{impl.name}-{config.loader}-{device}{seed}"
         shutil.rmtree(run_folder, ignore_errors=True)  # a re-run's curve must not overlap the last one's
         writer = SummaryWriter(str(run_folder))
     rows, step = [], 0
@@ -223,7 +229,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
             synchronize(device)
             start = time.perf_counter()
             with GpuUtilizationSampler(device) as utilization:
-                progress = tqdm(batches(), total=steps_per_epoch, leave=False, desc=f"{impl.name} epoch {epoch}")
+                progress = tqdm(batches(), total=steps_per_epoch, leave=False, desc=f"{impl.op.name} {impl.name} epoch {epoch}")
                 for batch, (images, labels) in enumerate(progress):
                     if batch == steps_per_epoch:
                         break
@@ -247,7 +253,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                                     f"of epoch {epoch}; training stopped")
             accuracy = evaluate(model, test_images, test_labels)
             row = dict(
-                implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
+                op=impl.op.name, implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
                 status=Status.OK, train_loss=train_loss, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
                 samples=seen, batch_size=config.batch_size, lr=config.lr, epochs=config.epochs,
                 # CUDA: the allocator's peak in this epoch. CPU: the process's peak resident set so far
@@ -263,7 +269,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
                 writer.flush()
             if csv:  # saved as each epoch ends: an interrupted run keeps its finished epochs
                 results.save(results.to_frame([row], device), csv, "train", RUN_KEY if epoch == 1 else KEY)
-            tqdm.write(f"{impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
+            tqdm.write(f"{impl.op.name} {impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
                        f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s")
     finally:
         if writer:

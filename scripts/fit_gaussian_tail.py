@@ -1,4 +1,4 @@
-"""Fit the rational approximation of the Gaussian tail used by csrc/gelu_math.h, and report its error.
+"""Fit the rational approximation of the Gaussian tail used by csrc/activation_math.h, and report its error.
 
     python scripts/fit_gaussian_tail.py [numerator degree] [denominator degree]   (default 6 7)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared GPU run. On a machine with a CUDA GPU, no network, and python3 with torch,
 # torchvision, pytest, pytest-benchmark, pandas, matplotlib, tensorboard and ninja installed: install
-# opbench without dependencies, build the extensions, run the tests marked cuda, train LeNet-5 for 10
-# epochs per implementation (graphed step), profile GELU's share of a step, `opbench check --device
-# cuda` and the CUDA benchmark sweep. Everything lands in the
+# opbench without dependencies, build the extensions, run the tests marked cuda, then for every op
+# (gelu, gelu-tanh, silu): train LeNet-5 for 10 epochs per implementation (graphed step), profile the
+# activation's share of a step, `opbench check --device cuda` and the CUDA benchmark sweep. Everything lands in the
 # folder given as $1 (logs, CSVs, TensorBoard runs, environment.txt). MNIST comes from $OPBENCH_DATA
 # (a folder holding MNIST/raw with the raw or .gz files). Each step gets what is left of an overall
 # budget (OPBENCH_GPU_BUDGET_S, default 450 s), so the script always stops by itself. Where the
@@ -41,14 +41,14 @@ step build "${opbench[@]}" build --cuda
 step tests python3 -m pytest -q -p no:cacheprovider -m cuda tests/ --junitxml="$out/pytest_cuda.xml"
 # Training first: the 10-epoch accuracy of every CUDA implementation is what only a GPU run gives.
 # The step is replayed as one CUDA graph (the default with --loader device on CUDA); one more epoch
-# with the lab's DataLoader compares input pipelines. Then the share of GELU in a step, the checks
-# and the sweep, each with what is left of the budget.
-step train "${opbench[@]}" train --impl all --device cuda --epochs 10 --loader device \
+# with the lab's DataLoader (GELU only) compares input pipelines. Then the activation's share of a
+# step, the checks and the sweep, each with what is left of the budget.
+step train "${opbench[@]}" train --op all --impl all --device cuda --epochs 10 --loader device \
   --csv "$out/train.csv" --logdir "$out/runs"
 step train_dataloader "${opbench[@]}" train --impl all --device cuda --epochs 1 --loader dataloader \
   --csv "$out/train.csv" --logdir "$out/runs"
-step profile "${opbench[@]}" profile --device cuda --steps 50 --rounds 10 --csv "$out/profile.csv"
-step check "${opbench[@]}" check --device cuda --csv "$out/check.csv"
-step bench "${opbench[@]}" bench --device cuda --quick --sizes 2^16,2^20,2^24,2^26 \
+step profile "${opbench[@]}" profile --op all --device cuda --steps 50 --rounds 10 --csv "$out/profile.csv"
+step check "${opbench[@]}" check --op all --device cuda --csv "$out/check.csv"
+step bench "${opbench[@]}" bench --op all --device cuda --quick --sizes 2^20,2^24,2^26 \
   --dtype float32 --dtype bfloat16 --csv "$out/bench.csv"
 exit $status

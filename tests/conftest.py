@@ -11,11 +11,13 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 @pytest.fixture
 def scratch_registry():
-    """Implementations registered inside the test are removed afterwards."""
-    before = set(registry._REGISTRY)
+    """Ops defined and implementations registered inside the test are removed afterwards."""
+    ops, implementations = set(registry._OPS), set(registry._REGISTRY)
     yield opbench
-    for name in set(registry._REGISTRY) - before:
-        registry.unregister(name)
+    for name in set(registry._OPS) - ops:
+        registry.undefine_op(name)
+    for op, name in set(registry._REGISTRY) - implementations:
+        registry.unregister(name, op)
 
 
 @pytest.fixture(autouse=True)

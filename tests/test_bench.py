@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, inputs, reference, report, results, timing
+from opbench import bench, inputs, report, results, timing
 from opbench.results import Status
 from opbench.cli import main
+from opbench.activations import GELU
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def test_calls_do_the_direction_each_on_its_own_window(direction):
         seen.append((x.data_ptr(), x.requires_grad))
         return x * 2
 
-    workload = timing.Workload(timing.Case(direction, 16, torch.float32, "cpu"), windows=3)
+    workload = timing.Workload(timing.Case(GELU, direction, 16, torch.float32, "cpu"), windows=3)
     calls = timing.calls_for(spy, direction, workload, 4, baseline=False)
     built = len(seen)  # bwd builds one graph per window up front, and each call replays only its backward
     assert built == (3 if direction == "bwd" else 0)
@@ -53,17 +54,17 @@ def test_calls_do_the_direction_each_on_its_own_window(direction):
 
 
 def test_each_round_gives_every_window_new_values_in_place():
-    workload = timing.Workload(timing.Case("fwd", 1000, torch.float32, "cpu"), windows=2)
+    workload = timing.Workload(timing.Case(GELU, "fwd", 1000, torch.float32, "cpu"), windows=2)
     before = [w.clone() for w in workload.plain]
     pointers, versions = [w.data_ptr() for w in workload.plain], [w._version for w in workload.plain]
     workload.refresh(1)
     assert [w.data_ptr() for w in workload.plain] == pointers and [w._version for w in workload.plain] == versions
     assert all((w != b).all() for w, b in zip(workload.plain, before))
-    assert torch.equal(workload.expected("erf")[workload.spans[1]], reference.expected(workload.plain[1]))
+    assert torch.equal(workload.expected()[workload.spans[1]], GELU.expected(workload.plain[1]))
 
 
 def test_cases_time_every_entry_in_every_round():
-    case = timing.Case("fwd", 4096, torch.float32, "cpu")
+    case = timing.Case(GELU, "fwd", 4096, torch.float32, "cpu")
     entries = {**timing.copy_baselines(4096, torch.float32, "cpu"), "torch": opbench.get("torch")}
     measured = timing.measure_case(entries, case, rounds=4, block_s=0.002)
     for name, result in measured.items():
@@ -75,7 +76,7 @@ def test_cases_time_every_entry_in_every_round():
 @requires_cuda
 @pytest.mark.cuda
 def test_kernel_time_is_measured_on_cuda():
-    case = timing.Case("fwd", 2**20, torch.float32, "cuda")
+    case = timing.Case(GELU, "fwd", 2**20, torch.float32, "cuda")
     measured = timing.measure_case({"torch": opbench.get("torch")}, case, rounds=2, block_s=0.002)
     assert 0 < measured["torch"].kernel_s < 1, measured
 
@@ -139,9 +140,9 @@ def test_benchmark_suite_smoke_run():
 def test_verified_gradients_get_the_checks_tolerance():
     """F.gelu(approximate='tanh') flushes its gradient to 0 below x ~ -5 (|GELU'| ~ 2e-6 there), which
     check_backward accepts with atol scaled by |grad|; verified timing must accept it the same way."""
-    case = timing.Case("fwd+bwd", 1 << 14, torch.float32, "cpu")
-    measured = timing.measure_case({"torch-tanh": opbench.get("torch-tanh")}, case, rounds=3, block_s=0.002)
-    assert measured["torch-tanh"].status == Status.OK, measured["torch-tanh"].detail
+    case = timing.Case(opbench.get_op("gelu-tanh"), "fwd+bwd", 1 << 14, torch.float32, "cpu")
+    measured = timing.measure_case({"torch": opbench.get("torch", op="gelu-tanh")}, case, rounds=3, block_s=0.002)
+    assert measured["torch"].status == Status.OK, measured["torch"].detail
 
 
 def test_out_variants_are_timed_beside_the_ops_and_compared_with_torchs(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import check, inputs, reference
+from opbench import activations, check, inputs, reference
 
 WRONG_IMPLS = Path(__file__).with_name("wrong_impls.py")
 
@@ -23,12 +23,12 @@ EXPECTED_FAILURES = {
 
 
 def test_every_dtype_has_a_tolerance():
-    assert set(check.TOLERANCES) == set(opbench.registry.FLOAT_DTYPES)
+    assert set(check.TOLERANCES) == set(opbench.devices.FLOAT_DTYPES)
 
 
 def test_compare_passes_exact_and_fails_beyond_tolerance():
     x = inputs.random_input(1000, torch.float32, scale=3.0)
-    expected = reference.expected(x)
+    expected = activations.GELU.expected(x)
     assert check.compare(expected.float(), expected, x, torch.float32).passed
     off = expected.clone()
     off[7] += 1e-4
@@ -41,7 +41,7 @@ def test_compare_passes_exact_and_fails_beyond_tolerance():
 def test_compare_treats_nan_as_infinitely_wrong():
     x = torch.ones(3)
     actual = torch.tensor([reference.gelu(torch.tensor(1.0)).item(), math.nan, 0.0])
-    result = check.compare(actual, reference.expected(x), x, torch.float32)
+    result = check.compare(actual, activations.GELU.expected(x), x, torch.float32)
     assert not result.passed and result.max_abs_error == math.inf
 
 
@@ -51,10 +51,11 @@ def wrong_impls(scratch_registry):
     return scratch_registry
 
 
+@pytest.mark.parametrize("op", [op.name for op in activations.BUILT_IN])
 @pytest.mark.parametrize("name", EXPECTED_FAILURES)
-def test_checker_fails_each_wrong_implementation(wrong_impls, name):
+def test_checker_fails_each_wrong_implementation_of_each_op(wrong_impls, name, op):
     failing_check, words = EXPECTED_FAILURES[name]
-    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], checks=check.CHECKS)
+    rows = check.run_checks(opbench.get(name, op=op), "cpu", [torch.float32])
     failures = {row.check: row.detail for row in check.failed(rows)}
     assert failing_check in failures, rows
     assert words in failures[failing_check]
@@ -67,15 +68,18 @@ def test_cli_check_exits_1_and_names_the_problem():
         capture_output=True, text=True,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAIL wrong-dtype float32 forward: AssertionError: output has dtype torch.float64" in result.stdout
-    assert "FAIL wrong-tail float32 forward: forward error" in result.stdout
+    assert "FAIL wrong-dtype (gelu) float32 forward: AssertionError: output has dtype torch.float64" in result.stdout
+    assert "FAIL wrong-tail (gelu) float32 forward: forward error" in result.stdout
+    silu = subprocess.run([sys.executable, "-m", "opbench.cli", "check", "--plugin", str(WRONG_IMPLS), "--op", "silu",
+                           "--impl", "wrong-gradient", "--dtype", "float32"], capture_output=True, text=True)
+    assert silu.returncode == 1 and "FAIL wrong-gradient (silu) float32 backward: gradient error" in silu.stdout
 
 
 def test_limits_report_deviations_and_fail_only_when_strict(wrong_impls):
     # F.gelu returns nan at -inf (measured on CPU in every dtype); the check names it.
     rows = check.run_checks(opbench.get("torch"), "cpu", [torch.float32], checks=("limits",))
     assert rows[0].status == "deviating"
-    assert "GELU(-inf) = nan, expected 0.0" in rows[0].detail
+    assert "f(-inf) = nan, expected 0.0" in rows[0].detail
     assert check.failed(rows) == []
     assert check.failed(rows, strict=True) == rows
 
@@ -85,6 +89,6 @@ def test_unavailable_implementation_is_a_row_not_a_crash(scratch_registry):
         raise RuntimeError("C++ build failed: gelu.cpp:1: error: expected ';'")
 
     scratch_registry.register("broken", lambda x: x, description="never builds", setup=broken_setup)
-    rows = check.run_checks(opbench.implementations()[-1], "cpu")
+    rows = check.run_checks(opbench.lookup("broken"), "cpu")
     assert [(r.status, r.detail) for r in rows] == [("unavailable", "C++ build failed: gelu.cpp:1: error: expected ';'")]
     assert check.failed(rows) == []

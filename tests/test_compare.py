@@ -28,7 +28,7 @@ def test_work_done_twice_is_a_significant_regression(scratch_registry, tmp_path,
     capsys.readouterr()
     assert main(["compare", str(base), str(new), "--fail-above", "5"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL mine:" in out and "slower" in out
+    assert "FAIL mine (gelu):" in out and "slower" in out
     assert main(["compare", str(base), str(new)]) == 0  # without the gate it only reports
 
 

@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from opbench import build, cpucost
+from opbench.impls import cpp
 from opbench.impls.cpp import FUSED_SOURCES
 
 pytestmark = pytest.mark.skipif(shutil.which("objdump") is None or shutil.which("c++") is None,
@@ -55,9 +56,10 @@ def test_cpp_costs_no_more_instructions_per_element_than_atens_gelu(costs, isa, 
 
 
 def test_the_built_extension_runs_vector_loops_without_calls():
-    """The extension as loaded (-march=native): both paths of at::parallel_for reach one out-of-line
-    span loop, vectorized, with no calls left in it (a g++ inlining failure once put a scalar call
+    """The extension as loaded (-march=native): for every op, both paths of at::parallel_for reach one
+    out-of-line span loop, vectorized, with no calls left in it (a g++ inlining failure once put a scalar call
     to gaussian_tail on every element of the single-thread path: 8x slower)."""
     native = cpucost.native_loops(build.load_extension("opbench", FUSED_SOURCES))
+    assert len(native) == 2 * len(cpp.KERNEL_OPS), native  # every op's forward and backward
     assert (native.calls_in_loop == 0).all(), native
     assert (native.elements_per_iteration >= 8).all(), native

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import build, check, inputs, reference, sass
+from opbench import activations, build, check, inputs, sass
 from opbench.impls import cpp, cuda
 from tests.conftest import requires_cuda
 
@@ -21,8 +21,9 @@ def test_cuda_extension_compiles_links_and_loads():
     cpp.load_fused()
     library = build.load_extension("opbench_cuda", cuda.SOURCES)
     assert Path(library).is_file()
-    assert torch._C._dispatch_has_kernel_for_dispatch_key("opbench::gelu", "CUDA")
-    assert torch._C._dispatch_has_kernel_for_dispatch_key("opbench::gelu_backward", "CUDA")
+    for op in ("gelu", "gelu_tanh", "silu"):
+        for name in (op, f"{op}_backward", f"{op}.out", f"{op}_backward.out"):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(f"opbench::{name}", "CUDA"), name
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,8 @@ def _expect_close(actual, expected, x, dtype):
 def test_kernel_body_covers_every_element(shim, dtype, size, grid):
     x = inputs.random_input(size, dtype, scale=3.0)
     grad = inputs.random_input(size, dtype, seed=1)
-    _expect_close(shim.gelu(x, *grid), reference.expected(x), x, dtype)
-    _expect_close(shim.gelu_backward(grad, x, *grid), reference.expected_grad(grad, x), x, dtype)
+    _expect_close(shim.gelu(x, *grid), activations.GELU.expected(x), x, dtype)
+    _expect_close(shim.gelu_backward(grad, x, *grid), activations.GELU.expected_grad(grad, x), x, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
@@ -52,9 +53,9 @@ def test_kernel_body_on_misaligned_views(shim, dtype, offset):
     base = inputs.random_input(4097 + offset, dtype, scale=3.0)
     x = base[offset:]  # contiguous, but not 16-byte aligned: the scalar path
     assert x.data_ptr() % 16 != 0
-    _expect_close(shim.gelu(x, 3, 64), reference.expected(x), x, dtype)
+    _expect_close(shim.gelu(x, 3, 64), activations.GELU.expected(x), x, dtype)
     grad = torch.ones_like(base)[:-offset]  # aligned grad with a misaligned x: scalar path too
-    _expect_close(shim.gelu_backward(grad, x, 3, 64), reference.expected_grad(grad, x), x, dtype)
+    _expect_close(shim.gelu_backward(grad, x, 3, 64), activations.GELU.expected_grad(grad, x), x, dtype)
 
 
 def test_kernel_body_is_the_cpu_kernel_bitwise(shim):
@@ -83,6 +84,8 @@ def test_vector_loops_cost_what_f_gelu_formula_costs():
     instructions per element than F.gelu's formula in the same loop (in bfloat16 both sit near the
     SM's issue limit at copy bandwidth)."""
     stats = sass.kernel_stats("sm_90")
+    assert set(stats.op) == {"gelu", "gelu-tanh", "silu"}
+    stats = stats[stats.op == "gelu"]  # the twin is F.gelu's formula
     ours = stats[(stats.formula == "opbench") & (stats.dtype != "float64")].set_index(["direction", "dtype"])
     twin = stats[stats.formula != "opbench"].set_index(["direction", "dtype"])
     assert len(ours) == len(twin) == 6, stats
@@ -97,9 +100,10 @@ def test_vector_loops_cost_what_f_gelu_formula_costs():
 
 @requires_cuda
 @pytest.mark.cuda
-@pytest.mark.parametrize("dtype", opbench.registry.FLOAT_DTYPES, ids=str)
-def test_cuda_passes_every_check_strictly(dtype):
-    rows = check.run_checks(opbench.get("cuda", "cuda"), "cuda", [dtype])
+@pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu"])
+@pytest.mark.parametrize("dtype", opbench.devices.FLOAT_DTYPES, ids=str)
+def test_cuda_passes_every_check_strictly(dtype, op):
+    rows = check.run_checks(opbench.get("cuda", "cuda", op=op), "cuda", [dtype])
     assert "opcheck" in {row.check for row in rows}
     assert check.failed(rows, strict=True) == [], rows
 
@@ -111,7 +115,7 @@ def test_cuda_matches_the_cpu_kernel_on_odd_sizes_and_views(size):
     impl = opbench.get("cuda", "cuda")
     base = inputs.random_input(size + 1, torch.float32, "cuda", scale=3.0)
     for x in (base[:size], base[1:], base[::2]):
-        _expect_close(impl(x), reference.expected(x), x, torch.float32)
+        _expect_close(impl(x), activations.GELU.expected(x), x, torch.float32)
         assert torch.equal(impl(x), impl(x.contiguous()))
 
 
@@ -125,7 +129,7 @@ def test_cuda_on_a_non_default_stream():
     with torch.cuda.stream(stream):
         y = impl(x)
     stream.synchronize()
-    _expect_close(y, reference.expected(x), x, torch.float32)
+    _expect_close(y, activations.GELU.expected(x), x, torch.float32)
 
 
 @requires_cuda
@@ -150,4 +154,4 @@ def test_cuda_beyond_2_pow_31_elements():
     x = torch.empty(n, dtype=torch.bfloat16, device="cuda").uniform_(-6, 6)
     y = impl(x)
     for window in (slice(0, 4096), slice((1 << 31) - 2048, (1 << 31) + 2048), slice(n - 4096, n)):
-        _expect_close(y[window], reference.expected(x[window]), x[window], torch.bfloat16)
+        _expect_close(y[window], activations.GELU.expected(x[window]), x[window], torch.bfloat16)

@@ -14,6 +14,7 @@ import opbench
 from opbench import bench, check, timing
 from opbench.cli import main
 from opbench.results import Status
+from opbench.activations import GELU
 from tests.conftest import requires_cuda
 
 CHEATS = Path(__file__).with_name("cheating_impls.py")
@@ -40,7 +41,7 @@ def cheats(scratch_registry):
 @pytest.mark.parametrize("name", CAUGHT_BY_CHECKS)
 def test_checks_name_each_cheat(cheats, name):
     failing_check, words = CAUGHT_BY_CHECKS[name]
-    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], checks=check.CHECKS, sizes=[LARGE])
+    rows = check.run_checks(opbench.get(name), "cpu", [torch.float32], sizes=[LARGE])
     failures = {row.check: row.detail for row in check.failed(rows)}
     assert failing_check in failures, rows
     assert words in failures[failing_check]
@@ -65,7 +66,7 @@ def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel
     """Straight to the timing engine (no checks first): the cheat's row fails verification, named;
     torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
     new values at every position, so its cache never hits and it gains nothing; the contract catches it.)"""
-    case = timing.Case("fwd", numel, torch.float32, "cpu")
+    case = timing.Case(GELU, "fwd", numel, torch.float32, "cpu")
     entries = {**timing.copy_baselines(numel, torch.float32, "cpu"), "torch": opbench.get("torch"), name: opbench.get(name)}
     measured = timing.measure_case(entries, case, rounds=3, block_s=0.002)
     assert measured[name].status == Status.FAILED_VERIFICATION, measured[name]
@@ -85,7 +86,7 @@ def test_verified_timing_checks_gradients(scratch_registry, direction):
         def backward(ctx, grad):
             return 0.5 * torch.ops.aten.gelu_backward(grad, ctx.saved_tensors[0])
 
-    case = timing.Case(direction, 4096, torch.float32, "cpu")
+    case = timing.Case(GELU, direction, 4096, torch.float32, "cpu")
     entries = {"torch": opbench.get("torch"), "half": HalfGradient.apply}
     measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
     assert measured["half"].status == Status.FAILED_VERIFICATION
@@ -131,7 +132,7 @@ def test_killed_bench_leaves_a_valid_csv_of_finished_cases(tmp_path):
 @requires_cuda
 @pytest.mark.cuda
 def test_side_stream_work_fails_verification(cheats):
-    case = timing.Case("fwd", 1 << 20, torch.float32, "cuda")
+    case = timing.Case(GELU, "fwd", 1 << 20, torch.float32, "cuda")
     entries = {"torch": opbench.get("torch"), "side-stream": opbench.get("side-stream")}
     measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
     assert measured["side-stream"].status == Status.FAILED_VERIFICATION, measured["side-stream"]
@@ -154,7 +155,7 @@ def test_out_variants_are_verified_like_the_ops(direction):
     def fresh(*args):  # right values, but not in `out`
         return torch.ops.aten.gelu(args[0]) if direction == "fwd" else torch.ops.aten.gelu_backward(args[0], args[1])
 
-    case = timing.Case(direction, 4096, torch.float32, "cpu")
+    case = timing.Case(GELU, direction, 4096, torch.float32, "cpu")
     torch_out = opbench.get("torch").forward_out if direction == "fwd" else opbench.get("torch").backward_out
     entries = {"torch" + timing.OUT_SUFFIX: timing.IntoOutput(torch_out),
                "fresh": timing.IntoOutput(fresh), "idle": timing.IntoOutput(lambda *args: args[-1])}

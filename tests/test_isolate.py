@@ -33,8 +33,8 @@ def test_hanging_and_crashing_plugins_are_error_rows(tmp_path):
                              "--dtype", "float32", "--csv", str(csv)], capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "FAIL hangs: error: timed out after 10 s in its own process" in result.stdout
-    assert "FAIL segfaults: error: killed by SIGSEGV in its own process" in result.stdout
+    assert "FAIL hangs (gelu): error: timed out after 10 s in its own process" in result.stdout
+    assert "FAIL segfaults (gelu): error: killed by SIGSEGV in its own process" in result.stdout
     frame = pd.read_csv(csv).set_index(["implementation", "check"])
     assert frame.loc[("hangs", "process"), "status"] == Status.FAIL
     assert (frame.loc["torch", "status"].isin([Status.PASS, Status.DEVIATING])).all()

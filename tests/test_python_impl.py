@@ -1,4 +1,4 @@
-"""`python`: the autograd.Function passes every check, and its backward unpacks saved tensors right."""
+"""`python`: each op's reference as an autograd.Function passes every check, and its backward unpacks saved tensors right."""
 
 import pytest
 import torch
@@ -7,9 +7,10 @@ import opbench
 from opbench import check
 
 
-@pytest.mark.parametrize("dtype", opbench.registry.FLOAT_DTYPES, ids=str)
-def test_python_passes_every_check_strictly(dtype):
-    assert check.failed(check.run_checks(opbench.get("python"), "cpu", [dtype]), strict=True) == []
+@pytest.mark.parametrize("op", [op.name for op in opbench.ops()])
+@pytest.mark.parametrize("dtype", opbench.devices.FLOAT_DTYPES, ids=str)
+def test_python_passes_every_check_strictly(dtype, op):
+    assert check.failed(check.run_checks(opbench.get("python", op=op), "cpu", [dtype]), strict=True) == []
 
 
 def test_gradient_has_the_input_shape():

@@ -1,12 +1,11 @@
-"""The float64 reference: the textbook formulas, the derivatives, and the limits."""
+"""The float64 references: the textbook formulas, the derivatives, and the limits, for every built-in op."""
 
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from opbench import reference
+from opbench import activations, reference
 
 
 def test_erf_form_matches_the_textbook_formula():
@@ -15,9 +14,10 @@ def test_erf_form_matches_the_textbook_formula():
     torch.testing.assert_close(reference.gelu(x), textbook, rtol=1e-15, atol=1e-15)
 
 
-def test_tanh_form_matches_pytorch_in_float64():
+@pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
+def test_each_reference_matches_pytorch_in_float64_where_pytorch_is_exact(op):
     x = torch.linspace(-6, 6, 10001, dtype=torch.float64)
-    torch.testing.assert_close(reference.gelu(x, "tanh"), F.gelu(x, approximate="tanh"), rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(op.function(x), op.baseline(x), rtol=1e-14, atol=1e-15)
 
 
 def test_erfc_form_keeps_the_negative_tail():
@@ -25,20 +25,28 @@ def test_erfc_form_keeps_the_negative_tail():
     assert reference.gelu(torch.tensor(-10.0, dtype=torch.float64)).item() == pytest.approx(-7.6198530241605e-23, rel=1e-12)
 
 
-@pytest.mark.parametrize("formula", ["erf", "tanh"])
-def test_derivative_is_the_autograd_derivative(formula):
+def test_sigmoid_forms_keep_the_negative_tail():
+    # 0.5 x (1 + tanh(u)) cancels to 0 in float64 at x = -10; x sigmoid(2u) keeps -1.9e-29.
+    x = torch.tensor(-10.0, dtype=torch.float64)
+    u = math.sqrt(2 / math.pi) * (-10.0 + 0.044715 * -1000.0)
+    assert reference.gelu_tanh(x).item() == pytest.approx(-10.0 / (1.0 + math.exp(-2 * u)), rel=1e-12)
+    assert reference.silu(torch.tensor(-700.0, dtype=torch.float64)).item() == pytest.approx(-700.0 * math.exp(-700.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
+def test_derivative_is_the_autograd_derivative(op):
     x = torch.linspace(-8, 8, 2001, dtype=torch.float64, requires_grad=True)
-    (autograd,) = torch.autograd.grad(reference.gelu(x, formula).sum(), x)
-    torch.testing.assert_close(reference.gelu_derivative(x.detach(), formula), autograd, rtol=1e-12, atol=1e-14)
+    (autograd,) = torch.autograd.grad(op.function(x).sum(), x)
+    torch.testing.assert_close(op.derivative(x.detach()), autograd, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("formula", ["erf", "tanh"])
-def test_limits(formula):
-    x = torch.tensor([value for value, _, _ in reference.LIMITS], dtype=torch.float64)
-    values = torch.tensor([v for _, v, _ in reference.LIMITS], dtype=torch.float64)
-    slopes = torch.tensor([s for _, _, s in reference.LIMITS], dtype=torch.float64)
-    torch.testing.assert_close(reference.gelu(x, formula), values, equal_nan=True)
-    torch.testing.assert_close(reference.gelu_derivative(x, formula), slopes, equal_nan=True)
+@pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
+def test_limits(op):
+    x = torch.tensor([value for value, _, _ in op.limits], dtype=torch.float64)
+    values = torch.tensor([v for _, v, _ in op.limits], dtype=torch.float64)
+    slopes = torch.tensor([s for _, _, s in op.limits], dtype=torch.float64)
+    torch.testing.assert_close(op.function(x), values, equal_nan=True)
+    torch.testing.assert_close(op.derivative(x), slopes, equal_nan=True)
     big = torch.tensor([1e300, -1e300], dtype=torch.float64)
-    assert reference.gelu(big, formula).tolist() == [1e300, 0.0]
-    assert reference.gelu_derivative(big, formula).tolist() == [1.0, 0.0]
+    assert op.function(big).tolist() == [1e300, 0.0]
+    assert op.derivative(big).tolist() == [1.0, 0.0]

@@ -8,9 +8,12 @@ from opbench.registry import UnavailableError
 
 
 def test_builtins_are_registered_with_the_baseline_first():
-    names = [impl.name for impl in opbench.implementations()]
-    assert names[0] == opbench.BASELINE
-    assert {"torch", "torch-tanh", "python", "cpp", "cpp-composite", "cuda"} <= set(names)
+    assert [op.name for op in opbench.ops()][:3] == ["gelu", "gelu-tanh", "silu"]
+    for op in ("gelu", "gelu-tanh", "silu"):
+        names = [impl.name for impl in opbench.implementations(op=op)]
+        assert names[0] == opbench.BASELINE
+        assert {"torch", "python", "cpp", "cuda", "triton", "compiled"} <= set(names)
+    assert opbench.lookup("torch", op="gelu-tanh").op.baseline is opbench.get_op("gelu-tanh").baseline
 
 
 def test_register_as_decorator_and_get(scratch_registry):
@@ -27,13 +30,21 @@ def test_register_as_decorator_and_get(scratch_registry):
 def test_duplicate_and_unknown_names_are_errors(scratch_registry):
     with pytest.raises(ValueError, match="already registered"):
         scratch_registry.register("torch", lambda x: x)
+    scratch_registry.register("mine", lambda x: x, op="silu")  # the same name under another op is another implementation
+    assert opbench.lookup("mine", op="silu").op.name == "silu"
     with pytest.raises(KeyError, match="no implementation named 'nope'"):
         opbench.get("nope")
+    with pytest.raises(KeyError, match="no op named 'swish'; defined: gelu, gelu-tanh, silu"):
+        scratch_registry.register("mine", lambda x: x, op="swish")
+    with pytest.raises(ValueError, match="an op named 'silu' is already defined"):
+        opbench.define_op(opbench.get_op("silu"))
 
 
-def test_formula_is_validated(scratch_registry):
-    with pytest.raises(ValueError, match="formula"):
-        scratch_registry.register("bad-formula", lambda x: x, formula="sigmoid")
+def test_lookup_does_not_ask_for_availability(scratch_registry):
+    scratch_registry.register("never-ready", lambda x: x, setup=lambda: 1 / 0)
+    assert opbench.lookup("never-ready").name == "never-ready"
+    with pytest.raises(UnavailableError):
+        opbench.get("never-ready")
 
 
 def test_filter_by_device_and_dtype(scratch_registry):
@@ -56,7 +67,7 @@ def test_failed_setup_makes_it_unavailable_with_the_reason(scratch_registry):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_cuda_only_implementation_without_gpu():
     assert opbench.implementations("cuda")[0].unavailable_reason("cuda") == "no CUDA device"
-    assert [i for i in opbench.implementations() if i.name == "cuda"][0].unavailable_reason() == "no CUDA device"
+    assert opbench.lookup("cuda").unavailable_reason() == "no CUDA device"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA device")

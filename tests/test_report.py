@@ -15,7 +15,8 @@ def measured(tmp_path_factory):
     folder = tmp_path_factory.mktemp("measured")
     opbench.register("needs-a-compiler", lambda x: x, setup=lambda: (_ for _ in ()).throw(RuntimeError("C++ build failed: no g++")))
     try:
-        impls = [opbench.get("torch"), opbench.get("cpp"), opbench.implementations()[-1]]
+        impls = [opbench.get("torch"), opbench.get("cpp"), opbench.lookup("needs-a-compiler"), opbench.get("cpp", op="silu"),
+                 opbench.get("torch", op="silu")]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
         bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", rounds=2, block_s=0.002)
@@ -32,11 +33,14 @@ def measured(tmp_path_factory):
 def test_report_has_every_section_and_plot(measured, tmp_path):
     readme = report.write(measured, tmp_path, "opbench report --from measured")
     text = readme.read_text()
-    for heading in ("## Environment", "## Correctness", "## Timing", "## Training", "Command: `opbench report --from measured`"):
+    for heading in ("## Environment", "## gelu: ", "### Correctness", "### Timing", "### Training", "## silu: ",
+                    "Command: `opbench report --from measured`"):
         assert heading in text
+    assert text.index("## gelu: ") < text.index("## silu: ")
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert plots == ["bandwidth_vs_size_float32.png", "epoch_time.png", "speedup.png", "time_vs_size_float32.png",
-                     "training_curves.png"]
+    assert plots == ["gelu_bandwidth_vs_size_float32.png", "gelu_epoch_time.png", "gelu_speedup.png",
+                     "gelu_time_vs_size_float32.png", "gelu_training_curves.png", "silu_bandwidth_vs_size_float32.png",
+                     "silu_speedup.png", "silu_time_vs_size_float32.png"]
     for plot in plots:
         assert f"(plots/{plot})" in text
     assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "bench.csv", "train.csv"}
@@ -78,7 +82,7 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "QUICK_SIZES", {"cpu": [1024]})
     monkeypatch.setattr(train, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
-    stale = tmp_path / "runs" / "gone-device-cpu"
+    stale = tmp_path / "runs" / "gelu-gone-device-cpu"
     stale.mkdir(parents=True)
     status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(LOCAL_MNIST)])
     assert status == 0  # check failures (the lab's composite in half precision) are findings, not errors
@@ -87,8 +91,11 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     assert "Quick report" in text and "Command: `opbench report --quick --out" in text
     trained = pd.read_csv(tmp_path / "train.csv")
     assert set(trained["loader"]) == set(train.LOADERS)
-    assert set(trained["implementation"]) == {i.name for i in opbench.implementations("cpu")} - {
-        r.implementation for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"}
+    unavailable = {(r.op, r.implementation) for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"}
+    assert set(zip(trained["op"], trained["implementation"])) == {
+        (i.op.name, i.name) for i in opbench.implementations("cpu")} - unavailable
+    for op in ("gelu", "gelu-tanh", "silu"):
+        assert f"\n## {op}: " in text
 
 
 def test_results_never_splice(measured, tmp_path, capsys):

@@ -46,13 +46,16 @@ def test_cpp_reaches_the_reference_accuracy_in_10_epochs(tmp_path):
     assert list(frame["epoch"]) == list(range(1, 11))
     for column in ("train_loss", "epoch_s", "samples_per_s", "torch_version", "git_sha", "timestamp", "seed", "loader"):
         assert frame[column].notna().all(), column
-    assert any((tmp_path / "runs" / "cpp-device-cpu").glob("events.out.tfevents.*"))
+    assert any((tmp_path / "runs" / "gelu-cpp-device-cpu").glob("events.out.tfevents.*"))
 
 
 @requires_mnist
-@pytest.mark.parametrize("impl", [i.name for i in opbench.implementations("cpu") if i.name != "cpp"])
-def test_every_cpu_implementation_learns_in_one_epoch(tmp_path, impl):
-    implementation = opbench.implementations("cpu")[[i.name for i in opbench.implementations("cpu")].index(impl)]
+@pytest.mark.parametrize("op, impl", [("gelu", i.name) for i in opbench.implementations("cpu", op="gelu") if i.name != "cpp"]
+                         + [(op, "cpp") for op in ("gelu-tanh", "silu")])
+def test_every_cpu_implementation_learns_in_one_epoch(tmp_path, op, impl):
+    """Every GELU implementation, and the fused kernels of the other ops (their torch, python and compiled
+    share code paths already trained here)."""
+    implementation = opbench.lookup(impl, op=op)
     if implementation.unavailable_reason("cpu"):
         pytest.skip(implementation.unavailable_reason("cpu"))
     rows = train.train(implementation, config(tmp_path, epochs=1))
@@ -82,7 +85,7 @@ def test_crash_mid_run_keeps_finished_epochs(tmp_path, scratch_registry):
         train.train(opbench.get("flaky"), config(tmp_path, epochs=3, max_batches=20), csv)
     frame = pd.read_csv(csv)
     assert list(frame["epoch"]) == [1]
-    assert any((tmp_path / "runs" / "flaky-device-cpu").glob("events.out.tfevents.*"))
+    assert any((tmp_path / "runs" / "gelu-flaky-device-cpu").glob("events.out.tfevents.*"))
 
 
 @requires_mnist
@@ -90,7 +93,7 @@ def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
     status = main(["train", "--impl", "cpp", "--epochs", "1", "--loader", "device", "--data-root", str(LOCAL_MNIST),
                    "--logdir", str(tmp_path / "runs"), "--min-accuracy", "99.9"])
     assert status == 1
-    assert "FAIL cpp [device] ended at" in capsys.readouterr().out
+    assert "FAIL cpp (gelu) [device] ended at" in capsys.readouterr().out
 
 
 def test_cli_missing_data_is_a_message_not_a_traceback(monkeypatch, capsys):
@@ -122,7 +125,7 @@ def test_a_rerun_replaces_the_whole_run_never_some_epochs(tmp_path, scratch_regi
     with pytest.raises(RuntimeError):
         train.train(opbench.get("flaky"), config(tmp_path, epochs=2, max_batches=5), csv)
     assert list(pd.read_csv(csv)["epoch"]) == [1]  # the old epoch 2 is not spliced onto the new epoch 1
-    events = list((tmp_path / "runs" / "flaky-device-cpu").glob("events.out.tfevents.*"))
+    events = list((tmp_path / "runs" / "gelu-flaky-device-cpu").glob("events.out.tfevents.*"))
     assert len(events) == 1  # the re-run's TensorBoard folder started clean
 
 
@@ -135,9 +138,9 @@ def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry
                    "--csv", str(tmp_path / "train.csv")])
     out = capsys.readouterr().out
     assert status == 1
-    assert "FAIL nan-large [device]: error: NonFiniteLoss: nan-large: training loss became nan at step 1" in out
-    assert "FAIL wrong-sign: not trained: failed check: forward: forward error" in out
-    assert "torch [device]: final test accuracy" in out
+    assert "FAIL nan-large (gelu) [device]: error: NonFiniteLoss: nan-large: training loss became nan at step 1" in out
+    assert "FAIL wrong-sign (gelu): not trained: failed check: forward: forward error" in out
+    assert "torch (gelu) [device] seed 0: final test accuracy" in out
     frame = pd.read_csv(tmp_path / "train.csv").set_index("implementation")
     assert frame.loc["nan-large", "status"] == "error" and "NonFiniteLoss" in frame.loc["nan-large", "detail"]
     assert frame.loc["wrong-sign", "status"] == "failed check"
@@ -154,12 +157,12 @@ def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, ca
     for name in ("torch", "python", "cpp"):  # a Python autograd.Function, ATen's node, a C++ autograd node
         row = frame.loc[name]
         assert row["activation_forward_s"] > 0 and row["activation_backward_s"] > 0, row
-        assert 0 < row["gelu_share"] < 1
+        assert 0 < row["activation_share"] < 1
         parts = sum(row[f"{part.replace(' ', '_')}_s"] for part in ("activation forward", "other forward",
                     "activation backward", "other backward", "optimizer", "rest of step"))
         assert parts == pytest.approx(row["mean_step_s"], rel=1e-6)  # the parts add up to the step
     assert frame.loc["torch", "step_vs_baseline"] == 1.0
-    assert "GELU share" in capsys.readouterr().out
+    assert "activation share" in capsys.readouterr().out
 
 
 class FakeStepper:

@@ -14,8 +14,8 @@ def run_interpreted(*args):
     return subprocess.run([sys.executable, *args], env=INTERPRETER, capture_output=True, text=True)
 
 
-def test_triton_passes_every_check_under_the_interpreter():
-    result = run_interpreted("-m", "opbench.cli", "check", "--impl", "triton", "--device", "cpu", "--strict")
+def test_triton_passes_every_check_of_every_op_under_the_interpreter():
+    result = run_interpreted("-m", "opbench.cli", "check", "--op", "all", "--impl", "triton", "--device", "cpu", "--strict")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "0 failed" in result.stdout
 
@@ -24,16 +24,16 @@ def test_triton_passes_every_check_under_the_interpreter():
 def test_masks_and_tails_at_odd_sizes(dtype):
     script = textwrap.dedent(f"""
         import torch, opbench
-        from opbench import check, inputs, reference
+        from opbench import check, inputs
         impl = opbench.get("triton", "cpu")
         dtype = torch.{dtype}
         for size in (0, 1, 3, 7, 8, 9, 1023, 1025, 4095, 4097):
             x = inputs.random_input(size, dtype, scale=3.0).requires_grad_()
             y = impl(x)
-            assert check.compare(y, reference.expected(x.detach()), x.detach(), dtype).passed, size
+            assert check.compare(y, impl.op.expected(x.detach()), x.detach(), dtype).passed, size
             grad = inputs.random_input(size, dtype, seed=1)
             y.backward(grad)
-            assert check.compare(x.grad, reference.expected_grad(grad, x.detach()), x.detach(), dtype).passed, size
+            assert check.compare(x.grad, impl.op.expected_grad(grad, x.detach()), x.detach(), dtype).passed, size
         print("ok")
     """)
     result = run_interpreted("-c", script)
@@ -45,7 +45,7 @@ def test_without_interpreter_or_gpu_it_is_unavailable():
 
     import opbench
 
-    impl = [i for i in opbench.implementations() if i.name == "triton"][0]
+    impl = opbench.lookup("triton")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: triton runs there")
     assert impl.devices == ("cuda",) and impl.unavailable_reason() == "no CUDA device"

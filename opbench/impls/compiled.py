@@ -1,10 +1,12 @@
-"""`compiled`: torch.compile of GELU as a user writes it, 0.5 x (1 + erf(x / sqrt 2)); Inductor generates forward and backward (C++ on CPU, Triton on GPU)."""
+"""`compiled`: torch.compile of each built-in op as a user writes it (the op's `formula`); Inductor generates forward and backward (C++ on CPU, Triton on GPU)."""
 
-import functools
+from __future__ import annotations
+
+import contextlib
 
 import torch
 
-from opbench import reference
+from opbench.activations import BUILT_IN, Op
 from opbench.registry import register
 
 # One graph per dtype, device, rank and grad mode, and a few stride patterns: more than dynamo's
@@ -12,30 +14,31 @@ from opbench.registry import register
 RECOMPILE_LIMIT = 64
 
 
-def erf_gelu(x: torch.Tensor) -> torch.Tensor:
-    # The plain formula, not F.gelu: on this CPU (AMD EPYC, 2 threads, torch 2.14.1, interleaved rounds)
-    # Inductor made both forwards alike (1.80x / 1.81x of F.gelu's eager time at 2^20) but the formula's
-    # autograd backward fused better (fwd+bwd 1.43x vs 1.82x at 2^20, 1.64x vs 1.76x at 2^16). Not
-    # opbench's float64 reference (erfc with torch.where for the limits): Inductor does not vectorize it
-    # (6-8x). Its limits are those of the formula: nan at -inf, reported as a deviation.
-    return 0.5 * x * (1.0 + torch.erf(x * reference.INV_SQRT2))
+def compile_settings() -> contextlib.AbstractContextManager:
+    """What these compilations need while opbench checks, times or trains them (registry `settings`),
+    restored afterwards, never set process-wide: the recompile limit above, and no donated buffers,
+    which forbid running a compiled backward twice (retain_graph: gradcheck and the backward-only
+    timings do; functorch reads the setting at compile time and again at every backward)."""
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch._dynamo.config.patch(**{name: RECOMPILE_LIMIT}))
+    stack.enter_context(torch._functorch.config.patch(donated_buffer=False))
+    return stack
 
 
-@functools.cache
-def compiled_gelu():
-    config = torch._dynamo.config
-    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
-    # Donated buffers forbid running a compiled backward twice (retain_graph), which gradcheck and
-    # the backward-only timings do; without them the backward keeps its own saved activations.
-    torch._functorch.config.donated_buffer = False
-    return torch.compile(erf_gelu, dynamic=True)
+class Compiled:
+    """torch.compile(op's formula, dynamic=True), made on first use: importing dynamo takes seconds."""
+
+    def __init__(self, op: Op):
+        self.formula = op.formula or op.baseline
+        self.function = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.function is None:
+            self.function = torch.compile(self.formula, dynamic=True)
+        return self.function(x)
 
 
-register(
-    "compiled",
-    lambda x: compiled_gelu()(x),
-    description="torch.compile of 0.5 x (1 + erf(x / sqrt 2)): Inductor-generated forward and backward",
-    devices=("cpu", "cuda"),
-    setup=compiled_gelu,
-)
+for op in BUILT_IN:
+    register("compiled", Compiled(op), op=op.name, devices=("cpu", "cuda"), settings=compile_settings,
+             description="torch.compile of the formula a user writes: Inductor-generated forward and backward")

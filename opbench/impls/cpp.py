@@ -1,42 +1,47 @@
-"""C++ implementations: the fused CPU kernel `cpp` (csrc/gelu.cpp) and the lab's composite `cpp-composite`."""
+"""C++ implementations: the fused CPU kernels `cpp` of every op in csrc/activation_math.h (csrc/activations.cpp), and the lab's composite GELU `cpp-composite`."""
 
 import torch
 
-from opbench.impls.custom_ops import load_gelu_ops
+from opbench.impls.custom_ops import load_ops, schema_name
 from opbench.registry import register
 
-FUSED_SOURCES = ("gelu.cpp",)
+FUSED_SOURCES = ("activations.cpp",)
 COMPOSITE_SOURCES = ("gelu_composite.cpp",)
+# The ops with a functor in csrc/activation_math.h (its OPBENCH_ACTIVATIONS list).
+KERNEL_OPS = ("gelu", "gelu-tanh", "silu")
 
 
 def load_fused():
-    return load_gelu_ops("opbench", FUSED_SOURCES)
+    return load_ops("opbench", FUSED_SOURCES)
 
 
-def gelu_out(x, out):
-    torch.ops.opbench.gelu.out(x, out=out)  # returns nothing: see the schema in csrc/gelu.cpp
-    return out
+def fused_functions(op: str) -> dict:
+    """The forward and out= variants of opbench::<op>, as registry fields."""
+    name = schema_name(op)
+
+    def forward(x):
+        return getattr(torch.ops.opbench, name).default(x)
+
+    def forward_out(x, out):
+        getattr(torch.ops.opbench, name).out(x, out=out)  # returns nothing: see the schemas in csrc/activations.cpp
+        return out
+
+    def backward_out(grad, x, grad_input):
+        getattr(torch.ops.opbench, f"{name}_backward").out(grad, x, grad_input=grad_input)
+        return grad_input
+
+    return dict(forward=forward, forward_out=forward_out, backward_out=backward_out,
+                custom_ops=(f"opbench::{name}", f"opbench::{name}_backward"))
 
 
-def gelu_backward_out(grad, x, grad_input):
-    torch.ops.opbench.gelu_backward.out(grad, x, grad_input=grad_input)
-    return grad_input
-
-
-register(
-    "cpp",
-    lambda x: torch.ops.opbench.gelu.default(x),
-    description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
-    setup=load_fused,
-    custom_ops=("opbench::gelu", "opbench::gelu_backward"),
-    forward_out=gelu_out,
-    backward_out=gelu_backward_out,
-)
+for op in KERNEL_OPS:
+    register("cpp", op=op, description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
+             setup=load_fused, **fused_functions(op))
 register(
     "cpp-composite",
     lambda x: torch.ops.opbench_composite.gelu.default(x),
     description="the reference lab's C++ extension: a composite of torch::erf and torch::exp",
     devices=("cpu", "cuda"),
-    setup=lambda: load_gelu_ops("opbench_composite", COMPOSITE_SOURCES),
+    setup=lambda: load_ops("opbench_composite", COMPOSITE_SOURCES),
     custom_ops=("opbench_composite::gelu", "opbench_composite::gelu_backward"),
 )

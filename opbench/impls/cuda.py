@@ -1,12 +1,10 @@
-"""`cuda`: the CUDA kernels of csrc/gelu_kernel.cu behind the same opbench::gelu ops as `cpp`."""
-
-import torch
+"""`cuda`: the CUDA kernels of csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for every op `cpp` has."""
 
 from opbench import build
-from opbench.impls.cpp import gelu_backward_out, gelu_out, load_fused
+from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_fused
 from opbench.registry import register
 
-SOURCES = ("gelu_cuda.cpp", "gelu_kernel.cu")
+SOURCES = ("activations_cuda.cpp", "activation_kernel.cu")
 
 
 def load_cuda_kernels() -> None:
@@ -14,13 +12,6 @@ def load_cuda_kernels() -> None:
     build.load_extension("opbench_cuda", SOURCES)
 
 
-register(
-    "cuda",
-    lambda x: torch.ops.opbench.gelu.default(x),
-    description="CUDA kernel: grid-stride, 128-bit loads and stores, same math as cpp",
-    devices=("cuda",),
-    setup=load_cuda_kernels,
-    custom_ops=("opbench::gelu", "opbench::gelu_backward"),
-    forward_out=gelu_out,
-    backward_out=gelu_backward_out,
-)
+for op in KERNEL_OPS:
+    register("cuda", op=op, description="CUDA kernel: grid-stride, 128-bit loads and stores, same math as cpp",
+             devices=("cuda",), setup=load_cuda_kernels, **fused_functions(op))

@@ -1,8 +1,8 @@
-"""`python`: GELU as a torch.autograd.Function with the hand-derived derivative, in plain tensor ops."""
+"""`python`: each built-in op as a torch.autograd.Function whose forward and backward are the op's reference formulas (opbench.reference) in plain tensor ops."""
 
 import torch
 
-from opbench import reference
+from opbench.activations import BUILT_IN, Op
 from opbench.registry import register
 
 
@@ -11,23 +11,25 @@ def _opmath(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-class GeluFunction(torch.autograd.Function):
-    """Forward x * Phi(x); backward grad * (Phi(x) + x * phi(x)), both from opbench.reference."""
+def reference_function(op: Op) -> type[torch.autograd.Function]:
+    """An autograd.Function computing op.function forward and grad * op.derivative backward, in x's
+    dtype (float32 for half types)."""
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return reference.gelu(_opmath(x)).to(x.dtype)
+    class ReferenceFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(x)
+            return op.function(_opmath(x)).to(x.dtype)
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors  # a tuple, even of one: unpack it (the reference lab bound the tuple)
-        return (_opmath(grad) * reference.gelu_derivative(_opmath(x))).to(x.dtype)
+        @staticmethod
+        def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+            (x,) = ctx.saved_tensors  # a tuple, even of one: unpack it (the reference lab bound the tuple)
+            return (_opmath(grad) * op.derivative(_opmath(x))).to(x.dtype)
+
+    ReferenceFunction.__name__ = ReferenceFunction.__qualname__ = f"{op.name.title().replace('-', '')}Function"
+    return ReferenceFunction
 
 
-register(
-    "python",
-    GeluFunction.apply,
-    description="torch.autograd.Function with the hand-derived derivative",
-    devices=("cpu", "cuda"),
-)
+for op in BUILT_IN:
+    register("python", reference_function(op).apply, op=op.name,
+             description="torch.autograd.Function with the hand-derived derivative", devices=("cpu", "cuda"))

@@ -1,22 +1,7 @@
-"""PyTorch's own GELU, exact (`torch`, the baseline of every speedup) and tanh-approximated (`torch-tanh`)."""
+"""The built-in ops, defined in order (gelu first): each defines its `torch` implementation, PyTorch's own kernel and the baseline of every speedup."""
 
-import torch
-import torch.nn.functional as F
+from opbench.activations import BUILT_IN
+from opbench.registry import define_op
 
-from opbench.registry import register
-
-register(
-    "torch",
-    lambda x: F.gelu(x, approximate="none"),
-    description="F.gelu(approximate='none'): PyTorch's own kernel",
-    devices=("cpu", "cuda"),
-    forward_out=lambda x, out: torch.ops.aten.gelu.out(x, out=out),
-    backward_out=lambda grad, x, grad_input: torch.ops.aten.gelu_backward.grad_input(grad, x, grad_input=grad_input),
-)
-register(
-    "torch-tanh",
-    lambda x: F.gelu(x, approximate="tanh"),
-    description="F.gelu(approximate='tanh'): the tanh approximation",
-    formula="tanh",
-    devices=("cpu", "cuda"),
-)
+for op in BUILT_IN:
+    define_op(op)

@@ -1,4 +1,4 @@
-// A host "launch" of the CUDA kernels' per-thread body (csrc/gelu_grid.h): every (block, thread) of
+// A host "launch" of the CUDA kernels' per-thread body (csrc/elementwise_grid.h): every (block, thread) of
 // a grid runs in turn on the CPU, so tests can probe the index logic without a GPU. The output
 // starts as nan: an element no thread wrote stays nan and fails the comparison.
 #include <ATen/ATen.h>
@@ -7,19 +7,19 @@
 
 #include <vector>
 
-#include "gelu_grid.h"
-#include "gelu_math.h"
+#include "elementwise_grid.h"
+#include "activation_math.h"
 
 namespace {
 
 struct Forward {
   template <typename T>
-  T operator()(T x) const { return opbench::math::gelu_forward(x); }
+  T operator()(T x) const { return opbench::math::Gelu::forward(x); }
 };
 
 struct Backward {
   template <typename T>
-  T operator()(T grad, T x) const { return grad * opbench::math::gelu_derivative(x); }
+  T operator()(T grad, T x) const { return grad * opbench::math::Gelu::derivative(x); }
 };
 
 template <int kInputs, typename Op>

@@ -1,14 +1,14 @@
-// CUDA kernels of opbench::gelu and opbench::gelu_backward: one grid-stride elementwise pass each,
-// 128-bit loads and stores (gelu_grid.h), the math of gelu_math.h in float (double for float64).
-// CUDA headers only; csrc/gelu_cuda.cpp binds them to the dispatcher.
+// CUDA kernels of every activation's forward and backward: one grid-stride elementwise pass each, 128-bit
+// loads and stores (elementwise_grid.h), the op's functor of activation_math.h in float (double for
+// float64). CUDA headers only; csrc/activations_cuda.cpp binds them to the dispatcher.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
 
-#include "gelu_grid.h"
-#include "gelu_kernel.h"
-#include "gelu_math.h"
+#include "activation_kernel.h"
+#include "activation_math.h"
+#include "elementwise_grid.h"
 
 namespace opbench {
 namespace cuda {
@@ -30,15 +30,15 @@ __device__ __forceinline__ double to_storage(double x, double) { return x; }
 __device__ __forceinline__ __half to_storage(float x, __half) { return __float2half_rn(x); }
 __device__ __forceinline__ __nv_bfloat16 to_storage(float x, __nv_bfloat16) { return __float2bfloat16_rn(x); }
 
-template <typename T>
+template <typename Op, typename T>
 struct Forward {
-  __device__ T operator()(T x) const { return to_storage(math::gelu_forward(to_opmath(x)), T{}); }
+  __device__ T operator()(T x) const { return to_storage(Op::forward(to_opmath(x)), T{}); }
 };
 
-template <typename T>
+template <typename Op, typename T>
 struct Backward {
   __device__ T operator()(T grad, T x) const {
-    return to_storage(to_opmath(grad) * math::gelu_derivative(to_opmath(x)), T{});
+    return to_storage(to_opmath(grad) * Op::derivative(to_opmath(x)), T{});
   }
 };
 
@@ -86,20 +86,26 @@ void dispatch(DType dtype, Body body) {
 
 }  // namespace
 
-void launch_gelu_forward(DType dtype, const void* x, void* y, int64_t n, cudaStream_t stream) {
+template <typename Op>
+void launch_forward(DType dtype, const void* x, void* y, int64_t n, cudaStream_t stream) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch<1, T>(n, Forward<T>{}, y, x, nullptr, stream);
+    launch<1, T>(n, Forward<Op, T>{}, y, x, nullptr, stream);
   });
 }
 
-void launch_gelu_backward(DType dtype, const void* grad, const void* x, void* grad_input, int64_t n,
-                          cudaStream_t stream) {
+template <typename Op>
+void launch_backward(DType dtype, const void* grad, const void* x, void* grad_input, int64_t n, cudaStream_t stream) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch<2, T>(n, Backward<T>{}, grad_input, grad, x, stream);
+    launch<2, T>(n, Backward<Op, T>{}, grad_input, grad, x, stream);
   });
 }
+
+#define OPBENCH_INSTANTIATE(Op)                                                                            \
+  template void launch_forward<math::Op>(DType, const void*, void*, int64_t, cudaStream_t);               \
+  template void launch_backward<math::Op>(DType, const void*, const void*, void*, int64_t, cudaStream_t);
+OPBENCH_ACTIVATIONS(OPBENCH_INSTANTIATE)
 
 }  // namespace cuda
 }  // namespace opbench

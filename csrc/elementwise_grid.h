@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "gelu_math.h"
+#include "activation_math.h"
 
 namespace opbench {
 namespace grid {

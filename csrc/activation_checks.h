@@ -1,20 +1,19 @@
-// Argument checks shared by every kernel of opbench::gelu and opbench::gelu_backward (and their out=
-// overloads): a bad call
-// gets a message that names the op and the problem (dtype, device, shape), never a crash.
+// Argument checks shared by every activation kernel, forward and backward, out= overloads too: a bad
+// call gets a message that names the op and the problem (dtype, device, shape), never a crash.
 #pragma once
 
 #include <ATen/ATen.h>
 
 namespace opbench {
 
-inline void check_gelu_input(const char* op, const at::Tensor& x) {
+inline void check_input(const char* op, const at::Tensor& x) {
   const auto dtype = x.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16,
               op, ": expected a float32, float64, float16 or bfloat16 tensor, got ", dtype);
 }
 
-inline void check_gelu_backward_inputs(const char* op, const at::Tensor& grad, const at::Tensor& x) {
-  check_gelu_input(op, x);
+inline void check_backward_inputs(const char* op, const at::Tensor& grad, const at::Tensor& x) {
+  check_input(op, x);
   TORCH_CHECK(grad.sizes() == x.sizes(), op, ": grad has shape ", grad.sizes(), " but x has shape ", x.sizes());
   TORCH_CHECK(grad.scalar_type() == x.scalar_type(), op, ": grad is ", grad.scalar_type(), " but x is ",
               x.scalar_type());
@@ -23,7 +22,7 @@ inline void check_gelu_backward_inputs(const char* op, const at::Tensor& grad, c
 
 // out= overloads write into the caller's tensor as it is: it must already have x's shape, dtype and
 // device and be contiguous (no resizing: a kernel timed with a preallocated output allocates nothing).
-inline void check_gelu_output(const char* op, const at::Tensor& out, const at::Tensor& x) {
+inline void check_output(const char* op, const at::Tensor& out, const at::Tensor& x) {
   TORCH_CHECK(out.sizes() == x.sizes(), op, ": out has shape ", out.sizes(), " but x has shape ", x.sizes());
   TORCH_CHECK(out.scalar_type() == x.scalar_type(), op, ": out is ", out.scalar_type(), " but x is ", x.scalar_type());
   TORCH_CHECK(out.device() == x.device(), op, ": out is on ", out.device(), " but x is on ", x.device());

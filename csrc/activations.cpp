@@ -1,0 +1,146 @@
+// The activation ops of the opbench namespace: for each op of OPBENCH_ACTIVATIONS (activation_math.h),
+// its schemas, declared once (<op>, <op>_backward and their out= overloads), and its fused CPU kernels.
+//
+// Each kernel is one pass: forward reads x and writes y (2 tensors of traffic), backward reads grad
+// and x and writes grad_input (3). The loops (activation_cpu.h) call the branch-free math of
+// activation_math.h, which g++ vectorizes at -O3 -march=native; at::parallel_for splits them over the
+// intra-op threads.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include <cstdint>
+#include <string>
+
+#include "activation_autograd.h"
+#include "activation_checks.h"
+#include "activation_cpu.h"
+
+namespace opbench {
+namespace {
+
+// Elements per task: small tensors stay on one thread, where waking a second costs more than it saves.
+constexpr int64_t kGrainSize = 16384;
+
+// A large fresh output costs more in first-touch page faults than in the activation's math: one trap per
+// 4 KiB page. Asking the kernel for transparent huge pages over it (one fault per 2 MiB) roughly
+// halves a 2^24-element forward on 2 cores. Only the 2 MiB-aligned interior of the buffer is
+// advised; the advice changes how pages are backed, never their contents. PyTorch's own
+// allocations do the same only under THP_MEM_ALLOC_ENABLE=1.
+void advise_huge_pages(void* data, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) & ~(kHugePage - 1);
+  if (end > begin) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: failure is harmless
+  }
+#endif
+}
+
+at::Tensor empty_output_like(const at::Tensor& input) {
+  at::Tensor output = at::empty_like(input, at::MemoryFormat::Contiguous);
+  advise_huge_pages(output.data_ptr(), output.nbytes());
+  return output;
+}
+
+template <typename Op>
+struct Schema {
+  static constexpr const char* kNamespace = "opbench";
+  static constexpr const char* kName = Op::kName;
+};
+
+// The out= kernels do the work; the functional ops allocate (with the huge-page advice) and call them.
+template <typename Op>
+void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
+  static const std::string op = std::string("opbench::") + Op::kName;
+  static const std::string op_out = op + ".out";
+  check_input(op.c_str(), x);
+  check_output(op_out.c_str(), output, x);
+  const at::Tensor input = x.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
+    const scalar_t* in = input.const_data_ptr<scalar_t>();
+    scalar_t* out = output.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, input.numel(), kGrainSize, [=](int64_t begin, int64_t end) {
+      forward_span<Op>(in + begin, out + begin, end - begin);
+    });
+  });
+}
+
+template <typename Op>
+void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_input) {
+  static const std::string op = std::string("opbench::") + Op::kName + "_backward";
+  static const std::string op_out = op + ".out";
+  check_backward_inputs(op.c_str(), grad, x);
+  check_output(op_out.c_str(), grad_input, x);
+  const at::Tensor input = x.contiguous();
+  const at::Tensor grad_output = grad.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
+    const scalar_t* in = input.const_data_ptr<scalar_t>();
+    const scalar_t* g = grad_output.const_data_ptr<scalar_t>();
+    scalar_t* out = grad_input.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, input.numel(), kGrainSize, [=](int64_t begin, int64_t end) {
+      backward_span<Op>(g + begin, in + begin, out + begin, end - begin);
+    });
+  });
+}
+
+template <typename Op>
+at::Tensor forward_cpu(const at::Tensor& x) {
+  at::Tensor output = empty_output_like(x);
+  forward_out_cpu<Op>(x, output);
+  return output;
+}
+
+template <typename Op>
+at::Tensor backward_cpu(const at::Tensor& grad, const at::Tensor& x) {
+  at::Tensor grad_input = empty_output_like(x);
+  backward_out_cpu<Op>(grad, x, grad_input);
+  return grad_input;
+}
+
+// The schemas of one op. The out= overloads write into a tensor the caller allocated once: kernel time
+// without allocation. They return nothing, unlike ATen's out= ops: torch.compile cannot functionalize
+// a custom op whose output aliases an input (opcheck's test_aot_dispatch_dynamic refuses `-> Tensor(a!)`).
+template <typename Op>
+void define(torch::Library& m) {
+  const std::string name = Op::kName;
+  m.def((name + "(Tensor x) -> Tensor").c_str());
+  m.def((name + "_backward(Tensor grad, Tensor x) -> Tensor").c_str());
+  m.def((name + ".out(Tensor x, *, Tensor(a!) out) -> ()").c_str());
+  m.def((name + "_backward.out(Tensor grad, Tensor x, *, Tensor(a!) grad_input) -> ()").c_str());
+}
+
+template <typename Op>
+void implement_cpu(torch::Library& m) {
+  const std::string name = Op::kName;
+  m.impl(name.c_str(), &forward_cpu<Op>);
+  m.impl((name + "_backward").c_str(), &backward_cpu<Op>);
+  m.impl((name + ".out").c_str(), &forward_out_cpu<Op>);
+  m.impl((name + "_backward.out").c_str(), &backward_out_cpu<Op>);
+}
+
+// For every device: the CUDA extension adds kernels, not autograd.
+template <typename Op>
+void implement_autograd(torch::Library& m) {
+  m.impl(Op::kName, &activation_autograd<Schema<Op>>);
+}
+
+}  // namespace
+
+#define OPBENCH_DEFINE(Op) define<math::Op>(m);
+#define OPBENCH_IMPLEMENT_CPU(Op) implement_cpu<math::Op>(m);
+#define OPBENCH_IMPLEMENT_AUTOGRAD(Op) implement_autograd<math::Op>(m);
+
+TORCH_LIBRARY(opbench, m) { OPBENCH_ACTIVATIONS(OPBENCH_DEFINE) }
+
+TORCH_LIBRARY_IMPL(opbench, CPU, m) { OPBENCH_ACTIVATIONS(OPBENCH_IMPLEMENT_CPU) }
+
+TORCH_LIBRARY_IMPL(opbench, Autograd, m) { OPBENCH_ACTIVATIONS(OPBENCH_IMPLEMENT_AUTOGRAD) }
+
+}  // namespace opbench

@@ -176,8 +176,11 @@ OPBENCH_HD Logistic<T> logistic(T z) {
 template <typename T>
 OPBENCH_HD T times_sigmoid(T x, T z) {
   const Logistic<T> s = logistic(z);
-  const T product = x > T(0) ? fused_multiply_add(-x, s.low, x) : x * s.low;
-  return s.low == T(0) ? (x > T(0) ? x : T(0)) : product;  // nan: s.low is nan, and so is the product
+  const T positive = fused_multiply_add(-x, s.low, x);
+  const T negative = x * s.low;
+  const T limit = x > T(0) ? x : T(0);
+  const T product = x > T(0) ? positive : negative;
+  return s.low == T(0) ? limit : product;  // nan: s.low is nan, and so is the product
 }
 
 struct Gelu {
@@ -192,7 +195,8 @@ struct Gelu {
   static OPBENCH_HD T forward(T x) {
     const T tail = gaussian_tail(x);
     const T positive = tail == T(0) ? x : fused_multiply_add(-x, tail, x);
-    return x > T(0) ? positive : times_vanishing(x, tail);
+    const T negative = times_vanishing(x, tail);
+    return x > T(0) ? positive : negative;  // both arms computed first: g++ then makes one blend
   }
 
   template <typename T>

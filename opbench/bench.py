@@ -10,10 +10,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from opbench import check, render, results, stats, timing
-from opbench.inputs import size_label
+from opbench import check, results, stats, timing
 from opbench.devices import DTYPES_BY_NAME, dtype_name
-from opbench.registry import BASELINE, Implementation, settings
+from opbench.registry import Implementation, settings
 from opbench.results import Status
 
 # Sizes in powers of 4: 2^4 .. 2^24 on the CPU (LeNet-5's activations are 2^12-2^18 elements; below
@@ -97,15 +96,17 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
 
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
           block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None,
-          outputs: str = "fresh") -> pd.DataFrame:
+          outputs: str = "fresh", target_width: float | None = None, max_rounds: int = 0) -> pd.DataFrame:
     with settings(impls):  # what any of them needs while it is checked and timed
-        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs)
+        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_rounds)
 
 
-def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs) -> pd.DataFrame:
+def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
+           max_rounds) -> pd.DataFrame:
     """Check, then time every case, op by op (each op's implementations in the same rounds); each
     finished case's rows go to on_rows at once (the CSV writer). outputs: time implementations as
-    called ("fresh"), their out= variants ("preallocated"), or both in the same rounds."""
+    called ("fresh"), their out= variants ("preallocated"), or both in the same rounds. target_width and
+    max_rounds: rounds beyond `rounds` until every interval is that narrow (timing.measure_case)."""
     frames = []
 
     def emit(frame: pd.DataFrame) -> None:
@@ -134,7 +135,7 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
             plan += [(timing.Case(op, d, n, dtype, device), usable, cold) for n in sizes for d in directions]
     for case, usable, cold in tqdm(plan, desc=f"bench {device}", unit="case"):
         entries, rows = entries_for(case, usable, outputs)
-        measured = timing.measure_case(entries, case, rounds, block_s)
+        measured = timing.measure_case(entries, case, rounds, block_s, target_width=target_width, max_rounds=max_rounds)
         rows += [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in measured.items()]
         emit(add_comparisons(results.to_frame(rows, device), measured))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -151,35 +152,6 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     return frame[frame["status"].isin(list(results.FAILURES))].drop_duplicates(["implementation", "dtype", "status", "detail"])
-
-
-def summary(frame: pd.DataFrame) -> str:
-    """One table per device, dtype and direction: time vs torch with its interval, per implementation and size."""
-    blocks = []
-    if "time_vs_torch" in frame:
-        timed = frame[(frame["status"] == Status.OK) & ~frame["implementation"].isin(timing.BASELINES)]
-        for (device, dtype, direction), group in timed.groupby(["device", "dtype", "direction"], sort=False):
-            blocks.append(f"{device} {dtype} {direction}: time vs {BASELINE} (out= rows: vs {BASELINE}{timing.OUT_SUFFIX}), "
-                          f"median [95% interval]; "
-                          f"{render.NO_CLEAR_DIFFERENCE} no clear difference\n"
-                          + render.by_size(group, render.time_ratio_cell, tablefmt="simple"))
-        above = frame[frame["above_limit"].fillna(False).astype(bool)]
-        blocks += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its bytes "
-                   f"at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))" for r in above.itertuples()]
-    if "leaks" in frame:
-        leaking = frame[frame["leaks"].fillna(False).astype(bool)]
-        blocks += [f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
-                   f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped" for r in leaking.itertuples()]
-    not_ok = frame[frame["status"] != Status.OK].drop_duplicates(["implementation", "dtype", "status", "detail"])
-    blocks += [f"{r.implementation} {r.dtype} {r.direction} {size_label(r.numel)}: {r.status}: {r.detail}"
-               for r in not_ok.itertuples()]
-    return "\n\n".join(blocks)
-
-
-def run(impls, device, dtypes, sizes, directions, csv=None, rounds=timing.ROUNDS, block_s=timing.BLOCK_S,
-        outputs="fresh") -> pd.DataFrame:
-    on_rows = (lambda frame: results.save(frame, csv, "bench", KEY)) if csv else None
-    return sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs)
 
 
 def default_dtypes(device: str) -> list[torch.dtype]:

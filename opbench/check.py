@@ -91,7 +91,7 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype
     """Compare an implementation's finite-input results with the float64 reference under TOLERANCES,
     in float64 on the results' own device (a 2^28-element output is not copied to the host).
 
-    atol_scale multiplies atol per element: a gradient grad * GELU'(x) carries GELU's absolute error
+    atol_scale multiplies atol per element: a gradient grad * f'(x) carries f's absolute error
     times |grad|.
     """
     tolerance = TOLERANCES[dtype]

@@ -289,7 +289,14 @@ def cmd_bench(args) -> int:
         raise UsageError("--outputs preallocated: out= variants time fwd and bwd, not fwd+bwd (autograd allocates)")
     check_memory(numels, dtypes, device)
     rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
-    run = pipeline.sweep(selected(args, device), device, dtypes, numels, directions, rounds, args.outputs, args.csv)
+    if args.max_rounds is not None and args.target_width is None:
+        raise UsageError("--max-rounds: only with --target-width (without it every case times --rounds rounds)")
+    max_rounds = args.max_rounds or 5 * rounds
+    if max_rounds < rounds:
+        raise UsageError(f"--max-rounds {max_rounds}: below --rounds {rounds}")
+    target = args.target_width / 100 if args.target_width is not None else None
+    run = pipeline.sweep(selected(args, device), device, dtypes, numels, directions, rounds, args.outputs, args.csv,
+                         target_width=target, max_rounds=max_rounds)
     if len(run.frame):
         for op, rows in run.frame.groupby("op", sort=False):
             for (device_name, dtype, direction), table in render.ratio_tables(rows, "simple"):
@@ -401,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
     bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
                               f"{bench.QUICK_ROUNDS} with --quick)")
+    bench_parser.add_argument("--target-width", type=positive_float, metavar="PCT",
+                              help="after --rounds, add rounds until every ratio's 95%% interval is within +-PCT%% of its "
+                                   "median (torch: its time's), up to --max-rounds")
+    bench_parser.add_argument("--max-rounds", type=positive_int, help="with --target-width: at most this many rounds "
+                              "per case (default 5 x --rounds)")
     bench_parser.add_argument("--outputs", choices=bench.OUTPUTS, default="fresh",
                               help="time implementations as called (fresh, the default), their out= variants writing into "
                                    "a tensor allocated once (preallocated), or both in the same rounds")

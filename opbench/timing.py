@@ -3,7 +3,8 @@
 A case is (op, direction, numel, dtype, device). Its entries (the implementations, and two copy
 baselines) are timed in `rounds` rounds; in each round every entry runs one block of calls, in an
 order shuffled per round, so drift and a neighbour's noise hit all of them alike and each round gives
-a paired sample (stats.py turns them into medians, intervals and ratios).
+a paired sample (stats.py turns them into medians, intervals and ratios). With a target width, rounds
+go on until every interval is that narrow, up to a cap (`bench --target-width 5`).
 
 Inputs cannot be cached. The inputs are windows of one buffer, SHIFT elements apart: every call of a
 block gets its own window (its own pointer, and different values at every position). Between rounds
@@ -45,6 +46,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import itertools
 import math
 import os
 import random
@@ -55,7 +57,7 @@ from typing import Callable
 import torch
 from torch.utils import benchmark
 
-from opbench import check, inputs
+from opbench import check, inputs, stats
 from opbench.activations import Op
 from opbench.registry import BASELINE
 from opbench.results import Status, first_line
@@ -334,9 +336,23 @@ def memory_use(call: Callable[[], object], device: str) -> tuple[float, float]:
     return float(peak), (allocated_bytes(device) - start) / LEAK_CALLS
 
 
+def interval_width(samples: dict[str, list[float]], name: str) -> float:
+    """Half the width of name's 95% interval relative to its median: of its per-round ratio to its
+    baseline (baseline_for), or of its own time for the baseline itself. nan until measurable."""
+    base = baseline_for(name)
+    if name == base or base not in samples:
+        interval = stats.median_interval(samples[name])
+    else:
+        interval = stats.paired_ratio(samples[name], samples[base])
+    return (interval.high - interval.low) / 2 / interval.median
+
+
 def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, block_s: float = BLOCK_S,
-                 seed: int = 0) -> dict[str, Measured]:
-    """Time every entry (name -> callable, BASELINES included) in interleaved, verified rounds.
+                 seed: int = 0, target_width: float | None = None, max_rounds: int = 0) -> dict[str, Measured]:
+    """Time every entry (name -> callable, BASELINES included) in interleaved, verified rounds: `rounds`
+    of them, and with target_width (0.05 for +-5%) more, up to max_rounds, while any entry's 95%
+    interval (interval_width) is wider than that: the interval shrinks about as 1/sqrt(rounds), so a
+    noisy machine pays in time, not in uncertainty, up to the cap.
 
     An exception anywhere (calibration, graph building, a timed call, verification) ends that entry
     alone: its Measured has status ERROR and the exception's first line; the others go on.
@@ -357,7 +373,18 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
     workload = Workload(case, max(2, windows))
     rng = random.Random(seed)
     live = [name for name in entries if results[name].status == Status.OK]
-    for round_index in range(rounds):
+
+    def another_round(done: int) -> bool:
+        if done < rounds:
+            return True
+        if target_width is None or done >= max_rounds:
+            return False
+        samples = {name: m.samples for name, m in results.items() if m.status == Status.OK}
+        return any(interval_width(samples, name) > target_width for name in samples if name not in BASELINES)
+
+    for round_index in itertools.count():
+        if not another_round(round_index):
+            break
         workload.refresh(round_index)
         rng.shuffle(live)
         for name in list(live):

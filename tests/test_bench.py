@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, inputs, report, results, timing
+from opbench import bench, inputs, render, report, results, timing
 from opbench.results import Status
 from opbench.cli import main
 from opbench.activations import GELU
@@ -117,7 +117,7 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     measured = {"fast": timing.Measured(samples=[1e-6] * 5), timing.COPY: timing.Measured(samples=[2e-6] * 5)}
     flagged = bench.add_comparisons(frame, measured)
     assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
-    assert "measurement problem" in bench.summary(flagged.assign(device="cpu", direction="fwd", detail=""))
+    assert "measurement problem" in "\n".join(render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail="")))
 
 
 def test_failing_implementation_is_not_timed(scratch_registry):
@@ -167,3 +167,18 @@ def test_rows_record_the_settings_that_change_what_is_measured(monkeypatch):
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
     assert results.to_frame([dict(implementation="x")], "cpu")["settings"].iloc[0] == "THP_MEM_ALLOC_ENABLE=1"
     assert "settings" in results.MACHINE  # rows measured under other settings are kept apart, as other machines
+
+
+def test_interval_width_is_of_the_ratio_to_the_baseline_or_of_the_baselines_own_time():
+    samples = {"torch": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], "mine": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}
+    assert timing.interval_width(samples, "mine") == 0.0  # half of torch's time in every round: no doubt at all
+    assert timing.interval_width(samples, "torch") == pytest.approx((64.0 - 1.0) / 2 / 8.0)
+
+
+def test_rounds_continue_until_every_interval_is_narrow_enough_up_to_the_cap():
+    case = timing.Case(GELU, "fwd", 1024, torch.float32, "cpu")
+    entries = {"torch": opbench.get("torch"), "python": opbench.get("python")}
+    loose = timing.measure_case(entries, case, rounds=3, block_s=0.001, target_width=1e9, max_rounds=8)
+    assert {len(m.samples) for m in loose.values()} == {3}
+    unreachable = timing.measure_case(entries, case, rounds=3, block_s=0.001, target_width=0.0, max_rounds=8)
+    assert {len(m.samples) for m in unreachable.values()} == {8}

@@ -8,6 +8,7 @@ import torch
 import opbench
 from opbench import activations, build, check, inputs, sass
 from opbench.impls import cpp, cuda
+from opbench.impls.custom_ops import schema_name
 from tests.conftest import requires_cuda
 
 SHIM = str(Path(__file__).parent / "csrc" / "grid_shim.cpp")
@@ -37,14 +38,16 @@ def _expect_close(actual, expected, x, dtype):
     assert result.passed, result
 
 
+@pytest.mark.parametrize("op", cpp.KERNEL_OPS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("size", ODD_SIZES)
 @pytest.mark.parametrize("grid", GRIDS, ids=str)
-def test_kernel_body_covers_every_element(shim, dtype, size, grid):
+def test_kernel_body_covers_every_element_of_every_op(shim, op, dtype, size, grid):
+    spec, name = opbench.get_op(op), schema_name(op)
     x = inputs.random_input(size, dtype, scale=3.0)
     grad = inputs.random_input(size, dtype, seed=1)
-    _expect_close(shim.gelu(x, *grid), activations.GELU.expected(x), x, dtype)
-    _expect_close(shim.gelu_backward(grad, x, *grid), activations.GELU.expected_grad(grad, x), x, dtype)
+    _expect_close(getattr(shim, name)(x, *grid), spec.expected(x), x, dtype)
+    _expect_close(getattr(shim, f"{name}_backward")(grad, x, *grid), spec.expected_grad(grad, x), x, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, check, report, results, train
+from opbench import bench, check, pipeline, report, results, train
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
@@ -19,7 +19,8 @@ def measured(tmp_path_factory):
                  opbench.get("torch", op="silu")]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
-        bench.run(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], folder / "bench.csv", rounds=2, block_s=0.002)
+        pipeline.sweep(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], rounds=2, csv=folder / "bench.csv",
+                       block_s=0.002)
     finally:
         opbench.unregister("needs-a-compiler")
     if LOCAL_MNIST:

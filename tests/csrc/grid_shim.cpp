@@ -1,10 +1,11 @@
-// A host "launch" of the CUDA kernels' per-thread body (csrc/elementwise_grid.h): every (block, thread) of
+// A host "launch" of the CUDA kernels' per-thread body (csrc/elementwise_grid.h), for every op: every (block, thread) of
 // a grid runs in turn on the CPU, so tests can probe the index logic without a GPU. The output
 // starts as nan: an element no thread wrote stays nan and fails the comparison.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
+#include <string>
 #include <vector>
 
 #include "elementwise_grid.h"
@@ -12,14 +13,16 @@
 
 namespace {
 
+template <typename Op>
 struct Forward {
   template <typename T>
-  T operator()(T x) const { return opbench::math::Gelu::forward(x); }
+  T operator()(T x) const { return Op::forward(x); }
 };
 
+template <typename Op>
 struct Backward {
   template <typename T>
-  T operator()(T grad, T x) const { return grad * opbench::math::Gelu::derivative(x); }
+  T operator()(T grad, T x) const { return grad * Op::derivative(x); }
 };
 
 template <int kInputs, typename Op>
@@ -40,22 +43,27 @@ at::Tensor launch_on_host(const std::vector<at::Tensor>& inputs, int64_t blocks,
   return out;
 }
 
-at::Tensor gelu(const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
-  return launch_on_host<1>({x}, blocks, threads_per_block, Forward{});
+template <typename Op>
+at::Tensor forward(const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
+  return launch_on_host<1>({x}, blocks, threads_per_block, Forward<Op>{});
 }
 
-at::Tensor gelu_backward(const at::Tensor& grad, const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
-  return launch_on_host<2>({grad, x}, blocks, threads_per_block, Backward{});
+template <typename Op>
+at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, int64_t blocks, int64_t threads_per_block) {
+  return launch_on_host<2>({grad, x}, blocks, threads_per_block, Backward<Op>{});
 }
 
 }  // namespace
 
-TORCH_LIBRARY(opbench_grid_shim, m) {
-  m.def("gelu(Tensor x, int blocks, int threads_per_block) -> Tensor");
-  m.def("gelu_backward(Tensor grad, Tensor x, int blocks, int threads_per_block) -> Tensor");
-}
+// For each op of activation_math.h: <op>(x, blocks, threads_per_block) and <op>_backward(grad, x, ...).
+#define SHIM_DEFINE(Op)                                                                                       \
+  m.def((std::string(opbench::math::Op::kName) + "(Tensor x, int blocks, int threads_per_block) -> Tensor").c_str()); \
+  m.def((std::string(opbench::math::Op::kName) +                                                              \
+         "_backward(Tensor grad, Tensor x, int blocks, int threads_per_block) -> Tensor").c_str());
+#define SHIM_IMPLEMENT(Op)                                                                            \
+  m.impl(opbench::math::Op::kName, &forward<opbench::math::Op>);                                     \
+  m.impl((std::string(opbench::math::Op::kName) + "_backward").c_str(), &backward<opbench::math::Op>);
 
-TORCH_LIBRARY_IMPL(opbench_grid_shim, CPU, m) {
-  m.impl("gelu", &gelu);
-  m.impl("gelu_backward", &gelu_backward);
-}
+TORCH_LIBRARY(opbench_grid_shim, m) { OPBENCH_ACTIVATIONS(SHIM_DEFINE) }
+
+TORCH_LIBRARY_IMPL(opbench_grid_shim, CPU, m) { OPBENCH_ACTIVATIONS(SHIM_IMPLEMENT) }

@@ -14,15 +14,15 @@
 // sigmoid(-|z|) = e / (1 + e). Working from the small side, never from 1 + erf or 1 + tanh, keeps the
 // negative tails free of cancellation: the absolute error stays at rounding level where f(x) is tiny.
 //
-// float: the GELU tail from a fitted rational function and exp from a Cephes-style polynomial. Both are
-// branch-free (selects, no libm calls, no std::fmin/fmax), so g++ -O3 vectorizes loops over them
-// and nvcc inlines them. On the GPU the division and exp use the special-function unit instead
+// float: exp from a Cephes-style polynomial, GELU's tail as exp(-x^2 / 2) times a fitted rational
+// function. Both are branch-free (selects and fabsf, no libm calls, no std::fmin/fmax), so g++ -O3
+// vectorizes loops over them and nvcc inlines them. On the GPU the division and exp use the special-function unit instead
 // (divide, exp_of): in bfloat16 an elementwise kernel runs near the SM's instruction issue limit
 // at copy bandwidth, so instructions per element decide its speed (python -m opbench.sass).
 // double: libm's erfc and exp, correctly rounded to within an ulp or so.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
-// stays nan. The selects below exist for these (inf * 0 would be nan).
+// stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
 #pragma once
 
 #include <math.h>
@@ -53,26 +53,37 @@ constexpr double kTanhCubic = 0.044715;
 OPBENCH_HD float fused_multiply_add(float a, float b, float c) { return fmaf(a, b, c); }
 OPBENCH_HD double fused_multiply_add(double a, double b, double c) { return fma(a, b, c); }
 
-// 2^n for an integer n in [-126, 127]: build the float's exponent field directly.
-OPBENCH_HD float pow2i(int n) {
-  const int32_t bits = (n + 127) << 23;
+// A float from its bits: a register move once compiled (memcpy vectorizes on the host).
+OPBENCH_HD float float_from_bits(uint32_t bits) {
 #if defined(__CUDA_ARCH__)
-  return __int_as_float(bits);
+  return __uint_as_float(bits);
 #else
   float value;
-  memcpy(&value, &bits, sizeof value);  // a register move once compiled; vectorizes
+  memcpy(&value, &bits, sizeof value);
   return value;
 #endif
 }
 
-// exp(a) for float, relative error about 1 ulp (Cephes expf). a = n ln2 + r with |r| <= ln2 / 2,
-// exp(r) from a degree-7 polynomial, then scaled by 2^n. Below -87.33 the result would be
-// subnormal; it is flushed to 0, which is also what makes the limits above exact.
-OPBENCH_HD float exp_approx(float a) {
-  const float clamped = a > 88.0f ? 88.0f : a;  // nan fails every comparison and stays nan
-  // Round clamped / ln2 to the nearest integer: adding and subtracting 1.5 * 2^23 does it exactly.
-  const float n = (clamped * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = clamped - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
+OPBENCH_HD uint32_t bits_of(float value) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(value);
+#else
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  return bits;
+#endif
+}
+
+// exp(a) for float a in [-87.33, 88], relative error about 1 ulp (Cephes expf): a = n ln2 + r with
+// |r| <= ln2 / 2, exp(r) from a degree-7 polynomial, then scaled by 2^n. No range handling: callers
+// keep a in range (exp_flushed below, gaussian_kernel). In [-88.37, -87.68], n = -127: the result is 0.
+OPBENCH_HD float exp_polynomial(float a) {
+  // a / ln2 rounded to the nearest integer n: adding 1.5 * 2^23 rounds it exactly and leaves n in the
+  // sum's low mantissa bits; with 127 added as well they hold n + 127, the exponent field of 2^n, so
+  // one shift makes 2^n (bits 0 for n = -127: the result 0) with no float-to-int conversion.
+  const float biased = a * 1.44269504088896341f + (12582912.0f + 127.0f);
+  const float n = biased - (12582912.0f + 127.0f);
+  float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -81,14 +92,37 @@ OPBENCH_HD float exp_approx(float a) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float exp_r = p * (r * r) + r + 1.0f;
-  const int exponent = a < -87.33f ? 0 : static_cast<int>(n);  // keeps pow2i in range
-  const float result = exp_r * pow2i(exponent);
-  return a < -87.33f ? 0.0f : result;
+  return exp_r * float_from_bits(bits_of(biased) << 23);
 }
 
-// p / q for q in [0.88, 2^126]. On the GPU an IEEE division costs a reciprocal, four FMAs and a range
-// check whose slow path (a call behind a barrier) serializes the elements of a pack; __fdividef is the
-// reciprocal and one multiply, within 2 ulp of the tail (<= 0.5): GELU(x) moves by at most 6e-8 |x|.
+// exp(a) for a in [-87.33, 88]. On the GPU from the special-function unit (ex2.approx of a * log2(e)):
+// two instructions instead of fourteen, relative error 2 + 1.2 |a| ulp, below 1e-5 here, far under
+// float rounding in the absolute terms the callers need.
+OPBENCH_HD float exp_of(float a) {
+#if defined(__CUDA_ARCH__)
+  return __expf(a);
+#else
+  return exp_polynomial(a);
+#endif
+}
+OPBENCH_HD double exp_of(double a) { return exp(a); }
+
+// exp(a) for any a <= 0 (nan stays nan), flushed to 0 where the float result would be subnormal
+// (a < -87.33): what makes exp(-inf) exactly 0 and the sigmoids' limits exact. __expf flushes by
+// itself (ex2.approx.ftz).
+OPBENCH_HD float exp_flushed(float a) {
+#if defined(__CUDA_ARCH__)
+  return __expf(a);
+#else
+  const float e = exp_polynomial(a < -87.33f ? -87.33f : a);
+  return a < -87.33f ? 0.0f : e;
+#endif
+}
+OPBENCH_HD double exp_flushed(double a) { return exp(a); }
+
+// p / q for q >= 1. On the GPU an IEEE division costs a reciprocal, four FMAs and a range check whose
+// slow path (a call behind a barrier) serializes the elements of a pack; __fdividef is the reciprocal
+// and one multiply, within 2 ulp: relative, as every quotient here is a factor of a small result.
 OPBENCH_HD float divide(float p, float q) {
 #if defined(__CUDA_ARCH__)
   return __fdividef(p, q);
@@ -98,52 +132,56 @@ OPBENCH_HD float divide(float p, float q) {
 }
 OPBENCH_HD double divide(double p, double q) { return p / q; }
 
-// Phi(-|x|) = 0.5 * erfc(|x| / sqrt(2)), the GELU tail probability, for float: a rational
-// P(a) / Q(a) in a = |x| of degrees 6 and 7, fitted for least maximum absolute error on [0, 5.7]
-// (1.4e-8, scripts/fit_gaussian_tail.py). Q > 0.88 on [0, inf). Past 5.7 the tail is below 6.2e-9,
-// so 0 is as good as the float result gets: x * (1 - tail) rounds to x and x * tail to 0 within
-// 3.5e-8. Thirteen FMAs and one division, no exp.
-OPBENCH_HD float gaussian_tail(float x) {
-  const float a = x < 0.0f ? -x : x;
-  float p = 2.536260609e-05f;
-  p = fused_multiply_add(p, a, -7.793776811e-04f);
-  p = fused_multiply_add(p, a, 1.002901423e-02f);
-  p = fused_multiply_add(p, a, -6.921984122e-02f);
-  p = fused_multiply_add(p, a, 2.704470452e-01f);
-  p = fused_multiply_add(p, a, -5.675115693e-01f);
-  p = fused_multiply_add(p, a, 5.000000116e-01f);
-  float q = 1.699436807e-04f;
-  q = fused_multiply_add(q, a, 7.467017318e-05f);
-  q = fused_multiply_add(q, a, -6.351846448e-04f);
-  q = fused_multiply_add(q, a, 2.133374207e-02f);
-  q = fused_multiply_add(q, a, -5.442096304e-02f);
-  q = fused_multiply_add(q, a, 2.718812536e-01f);
-  q = fused_multiply_add(q, a, -3.371371477e-01f);
-  q = fused_multiply_add(q, a, 1.0f);
-  const float tail = divide(p, q);
-  return a > 5.7f ? 0.0f : tail;  // also where P / Q is inf / inf; nan fails the test and stays nan
+// GELU's Gaussian pieces are functions of a = |x|, clamped where they end in float: at a = sqrt(176),
+// exp(-a^2 / 2) = exp(-88) is below float's smallest normal number and comes out as exactly 0 (the
+// polynomial's 2^n is 2^-127, whose bits are 0; __expf flushes), and so does the tail built on it. A
+// finite a keeps a * 0 = 0 where x = +-inf (not nan), in one instruction where a select on each
+// product would cost two. double: exp and erfc reach 0 before 40. nan stays nan (it fails the test).
+OPBENCH_HD float tail_abscissa(float x) {
+  const float a = fabsf(x);
+  return a > 13.2664992f ? 13.2664992f : a;
+}
+OPBENCH_HD double tail_abscissa(double x) {
+  const double a = fabs(x);
+  return a > 40.0 ? 40.0 : a;
 }
 
-OPBENCH_HD double gaussian_tail(double x) { return 0.5 * erfc(fabs(x) * kInvSqrt2); }
-
-// On the GPU, exp from the special-function unit (ex2.approx of a * log2(e), flushing subnormals
-// to 0 as exp_approx does): a few instructions instead of fourteen. Its error, 2 + 1.2 |a| ulp, only
-// reaches the pdf term x * phi(x), where it stays below 3e-8 in absolute terms.
-OPBENCH_HD float exp_of(float a) {
-#if defined(__CUDA_ARCH__)
-  return __expf(a);
-#else
-  return exp_approx(a);
-#endif
-}
-OPBENCH_HD double exp_of(double a) { return exp(a); }
-
-// Phi(x) from the tail on the far side of zero.
+// exp(-a^2 / 2): the Gaussian density without its constant, which GELU's backward needs, and on which
+// the float tail below is built. a^2 rounds with relative error 2^-24, which exp turns into a relative
+// error of a^2 / 2 * 2^-24 < 5.3e-6 (a^2 / 2 <= 88): tiny in absolute terms.
 template <typename T>
-OPBENCH_HD T gaussian_cdf(T x) {
-  const T tail = gaussian_tail(x);
-  return x > T(0) ? T(1) - tail : tail;
+OPBENCH_HD T gaussian_kernel(T a) {
+  return exp_of(T(-0.5) * a * a);
 }
+
+// Phi(-a) = 0.5 * erfc(a / sqrt(2)), the GELU tail probability, for float, given kernel =
+// exp(-a^2 / 2): kernel * R(a) with R(a) = 0.5 * erfcx(a / sqrt(2)), the scaled complementary error
+// function, smooth and decaying like 1 / (a sqrt(2 pi)). R is a rational P(a) / Q(a) of degrees 4 and
+// 5, fitted for least maximum relative error on [0, 13.25] (7.5e-9, well under float's 6e-8;
+// scripts/fit_gaussian_tail.py). All coefficients are positive: no Horner step cancels and Q >= 1.
+// So the tail's error is relative, a few ulp: a rational fitted to the tail itself has to cancel its
+// way down to exp(-a^2 / 2), and its absolute error (4e-8 near a = 4.5), multiplied by x in
+// x * (1 - tail), had made cpp's float GELU error 4.2e-7 against F.gelu's 3.7e-7. Nine FMAs, a
+// division and a multiply on top of the kernel.
+OPBENCH_HD float gaussian_tail(float a, float kernel) {
+  float p = 3.912572805e-03f;
+  p = fused_multiply_add(p, a, 3.928243416e-02f);
+  p = fused_multiply_add(p, a, 1.792645588e-01f);
+  p = fused_multiply_add(p, a, 4.329939740e-01f);
+  p = fused_multiply_add(p, a, 5.000000014e-01f);
+  float q = 9.807206391e-03f;
+  q = fused_multiply_add(q, a, 9.847453400e-02f);
+  q = fused_multiply_add(q, a, 4.589789387e-01f);
+  q = fused_multiply_add(q, a, 1.186104432e+00f);
+  q = fused_multiply_add(q, a, 1.663872761e+00f);
+  q = fused_multiply_add(q, a, 1.0f);
+  return kernel * divide(p, q);
+}
+OPBENCH_HD float gaussian_tail(float a) { return gaussian_tail(a, gaussian_kernel(a)); }
+
+// double: libm's erfc, accurate as it is; no kernel needed.
+OPBENCH_HD double gaussian_tail(double a) { return 0.5 * erfc(a * kInvSqrt2); }
+OPBENCH_HD double gaussian_tail(double a, double) { return gaussian_tail(a); }
 
 // x * factor, and 0 where the factor is 0: the limit of x * f(x) as |x| -> inf, not inf * 0 = nan.
 template <typename T>
@@ -164,7 +202,7 @@ struct Logistic {
 
 template <typename T>
 OPBENCH_HD Logistic<T> logistic(T z) {
-  const T e = exp_of(z < T(0) ? z : -z);  // nan stays nan
+  const T e = exp_flushed(z < T(0) ? z : -z);  // nan stays nan
   const T high = divide(T(1), T(1) + e);
   return {high, e * high};
 }
@@ -186,26 +224,25 @@ OPBENCH_HD T times_sigmoid(T x, T z) {
 struct Gelu {
   static constexpr const char* kName = "gelu";
 
-  // x > 0: x * (1 - tail) is computed as fused_multiply_add(-x, tail, x), one rounding of x - x * tail
-  // instead of two (1 - tail first, then the product): the largest float error falls from about 0.5 ulp
-  // of the result plus x * 3e-8 to 0.5 ulp plus x times the tail's own error. Where the tail is 0
-  // (x > 5.7, +inf, float's largest value) the result is x itself: fma(-inf, 0, inf) would be nan.
-  // x <= 0: x * tail, and 0 where the tail is 0 (x = -inf: the limit is 0, not -inf * 0 = nan).
+  // x * Phi(x) = x - |x| Phi(-|x|) for x > 0 and -|x| Phi(-|x|) otherwise: one FMA, -a * tail + max(x, 0),
+  // in both cases, so the result is rounded once (0.5 ulp plus |x| times the tail's own error; the
+  // two roundings of x * (1 - tail) would add up to x * 6e-8 more). Limits: past the end the tail is 0
+  // and a finite, so +inf gives +inf and -inf gives 0. Written x < 0 ? 0 : x, the max keeps nan (and
+  // -0: GELU(-0) = -0).
   template <typename T>
   static OPBENCH_HD T forward(T x) {
-    const T tail = gaussian_tail(x);
-    const T positive = tail == T(0) ? x : fused_multiply_add(-x, tail, x);
-    const T negative = times_vanishing(x, tail);
-    return x > T(0) ? positive : negative;  // both arms computed first: g++ then makes one blend
+    const T a = tail_abscissa(x);
+    return fused_multiply_add(-a, gaussian_tail(a), x < T(0) ? T(0) : x);
   }
 
+  // Phi(x) + x phi(x) = 1 - d for x > 0 and d otherwise, with d = Phi(-|x|) - |x| phi(x): one kernel
+  // exp(-x^2 / 2) gives the density phi and, in float, the tail.
   template <typename T>
   static OPBENCH_HD T derivative(T x) {
-    const T pdf = exp_of(T(-0.5) * x * x) * T(kInvSqrt2Pi);
-    const T x_pdf = times_vanishing(x, pdf);  // x = +-inf: pdf = 0 and x * pdf -> 0
-    // Named and computed before the cdf: in this order nvcc keeps the half-type backward at 40
-    // registers (1536 resident threads per SM); with the cdf first it took 45 (1280).
-    return gaussian_cdf(x) + x_pdf;
+    const T a = tail_abscissa(x);
+    const T kernel = gaussian_kernel(a);
+    const T d = fused_multiply_add(-a, kernel * T(kInvSqrt2Pi), gaussian_tail(a, kernel));
+    return x > T(0) ? T(1) - d : d;
   }
 };
 

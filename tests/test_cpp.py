@@ -24,13 +24,9 @@ def test_cpp_passes_every_check_strictly(op, dtype):
     assert check.failed(rows, strict=True) == [], rows
 
 
-def forward_error(impl, dtype) -> float:
-    return next(r.max_abs_error for r in check.run_checks(impl, "cpu", [dtype], checks=("forward",)))
-
-
-@pytest.mark.parametrize("op", [op for op in OPS if op != "gelu"])  # gelu: the strict xfail below
+@pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_the_new_ops_are_at_least_as_accurate_as_torch(op, direction):
+def test_cpp_is_at_least_as_accurate_as_torch(op, direction):
     """Largest error against the float64 reference on the same inputs: cpp's at or below PyTorch's own, in
     float32 and the half types. (Not float64: there the reference rounds as often as the kernels do,
     and an ulp either way is the reference's as much as theirs.)"""
@@ -40,21 +36,26 @@ def test_the_new_ops_are_at_least_as_accurate_as_torch(op, direction):
         assert errors[0] <= errors[1], (dtype, errors)
 
 
+@pytest.mark.parametrize("op", OPS)
+def test_cpp_float32_errors_on_a_dense_grid_are_at_most_torchs(op):
+    """The same comparison on 2^22 evenly spaced float32 inputs over [-14, 14], past the points where
+    the float kernels clamp or flush (GELU's tail ends at 13.27), forward and backward."""
+    x = torch.linspace(-14, 14, 1 << 22)
+    spec = opbench.get_op(op)
+    expected = spec.function(x.double()), spec.derivative(x.double())
+    errors = {}
+    for name in ("cpp", "torch"):
+        leaf = x.clone().requires_grad_()
+        y = opbench.get(name, op=op)(leaf)
+        y.backward(torch.ones_like(y))
+        errors[name] = [float((got.detach().double() - want).abs().max()) for got, want in zip((y, leaf.grad), expected)]
+    assert all(ours <= theirs for ours, theirs in zip(errors["cpp"], errors["torch"])), errors
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 def test_composite_passes_in_full_precision(dtype):
     rows = check.run_checks(opbench.get("cpp-composite"), "cpu", [dtype])
     assert check.failed(rows) == [], rows
-
-
-# torch 2.14's F.gelu became more accurate in float32 (its max forward error on these inputs fell from
-# 1.1e-6 to 3.7e-7); cpp's rational tail (4.2e-7, float32 coefficients) no longer beats it. Kept as a
-# strict expected failure: the day cpp's float32 error is back at or below F.gelu's, this xpasses
-# and fails the suite, and the marker goes. Work tracked in the CPU kernel issue.
-@pytest.mark.xfail(strict=True, reason="cpp float32 forward error 4.2e-7 > F.gelu's 3.7e-7 under torch 2.14")
-def test_cpp_is_at_least_as_accurate_as_torch(fused):
-    """The max forward error of `cpp` is no worse than F.gelu's, in every dtype (same inputs)."""
-    for dtype in ALL_DTYPES:
-        assert forward_error(fused, dtype) <= forward_error(opbench.get("torch"), dtype), dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])

@@ -74,9 +74,12 @@ OPBENCH_HD uint32_t bits_of(float value) {
 #endif
 }
 
-// exp(a) for float a in [-87.33, 88], relative error about 1 ulp (Cephes expf): a = n ln2 + r with
-// |r| <= ln2 / 2, exp(r) from a degree-7 polynomial, then scaled by 2^n. No range handling: callers
-// keep a in range (exp_flushed below, gaussian_kernel). In [-88.37, -87.68], n = -127: the result is 0.
+// exp(a) for float a in [-87.33, 88], relative error 1.2 * 2^-24: a = n ln2 + r with |r| <= ln2 / 2
+// (Cephes expf's Cody-Waite reduction), exp(r) from a degree-6 polynomial fitted for least maximum
+// relative error (2e-9, scripts/fit_float_math.py exp; its two leading coefficients round to 1), six
+// FMAs in Horner form, then scaled by 2^n. Cephes' degree-7 form p(r) r^2 + r + 1 is no more accurate
+// in float (1.16 * 2^-24) and costs two instructions more. No range handling: callers keep a in range
+// (exp_flushed below, gaussian_kernel). In [-88.37, -87.68], n = -127: the result is 0.
 OPBENCH_HD float exp_polynomial(float a) {
   // a / ln2 rounded to the nearest integer n: adding 1.5 * 2^23 rounds it exactly and leaves n in the
   // sum's low mantissa bits; with 127 added as well they hold n + 127, the exponent field of 2^n, so
@@ -85,14 +88,14 @@ OPBENCH_HD float exp_polynomial(float a) {
   const float n = biased - (12582912.0f + 127.0f);
   float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float exp_r = p * (r * r) + r + 1.0f;
-  return exp_r * float_from_bits(bits_of(biased) << 23);
+  float p = 1.3838633176e-03f;
+  p = fused_multiply_add(p, r, 8.3753086309e-03f);
+  p = fused_multiply_add(p, r, 4.1668222631e-02f);
+  p = fused_multiply_add(p, r, 1.6666413735e-01f);
+  p = fused_multiply_add(p, r, 4.9999991930e-01f);
+  p = fused_multiply_add(p, r, 1.0f);
+  p = fused_multiply_add(p, r, 1.0f);
+  return p * float_from_bits(bits_of(biased) << 23);
 }
 
 // exp(a) for a in [-87.33, 88]. On the GPU from the special-function unit (ex2.approx of a * log2(e)):
@@ -158,7 +161,7 @@ OPBENCH_HD T gaussian_kernel(T a) {
 // exp(-a^2 / 2): kernel * R(a) with R(a) = 0.5 * erfcx(a / sqrt(2)), the scaled complementary error
 // function, smooth and decaying like 1 / (a sqrt(2 pi)). R is a rational P(a) / Q(a) of degrees 4 and
 // 5, fitted for least maximum relative error on [0, 13.25] (7.5e-9, well under float's 6e-8;
-// scripts/fit_gaussian_tail.py). All coefficients are positive: no Horner step cancels and Q >= 1.
+// scripts/fit_float_math.py tail). All coefficients are positive: no Horner step cancels and Q >= 1.
 // So the tail's error is relative, a few ulp: a rational fitted to the tail itself has to cancel its
 // way down to exp(-a^2 / 2), and its absolute error (4e-8 near a = 4.5), multiplied by x in
 // x * (1 - tail), had made cpp's float GELU error 4.2e-7 against F.gelu's 3.7e-7. Nine FMAs, a

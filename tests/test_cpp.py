@@ -5,7 +5,7 @@ import torch
 
 import opbench
 from opbench import build, check, inputs
-from opbench.impls import cpp
+from opbench.impls import cpp, custom_ops
 
 ALL_DTYPES = opbench.devices.FLOAT_DTYPES
 OPS = cpp.KERNEL_OPS
@@ -56,6 +56,15 @@ def test_cpp_float32_errors_on_a_dense_grid_are_at_most_torchs(op):
 def test_composite_passes_in_full_precision(dtype):
     rows = check.run_checks(opbench.get("cpp-composite"), "cpu", [dtype])
     assert check.failed(rows) == [], rows
+
+
+def test_the_python_op_list_names_exactly_the_ops_the_extension_declares(fused):
+    """cpp.KERNEL_OPS (which ops get a `cpp` implementation) and OPBENCH_ACTIVATIONS in
+    csrc/activation_math.h (which ops the extension declares) are two lists; a functor added to one
+    and not the other must not go unnoticed."""
+    cpp.load_fused()
+    declared = {name.split("::")[1].split(".")[0] for name in torch._C._dispatch_get_all_op_names() if name.startswith("opbench::")}
+    assert declared == {f"{custom_ops.schema_name(op)}{suffix}" for op in OPS for suffix in ("", "_backward")}
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])

@@ -49,3 +49,12 @@ def test_without_interpreter_or_gpu_it_is_unavailable():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: triton runs there")
     assert impl.devices == ("cuda",) and impl.unavailable_reason() == "no CUDA device"
+
+
+def test_every_op_with_a_triton_implementation_has_its_formulas_and_no_other():
+    """triton_kernel.OPS (which ops get a `triton` implementation, known without importing triton) and
+    triton_kernels.FORMULAS (their math) are two lists; they must name the same ops."""
+    pytest.importorskip("triton")
+    from opbench.impls import triton_kernel, triton_kernels
+
+    assert set(triton_kernel.OPS) == set(triton_kernels.FORMULAS)

@@ -409,8 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
                               f"{bench.QUICK_ROUNDS} with --quick)")
     bench_parser.add_argument("--target-width", type=positive_float, metavar="PCT",
-                              help="after --rounds, add rounds until every ratio's 95%% interval is within +-PCT%% of its "
-                                   "median (torch: its time's), up to --max-rounds")
+                              help="after --rounds, add rounds until every ratio's 95%% interval has a half-width of at "
+                                   "most PCT%% of its median (torch: its time's), up to --max-rounds")
     bench_parser.add_argument("--max-rounds", type=positive_int, help="with --target-width: at most this many rounds "
                               "per case (default 5 x --rounds)")
     bench_parser.add_argument("--outputs", choices=bench.OUTPUTS, default="fresh",

@@ -91,11 +91,11 @@ def bench_notes(frame: pd.DataFrame) -> list[str]:
     if "above_limit" in frame:
         notes += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its "
                   f"bytes at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))"
-                  for r in frame[frame["above_limit"].fillna(False).astype(bool)].itertuples()]
+                  for r in frame[frame["above_limit"].eq(True)].itertuples()]
     if "leaks" in frame:
         notes += [f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
                   f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
-                  for r in frame[frame["leaks"].fillna(False).astype(bool)].itertuples()]
+                  for r in frame[frame["leaks"].eq(True)].itertuples()]
     not_ok = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status", "detail"])
     return notes + [f"{r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
                     for r in not_ok.itertuples()]

@@ -14,10 +14,10 @@
 // sigmoid(-|z|) = e / (1 + e). Working from the small side, never from 1 + erf or 1 + tanh, keeps the
 // negative tails free of cancellation: the absolute error stays at rounding level where f(x) is tiny.
 //
-// float: exp from a Cephes-style polynomial, GELU's tail as exp(-x^2 / 2) times a fitted rational
+// float: exp and 2^t from one fitted polynomial, GELU's tail as exp(-x^2 / 2) times a fitted rational
 // function. Both are branch-free (selects and fabsf, no libm calls, no std::fmin/fmax), so g++ -O3
 // vectorizes loops over them and nvcc inlines them. On the GPU the division and exp use the special-function unit instead
-// (divide, exp_of): in bfloat16 an elementwise kernel runs near the SM's instruction issue limit
+// (divide, exp2_of, exp_flushed): in bfloat16 an elementwise kernel runs near the SM's instruction issue limit
 // at copy bandwidth, so instructions per element decide its speed (python -m opbench.sass).
 // double: libm's erfc and exp, correctly rounded to within an ulp or so.
 //
@@ -41,6 +41,8 @@
 namespace opbench {
 namespace math {
 
+constexpr double kLn2 = 0.69314718055994530942;
+constexpr double kLog2E = 1.44269504088896340736;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
@@ -74,41 +76,69 @@ OPBENCH_HD uint32_t bits_of(float value) {
 #endif
 }
 
-// exp(a) for float a in [-88.37, 88], relative error 1.2 * 2^-24: a = n ln2 + r with |r| <= ln2 / 2
-// (Cephes expf's Cody-Waite reduction), exp(r) from a degree-6 polynomial fitted for least maximum
-// relative error (2e-9, scripts/fit_float_math.py exp; its two leading coefficients round to 1), six
-// FMAs in Horner form, then scaled by 2^n. Cephes' degree-7 form p(r) r^2 + r + 1 is no more accurate
-// in float (1.16 * 2^-24) and costs two instructions more. No range handling: callers keep a in range
-// (exp_flushed below, gaussian_kernel). In [-88.37, -87.68], n = -127: the result is 0.
-OPBENCH_HD float exp_polynomial(float a) {
-  // a / ln2 rounded to the nearest integer n: adding 1.5 * 2^23 rounds it exactly and leaves n in the
-  // sum's low mantissa bits; with 127 added as well they hold n + 127, the exponent field of 2^n, so
-  // one shift makes 2^n (bits 0 for n = -127: the result 0) with no float-to-int conversion.
-  const float biased = a * 1.44269504088896341f + (12582912.0f + 127.0f);
-  const float n = biased - (12582912.0f + 127.0f);
-  float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
-  r = r - n * -2.12194440e-4f;
-  float p = 1.3838633176e-03f;
-  p = fused_multiply_add(p, r, 8.3753086309e-03f);
-  p = fused_multiply_add(p, r, 4.1668222631e-02f);
-  p = fused_multiply_add(p, r, 1.6666413735e-01f);
-  p = fused_multiply_add(p, r, 4.9999991930e-01f);
-  p = fused_multiply_add(p, r, 1.0f);
-  p = fused_multiply_add(p, r, 1.0f);
-  return p * float_from_bits(bits_of(biased) << 23);
+// Coefficient k of the polynomial below for the variable v = r / unit: c_k * unit^k, folded at
+// compile time.
+OPBENCH_HD constexpr float scaled_coefficient(double c, int k, double unit) {
+  return k == 0 ? float(c) : scaled_coefficient(c * unit, k - 1, unit);
 }
 
-// exp(a) for a in [-88.37, 88] (0 below about -87.7). On the GPU from the special-function unit
-// (ex2.approx.ftz of a * log2(e)): two instructions instead of twelve, relative error 2 + 1.2 |a| ulp,
-// below 1e-5 here, far under float rounding in the absolute terms the callers need.
-OPBENCH_HD float exp_of(float a) {
+// exp(r) for |r| <= ln2 / 2 from a degree-6 polynomial fitted for least maximum relative error (2e-9,
+// scripts/fit_float_math.py exp; its two leading coefficients round to 1), six FMAs in Horner form.
+// Evaluated at v = r / unit: unit = 1 is exp(v); unit = ln2 is 2^v for |v| <= 1/2, the same polynomial
+// in a scaled variable, so the same relative error (1.2 * 2^-24 in float, 1.3 with the scaled
+// coefficients rounded). Cephes' degree-7 form p(r) r^2 + r + 1 is no more accurate in float (1.16 *
+// 2^-24) and costs two instructions more.
+template <bool kBase2>
+OPBENCH_HD float exp_reduced(float v) {
+  constexpr double unit = kBase2 ? kLn2 : 1.0;
+  float p = scaled_coefficient(1.3838633176e-03, 6, unit);
+  p = fused_multiply_add(p, v, scaled_coefficient(8.3753086309e-03, 5, unit));
+  p = fused_multiply_add(p, v, scaled_coefficient(4.1668222631e-02, 4, unit));
+  p = fused_multiply_add(p, v, scaled_coefficient(1.6666413735e-01, 3, unit));
+  p = fused_multiply_add(p, v, scaled_coefficient(4.9999991930e-01, 2, unit));
+  p = fused_multiply_add(p, v, scaled_coefficient(1.0, 1, unit));
+  return fused_multiply_add(p, v, 1.0f);
+}
+
+// Rounding to an integer n without a float-to-int conversion: adding 1.5 * 2^23 rounds a float of
+// magnitude below 2^22 exactly to the nearest integer and leaves it in the sum's low mantissa bits;
+// with 127 added as well they hold n + 127, the exponent field of 2^n. kRoundBias is that constant,
+// power_of_two(biased) the float 2^n it encodes (one shift; bits 0, the float 0, for n = -127).
+constexpr float kRoundBias = 12582912.0f + 127.0f;
+OPBENCH_HD float power_of_two(float biased) { return float_from_bits(bits_of(biased) << 23); }
+
+// exp(a) for float a in [-88.37, 88], relative error 1.2 * 2^-24: a = n ln2 + r with |r| <= ln2 / 2
+// (Cephes expf's Cody-Waite reduction), exp(r) * 2^n. No range handling: callers keep a in range
+// (exp_flushed below). In [-88.37, -87.68], n = -127: the result is 0.
+OPBENCH_HD float exp_polynomial(float a) {
+  const float biased = a * float(1.0 / kLn2) + kRoundBias;
+  const float n = biased - kRoundBias;
+  float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
+  r = r - n * -2.12194440e-4f;
+  return exp_reduced<false>(r) * power_of_two(biased);
+}
+
+// 2^t for float t in [-127.5, 127]: t = n + f with |f| <= 1/2, exact (no reduction constant to
+// split), 2^f * 2^n; relative error 1.3 * 2^-24. For t in [-127.5, -126.5), n = -127: the result is 0.
+OPBENCH_HD float exp2_polynomial(float t) {
+  const float biased = t + kRoundBias;
+  const float n = biased - kRoundBias;
+  return exp_reduced<true>(t - n) * power_of_two(biased);
+}
+
+// 2^t for t in [-127.5, 127] (0 below about -126.5). On the GPU from the special-function unit
+// (ex2.approx.ftz, what __expf uses after scaling by log2(e)): one instruction instead of eleven,
+// relative error about 2 ulp, far under float rounding in the absolute terms the callers need.
+OPBENCH_HD float exp2_of(float t) {
 #if defined(__CUDA_ARCH__)
-  return __expf(a);
+  float result;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(result) : "f"(t));
+  return result;
 #else
-  return exp_polynomial(a);
+  return exp2_polynomial(t);
 #endif
 }
-OPBENCH_HD double exp_of(double a) { return exp(a); }
+OPBENCH_HD double exp2_of(double t) { return exp2(t); }
 
 // exp(a) for any a <= 0 (nan stays nan), flushed to 0 where the float result would be subnormal
 // (a < -87.33): what makes exp(-inf) exactly 0 and the sigmoids' limits exact. __expf flushes by
@@ -136,8 +166,8 @@ OPBENCH_HD float divide(float p, float q) {
 OPBENCH_HD double divide(double p, double q) { return p / q; }
 
 // GELU's Gaussian pieces are functions of a = |x|, clamped where they end in float: at a = sqrt(176),
-// exp(-a^2 / 2) = exp(-88) is below float's smallest normal number and comes out as exactly 0 (the
-// polynomial's 2^n is 2^-127, whose bits are 0; __expf flushes), and so does the tail built on it. A
+// exp(-a^2 / 2) = 2^-126.96 is below float's smallest normal number and comes out as exactly 0 (the
+// polynomial's 2^n is 2^-127, whose bits are 0; ex2.approx.ftz flushes), and so does the tail built on it. A
 // finite a keeps a * 0 = 0 where x = +-inf (not nan), in one instruction where a select on each
 // product would cost two. double: exp and erfc reach 0 before 40. nan stays nan (it fails the test).
 OPBENCH_HD float tail_abscissa(float x) {
@@ -149,12 +179,14 @@ OPBENCH_HD double tail_abscissa(double x) {
   return a > 40.0 ? 40.0 : a;
 }
 
-// exp(-a^2 / 2): the Gaussian density without its constant, which GELU's backward needs, and on which
-// the float tail below is built. a^2 rounds with relative error 2^-24, which exp turns into a relative
-// error of a^2 / 2 * 2^-24 < 5.3e-6 (a^2 / 2 <= 88): tiny in absolute terms.
+// exp(-a^2 / 2) = 2^t with t = a * (a * -log2(e) / 2): the Gaussian density without its constant,
+// which GELU's backward needs, and on which the float tail below is built. Base 2 spares exp's
+// reduction (two FMAs and a multiply by log2(e)); the price is the rounding of t, two roundings of
+// relative size 2^-24 each, which 2^t turns into a relative error of ln2 * |t| * 2^-23 < 1.1e-5 (|t| <= 127),
+// against half that for exp(-a^2 / 2): tiny in absolute terms, as the kernel is e^-88 there.
 template <typename T>
 OPBENCH_HD T gaussian_kernel(T a) {
-  return exp_of(T(-0.5) * a * a);
+  return exp2_of(a * (a * T(-0.5 * kLog2E)));
 }
 
 // Phi(-a) = 0.5 * erfc(a / sqrt(2)), the GELU tail probability, for float, given kernel =

@@ -13,7 +13,8 @@ R(a) = 0.5 erfcx(a / sqrt 2) smooth and decaying like 1 / (a sqrt(2 pi)); R ~ P(
 kernels do) against float64 on [-14, 14]: the largest absolute error, and the largest relative error
 where GELU(x) < 0 is a normal float.
 
-exp: exp(r) on the Cody-Waite range |r| <= ln2 / 2, evaluated in float32 Horner form.
+exp: exp(r) on the Cody-Waite range |r| <= ln2 / 2, evaluated in float32 Horner form, and the same
+polynomial as 2^v on |v| <= 1/2 (coefficients scaled by ln2^k), the form GELU's Gaussian kernel uses.
 """
 
 import math
@@ -87,6 +88,12 @@ def exp(degree: int = 6) -> None:
     exact = np.exp(r32.astype(np.float64))
     error = np.abs(horner32(p, r32) - exact) / exact
     print(f"float32 Horner: max relative error {error.max():.3g} = {error.max() / FLOAT_EPS:.2f} * 2^-24")
+    # 2^v = exp(v ln2) on |v| <= 1/2 is the same polynomial in v with coefficient k times ln2^k (the
+    # kernels' exp_reduced<true>); only the rounding of the scaled coefficients differs.
+    v32 = np.linspace(-0.5, 0.5, 200001).astype(np.float32)
+    exact = 2.0 ** v32.astype(np.float64)
+    error = np.abs(horner32([c * math.log(2.0) ** k for k, c in enumerate(p)], v32) - exact) / exact
+    print(f"as 2^v, coefficients times ln2^k: max relative error {error.max() / FLOAT_EPS:.2f} * 2^-24")
 
 
 if __name__ == "__main__":

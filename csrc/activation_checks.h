@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 namespace opbench {
 
 inline void check_input(const char* op, const at::Tensor& x) {
@@ -27,6 +29,24 @@ inline void check_output(const char* op, const at::Tensor& out, const at::Tensor
   TORCH_CHECK(out.scalar_type() == x.scalar_type(), op, ": out is ", out.scalar_type(), " but x is ", x.scalar_type());
   TORCH_CHECK(out.device() == x.device(), op, ": out is on ", out.device(), " but x is on ", x.device());
   TORCH_CHECK(out.is_contiguous(), op, ": out must be contiguous");
+}
+
+// The checks of an op's out= kernels (every functional kernel calls one), in messages that name the op
+// as the caller wrote it: opbench::<op>[_backward][.out].
+template <typename Op>
+void check_forward_call(const at::Tensor& x, const at::Tensor& output) {
+  static const std::string op = std::string("opbench::") + Op::kName;
+  static const std::string op_out = op + ".out";
+  check_input(op.c_str(), x);
+  check_output(op_out.c_str(), output, x);
+}
+
+template <typename Op>
+void check_backward_call(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& grad_input) {
+  static const std::string op = std::string("opbench::") + Op::kName + "_backward";
+  static const std::string op_out = op + ".out";
+  check_backward_inputs(op.c_str(), grad, x);
+  check_output(op_out.c_str(), grad_input, x);
 }
 
 }  // namespace opbench

@@ -20,6 +20,7 @@
 #include "activation_autograd.h"
 #include "activation_checks.h"
 #include "activation_cpu.h"
+#include "activation_registration.h"
 
 namespace opbench {
 namespace {
@@ -58,10 +59,7 @@ struct Schema {
 // The out= kernels do the work; the functional ops allocate (with the huge-page advice) and call them.
 template <typename Op>
 void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
-  static const std::string op = std::string("opbench::") + Op::kName;
-  static const std::string op_out = op + ".out";
-  check_input(op.c_str(), x);
-  check_output(op_out.c_str(), output, x);
+  check_forward_call<Op>(x, output);
   const at::Tensor input = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
     const scalar_t* in = input.const_data_ptr<scalar_t>();
@@ -74,10 +72,7 @@ void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
 
 template <typename Op>
 void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_input) {
-  static const std::string op = std::string("opbench::") + Op::kName + "_backward";
-  static const std::string op_out = op + ".out";
-  check_backward_inputs(op.c_str(), grad, x);
-  check_output(op_out.c_str(), grad_input, x);
+  check_backward_call<Op>(grad, x, grad_input);
   const at::Tensor input = x.contiguous();
   const at::Tensor grad_output = grad.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
@@ -118,11 +113,8 @@ void define(torch::Library& m) {
 
 template <typename Op>
 void implement_cpu(torch::Library& m) {
-  const std::string name = Op::kName;
-  m.impl(name.c_str(), &forward_cpu<Op>);
-  m.impl((name + "_backward").c_str(), &backward_cpu<Op>);
-  m.impl((name + ".out").c_str(), &forward_out_cpu<Op>);
-  m.impl((name + "_backward.out").c_str(), &backward_out_cpu<Op>);
+  bind_forward_and_backward<Op>(m, "", &forward_cpu<Op>, &backward_cpu<Op>);
+  bind_forward_and_backward<Op>(m, ".out", &forward_out_cpu<Op>, &backward_out_cpu<Op>);
 }
 
 // For every device: the CUDA extension adds kernels, not autograd.

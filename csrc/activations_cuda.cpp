@@ -8,10 +8,9 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <string>
-
 #include "activation_checks.h"
 #include "activation_kernel.h"
+#include "activation_registration.h"
 
 namespace opbench {
 namespace {
@@ -29,10 +28,7 @@ cuda::DType kernel_dtype(at::ScalarType dtype) {
 // The out= kernels do the work; the functional ops allocate a contiguous output and call them.
 template <typename Op>
 void forward_out_cuda(const at::Tensor& x, at::Tensor& output) {
-  static const std::string op = std::string("opbench::") + Op::kName;
-  static const std::string op_out = op + ".out";
-  check_input(op.c_str(), x);
-  check_output(op_out.c_str(), output, x);
+  check_forward_call<Op>(x, output);
   const c10::cuda::CUDAGuard device_guard(x.device());
   const at::Tensor input = x.contiguous();
   if (input.numel() > 0) {
@@ -44,10 +40,7 @@ void forward_out_cuda(const at::Tensor& x, at::Tensor& output) {
 
 template <typename Op>
 void backward_out_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_input) {
-  static const std::string op = std::string("opbench::") + Op::kName + "_backward";
-  static const std::string op_out = op + ".out";
-  check_backward_inputs(op.c_str(), grad, x);
-  check_output(op_out.c_str(), grad_input, x);
+  check_backward_call<Op>(grad, x, grad_input);
   const c10::cuda::CUDAGuard device_guard(x.device());
   const at::Tensor input = x.contiguous();
   const at::Tensor grad_output = grad.contiguous();
@@ -74,11 +67,8 @@ at::Tensor backward_cuda(const at::Tensor& grad, const at::Tensor& x) {
 
 template <typename Op>
 void implement_cuda(torch::Library& m) {
-  const std::string name = Op::kName;
-  m.impl(name.c_str(), &forward_cuda<Op>);
-  m.impl((name + "_backward").c_str(), &backward_cuda<Op>);
-  m.impl((name + ".out").c_str(), &forward_out_cuda<Op>);
-  m.impl((name + "_backward.out").c_str(), &backward_out_cuda<Op>);
+  bind_forward_and_backward<Op>(m, "", &forward_cuda<Op>, &backward_cuda<Op>);
+  bind_forward_and_backward<Op>(m, ".out", &forward_out_cuda<Op>, &backward_out_cuda<Op>);
 }
 
 }  // namespace

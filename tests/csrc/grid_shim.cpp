@@ -8,8 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "elementwise_grid.h"
 #include "activation_math.h"
+#include "activation_registration.h"
+#include "elementwise_grid.h"
 
 namespace {
 
@@ -60,9 +61,8 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, int64_t blocks,
   m.def((std::string(opbench::math::Op::kName) + "(Tensor x, int blocks, int threads_per_block) -> Tensor").c_str()); \
   m.def((std::string(opbench::math::Op::kName) +                                                              \
          "_backward(Tensor grad, Tensor x, int blocks, int threads_per_block) -> Tensor").c_str());
-#define SHIM_IMPLEMENT(Op)                                                                            \
-  m.impl(opbench::math::Op::kName, &forward<opbench::math::Op>);                                     \
-  m.impl((std::string(opbench::math::Op::kName) + "_backward").c_str(), &backward<opbench::math::Op>);
+#define SHIM_IMPLEMENT(Op) \
+  opbench::bind_forward_and_backward<opbench::math::Op>(m, "", &forward<opbench::math::Op>, &backward<opbench::math::Op>);
 
 TORCH_LIBRARY(opbench_grid_shim, m) { OPBENCH_ACTIVATIONS(SHIM_DEFINE) }
 

@@ -23,8 +23,6 @@ QUICK_ROUNDS = 10
 KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
 MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
                     "peak_bytes", "retained_bytes_per_call", "leaks")
-# A call that retains more than this fraction of its output's bytes, call after call, leaks.
-LEAK_FRACTION = 0.5
 
 
 def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, status: Status = Status.OK,
@@ -41,7 +39,7 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
         row.update(rounds=len(measured.samples), calls_per_block=measured.calls_per_block, median_s=interval.median,
                    ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
                    peak_bytes=measured.peak_bytes, retained_bytes_per_call=measured.retained_bytes_per_call,
-                   leaks=measured.retained_bytes_per_call > LEAK_FRACTION * case.numel * case.dtype.itemsize,
+                   leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.numel * case.dtype.itemsize,
                    gbps=moved / interval.median / 1e9, samples_s=";".join(f"{s:.6g}" for s in measured.samples))
     return row
 

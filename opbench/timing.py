@@ -76,8 +76,17 @@ ROTATION = 7919
 ROUNDS = 20
 BLOCK_S = 0.02  # target duration of one block
 MAX_CALLS = 2000
-# Calls whose retained memory is measured after the timing (timing.memory_use).
+# A call that retains more than this fraction of its output's bytes, call after call, leaks.
+LEAK_FRACTION = 0.5
+# Calls whose retained memory is measured after the timing (timing.memory_use): at least LEAK_CALLS, and
+# for small outputs enough that a leak grows memory by LEAK_RESOLUTION_BYTES, the growth memory_use
+# tells apart from noise. CUDA's allocator counters are exact; the CPU's resident set moves in 4 KiB
+# pages and by a page or two between readings for reasons of its own (measured: -8 to +4 KiB over 20
+# calls of a 64-byte output, which had flagged F.gelu's forward+backward at 2^4 as keeping 205 bytes
+# per call). At most LEAK_MAX_CALLS: at 2^16 calls a page of noise is well under a byte per call.
 LEAK_CALLS = 20
+LEAK_MAX_CALLS = 1 << 16
+LEAK_RESOLUTION_BYTES = {"cpu": 256 << 10, "cuda": 0}
 # The bwd direction keeps one forward graph (output and saved input) per window alive: at most this many bytes of them.
 GRAPH_BYTES = 2 << 30
 
@@ -315,8 +324,15 @@ def allocated_bytes(device: str) -> int:
     return resident_bytes()
 
 
-def memory_use(call: Callable[[], object], device: str) -> tuple[float, float]:
-    """(peak bytes of one call, bytes retained per call over LEAK_CALLS calls whose outputs are dropped).
+def leak_calls(output_bytes: int, device: str) -> int:
+    """How many calls memory_use makes: enough that keeping LEAK_FRACTION of each output would grow
+    memory by LEAK_RESOLUTION_BYTES."""
+    needed = math.ceil(LEAK_RESOLUTION_BYTES[device] / max(LEAK_FRACTION * output_bytes, 1))
+    return min(max(LEAK_CALLS, needed), LEAK_MAX_CALLS)
+
+
+def memory_use(call: Callable[[], object], device: str, output_bytes: int) -> tuple[float, float]:
+    """(peak bytes of one call, bytes retained per call over leak_calls calls whose outputs are dropped).
 
     CUDA: the caching allocator's counters, exact. CPU: the process's resident set (Linux), which
     moves in pages and only when the allocator asks the kernel for memory: coarse, but a call that
@@ -329,11 +345,12 @@ def memory_use(call: Callable[[], object], device: str) -> tuple[float, float]:
     peak = (torch.cuda.max_memory_allocated() if device == "cuda" else allocated_bytes(device)) - start
     del output
     gc.collect()
+    calls = leak_calls(output_bytes, device)
     start = allocated_bytes(device)
-    for _ in range(LEAK_CALLS):
+    for _ in range(calls):
         call()
     gc.collect()
-    return float(peak), (allocated_bytes(device) - start) / LEAK_CALLS
+    return float(peak), (allocated_bytes(device) - start) / calls
 
 
 def interval_width(samples: dict[str, list[float]], name: str) -> float:
@@ -413,7 +430,8 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
             continue
         try:  # after the timing, never inside it
             call = calls_for(entries[name], case.direction, workload, 1, False)[0]
-            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(call, case.device)
+            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(
+                call, case.device, case.numel * case.dtype.itemsize)
             if case.device == "cuda":
                 results[name].kernel_s = kernel_time_s(call)
         except Exception as error:

@@ -27,17 +27,16 @@ def _like_contiguous(x: torch.Tensor, *_) -> torch.Tensor:
 
 
 @functools.cache
-def load_ops(namespace: str, sources: tuple[str, ...]):
-    """Build and load the extension that declares `namespace`'s ops, add the fakes of every op it
-    declared, once; return torch.ops.<namespace>."""
+def load_ops(namespace: str, sources: tuple[str, ...], ops: tuple[str, ...]):
+    """Build and load the extension that declares `namespace`'s ops (`ops`, opbench names such as
+    'gelu-tanh'), add their fakes, once; return torch.ops.<namespace>."""
     build.load_extension(namespace, sources)
-    ops = getattr(torch.ops, namespace)
-    forwards = [f"{namespace}::{schema.name.split('::')[1]}" for schema in torch._C._jit_get_all_schemas()
-                if schema.name.startswith(f"{namespace}::") and not schema.name.endswith("_backward")]
-    for forward in dict.fromkeys(forwards):  # each name once, though its out= overload is listed too
+    loaded = getattr(torch.ops, namespace)
+    for op in map(schema_name, ops):
+        forward = f"{namespace}::{op}"
         torch.library.register_fake(forward)(_like_contiguous)
         torch.library.register_fake(f"{forward}_backward")(lambda grad, x: _like_contiguous(x))
-        if hasattr(getattr(ops, forward.split("::")[1]), "out"):  # write into a given tensor, return nothing
+        if hasattr(getattr(loaded, op), "out"):  # write into a given tensor, return nothing
             torch.library.register_fake(f"{forward}.out")(lambda x, *, out: None)
             torch.library.register_fake(f"{forward}_backward.out")(lambda grad, x, *, grad_input: None)
-    return ops
+    return loaded

@@ -39,7 +39,7 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
         row.update(rounds=len(measured.samples), calls_per_block=measured.calls_per_block, median_s=interval.median,
                    ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
                    peak_bytes=measured.peak_bytes, retained_bytes_per_call=measured.retained_bytes_per_call,
-                   leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.numel * case.dtype.itemsize,
+                   leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.tensor_bytes,
                    gbps=moved / interval.median / 1e9, samples_s=";".join(f"{s:.6g}" for s in measured.samples))
     return row
 

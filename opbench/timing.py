@@ -118,6 +118,11 @@ class Case:
     dtype: torch.dtype
     device: str
 
+    @property
+    def tensor_bytes(self) -> int:
+        """Bytes of one tensor of the case: x, grad, or an output."""
+        return self.numel * self.dtype.itemsize
+
 
 class Workload:
     """The input buffer of one case, its windows and the float64 reference of what each call must return."""
@@ -386,7 +391,7 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
     del probe
     windows = max(calls_per_block.values(), default=1)
     if case.direction == "bwd":  # one live graph per window
-        windows = max(2, min(windows, GRAPH_BYTES // (2 * case.numel * case.dtype.itemsize)))
+        windows = max(2, min(windows, GRAPH_BYTES // (2 * case.tensor_bytes)))
     workload = Workload(case, max(2, windows))
     rng = random.Random(seed)
     live = [name for name in entries if results[name].status == Status.OK]
@@ -430,8 +435,7 @@ def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS,
             continue
         try:  # after the timing, never inside it
             call = calls_for(entries[name], case.direction, workload, 1, False)[0]
-            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(
-                call, case.device, case.numel * case.dtype.itemsize)
+            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(call, case.device, case.tensor_bytes)
             if case.device == "cuda":
                 results[name].kernel_s = kernel_time_s(call)
         except Exception as error:

@@ -111,7 +111,7 @@ OPBENCH_HD float power_of_two(float biased) { return float_from_bits(bits_of(bia
 // (Cephes expf's Cody-Waite reduction), exp(r) * 2^n. No range handling: callers keep a in range
 // (exp_flushed below). In [-88.37, -87.68], n = -127: the result is 0.
 OPBENCH_HD float exp_polynomial(float a) {
-  const float biased = a * float(1.0 / kLn2) + kRoundBias;
+  const float biased = a * float(kLog2E) + kRoundBias;
   const float n = biased - kRoundBias;
   float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;

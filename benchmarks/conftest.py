@@ -20,5 +20,5 @@ def sizes(device: str) -> list[int]:
 
 DEVICES = [d for d in ("cpu", "cuda") if device_present(d)]
 DTYPES = [torch.float32, torch.bfloat16]
-# Rounds per benchmark (OPBENCH_BENCH_ROUNDS), as many as `opbench bench` times by default.
-ROUNDS = int(os.environ.get("OPBENCH_BENCH_ROUNDS", timing.ROUNDS))
+# Rounds per benchmark (OPBENCH_BENCH_ROUNDS), as many as `opbench bench` times by default (all passes').
+ROUNDS = int(os.environ.get("OPBENCH_BENCH_ROUNDS", timing.ROUNDS * timing.PASSES))

@@ -19,9 +19,9 @@ from opbench.results import Status
 # that a call's fixed cost is the whole cost), 2^10 .. 2^28 on CUDA; --quick keeps two.
 DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in range(5, 15)]}
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
-QUICK_ROUNDS = 10
+QUICK_ROUNDS = 2  # per pass: --quick keeps timing.PASSES passes, for intervals of the same coverage
 KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
-MEASURED_COLUMNS = ("rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
+MEASURED_COLUMNS = ("passes", "rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
                     "peak_bytes", "retained_bytes_per_call", "leaks")
 
 
@@ -34,18 +34,18 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
         return row
     row.update(status=measured.status, detail=measured.detail)
     if measured.status in (Status.OK, Status.FAILED_VERIFICATION):  # timed: the numbers stand, verified or not
-        interval = stats.median_interval(measured.samples)
+        interval = stats.interval(measured.passes)
         moved = timing.bytes_moved("fwd" if name in timing.BASELINES else case.direction, case.numel, case.dtype)
-        row.update(rounds=len(measured.samples), calls_per_block=measured.calls_per_block, median_s=interval.median,
+        row.update(passes=len(measured.passes), rounds=measured.rounds, calls_per_block=measured.calls_per_block, median_s=interval.median,
                    ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
                    peak_bytes=measured.peak_bytes, retained_bytes_per_call=measured.retained_bytes_per_call,
                    leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.tensor_bytes,
-                   gbps=moved / interval.median / 1e9, samples_s=";".join(f"{s:.6g}" for s in measured.samples))
+                   gbps=moved / interval.median / 1e9, samples_s=results.samples_text(measured.passes))
     return row
 
 
 def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -> pd.DataFrame:
-    """Per-round paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch /
+    """Paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch /
     time; above 1 is faster) and time_vs_torch with their 95% intervals, only for verified rows; and the
     fraction of each copy baseline's bandwidth, with above_limit where an op beats out.copy_(x)."""
     frame = frame.copy()
@@ -53,7 +53,7 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
                    "bandwidth_fraction", "clone_fraction"):
         frame[column] = np.nan
     frame["above_limit"] = False
-    samples = {name: m.samples for name, m in measured.items() if m.status == Status.OK}
+    samples = {name: m.passes for name, m in measured.items() if m.status == Status.OK}
     for index, row in frame.iterrows():
         if row["status"] != Status.OK or row["implementation"] not in samples:
             continue
@@ -78,7 +78,7 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
     """A case's timing entries (the copy baselines, the implementations as called, their out= variants
     as asked), and unavailable rows for implementations asked for preallocated outputs that have no
     out= variant. Forward+backward goes through autograd: it has no out= entries."""
-    entries = timing.copy_baselines(case.numel, case.dtype, case.device)
+    entries = timing.copy_baselines()
     rows = []
     if outputs != "preallocated":
         entries.update({impl.name: impl for impl in usable})
@@ -94,23 +94,32 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
 
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
           block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None,
-          outputs: str = "fresh", target_width: float | None = None, max_rounds: int = 0) -> pd.DataFrame:
+          outputs: str = "fresh", target_width: float | None = None, max_passes: int = 0,
+          passes: int = timing.PASSES) -> pd.DataFrame:
     with settings(impls):  # what any of them needs while it is checked and timed
-        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_rounds)
+        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
+                      max_passes, passes)
 
 
-def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
-           max_rounds) -> pd.DataFrame:
-    """Check, then time every case, op by op (each op's implementations in the same rounds); each
-    finished case's rows go to on_rows at once (the CSV writer). outputs: time implementations as
-    called ("fresh"), their out= variants ("preallocated"), or both in the same rounds. target_width and
-    max_rounds: rounds beyond `rounds` until every interval is that narrow (timing.measure_case)."""
-    frames = []
+def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes,
+           passes) -> pd.DataFrame:
+    """Check, then time every case (each op's implementations in the same rounds) in passes of `rounds`
+    rounds: every case's first pass, then every case's second, and so on (timing.CaseTimer), so that each
+    case's passes lie the whole sweep apart. After each pass the rows of the cases it timed go to
+    on_rows (the CSV writer, which replaces a case's earlier rows): an interrupted sweep keeps every
+    finished pass. outputs: time implementations as called ("fresh"), their out= variants
+    ("preallocated"), or both in the same rounds. target_width and max_passes: passes beyond `passes`
+    until every interval is that narrow (CaseTimer.wants_pass)."""
+    frames = {}  # the latest rows of each case, by case
 
-    def emit(frame: pd.DataFrame) -> None:
-        frames.append(frame)
-        if on_rows:
-            on_rows(frame)
+    def emit(keyed_frames: list[tuple[object, pd.DataFrame]]) -> None:
+        frames.update(keyed_frames)
+        if on_rows and keyed_frames:
+            on_rows(pd.concat([frame for _, frame in keyed_frames], ignore_index=True))
+
+    def timed_rows(case, timer, unavailable, cold) -> tuple[timing.Case, pd.DataFrame]:
+        rows = unavailable + [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in timer.results.items()]
+        return case, add_comparisons(results.to_frame(rows, device), timer.results)
 
     plan = []
     for op, dtype in [(op, dtype) for op in dict.fromkeys(impl.op for impl in impls) for dtype in dtypes]:
@@ -128,15 +137,24 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
             else:
                 usable.append(impl)
         if skipped:
-            emit(results.to_frame(skipped, device))
+            emit([((op, dtype), results.to_frame(skipped, device))])
         if usable:
             plan += [(timing.Case(op, d, n, dtype, device), usable, cold) for n in sizes for d in directions]
-    for case, usable, cold in tqdm(plan, desc=f"bench {device}", unit="case"):
-        entries, rows = entries_for(case, usable, outputs)
-        measured = timing.measure_case(entries, case, rounds, block_s, target_width=target_width, max_rounds=max_rounds)
-        rows += [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in measured.items()]
-        emit(add_comparisons(results.to_frame(rows, device), measured))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    timers = []
+    for case, usable, cold in tqdm(plan, desc=f"calibrate {device}", unit="case"):
+        entries, unavailable = entries_for(case, usable, outputs)
+        timers.append((case, timing.CaseTimer(entries, case, block_s), unavailable, cold))
+    progress = tqdm(total=len(timers) * passes, desc=f"bench {device}", unit="pass")
+    while pending := [t for t in timers if t[1].wants_pass(passes, target_width, max_passes)]:
+        if progress.n + len(pending) > progress.total:  # passes beyond `passes`, for the target width
+            progress.total = progress.n + len(pending)
+        for _, timer, _, _ in pending:
+            timer.run_pass(rounds)
+            progress.update()
+        emit([timed_rows(*timed) for timed in pending])
+    progress.close()
+    emit([timed_rows(*timed) for timed in timers if timed[0] not in frames])  # nothing to time: calibration failed
+    return pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame()
 
 
 def failed_rows(impl: Implementation, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import torch
 from tabulate import tabulate
 
 import opbench
-from opbench import bench, check, compare, data, inputs, pipeline, render, report, results, timing, train
+from opbench import bench, check, compare, data, inputs, pipeline, render, report, results, stats, timing, train
 from opbench.devices import DTYPES_BY_NAME, device_present, dtype_name
 from opbench.activations import DEFAULT as DEFAULT_OP
 from opbench.registry import BASELINE, setup_error
@@ -289,14 +289,17 @@ def cmd_bench(args) -> int:
         raise UsageError("--outputs preallocated: out= variants time fwd and bwd, not fwd+bwd (autograd allocates)")
     check_memory(numels, dtypes, device)
     rounds = args.rounds or (bench.QUICK_ROUNDS if args.quick else timing.ROUNDS)
-    if args.max_rounds is not None and args.target_width is None:
-        raise UsageError("--max-rounds: only with --target-width (without it every case times --rounds rounds)")
-    max_rounds = args.max_rounds or 5 * rounds
-    if max_rounds < rounds:
-        raise UsageError(f"--max-rounds {max_rounds}: below --rounds {rounds}")
+    if args.passes < stats.MIN_UNITS:
+        raise UsageError(f"--passes {args.passes}: at least {stats.MIN_UNITS}; the medians of fewer passes give no 95% "
+                         "interval of the median")
+    if args.max_passes is not None and args.target_width is None:
+        raise UsageError("--max-passes: only with --target-width (without it every case times --passes passes)")
+    max_passes = args.max_passes or 3 * args.passes
+    if max_passes < args.passes:
+        raise UsageError(f"--max-passes {max_passes}: below --passes {args.passes}")
     target = args.target_width / 100 if args.target_width is not None else None
     run = pipeline.sweep(selected(args, device), device, dtypes, numels, directions, rounds, args.outputs, args.csv,
-                         target_width=target, max_rounds=max_rounds)
+                         target_width=target, max_passes=max_passes, passes=args.passes)
     if len(run.frame):
         for op, rows in run.frame.groupby("op", sort=False):
             for (device_name, dtype, direction), table in render.ratio_tables(rows, "simple"):
@@ -406,13 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--direction", default="fwd,bwd,fwd+bwd", help="any of fwd,bwd,fwd+bwd")
     bench_parser.add_argument("--csv", type=writable_file, help="write long-format rows here (rows with the same key are replaced)")
     bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
-    bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per case (default {timing.ROUNDS}, "
+    bench_parser.add_argument("--rounds", type=positive_int, help=f"interleaved rounds per pass (default {timing.ROUNDS}, "
                               f"{bench.QUICK_ROUNDS} with --quick)")
+    bench_parser.add_argument("--passes", type=positive_int, default=timing.PASSES,
+                              help=f"passes per case, each on fresh buffers, every case's first before any case's second; "
+                                   f"their medians are the interval's samples (default and least {timing.PASSES})")
     bench_parser.add_argument("--target-width", type=positive_float, metavar="PCT",
-                              help="after --rounds, add rounds until every ratio's 95%% interval has a half-width of at "
-                                   "most PCT%% of its median (torch: its time's), up to --max-rounds")
-    bench_parser.add_argument("--max-rounds", type=positive_int, help="with --target-width: at most this many rounds "
-                              "per case (default 5 x --rounds)")
+                              help="after --passes, add passes until every ratio's 95%% interval has a half-width of at "
+                                   "most PCT%% of its median (torch: its time's), up to --max-passes")
+    bench_parser.add_argument("--max-passes", type=positive_int, help="with --target-width: at most this many passes "
+                              "per case (default 3 x --passes)")
     bench_parser.add_argument("--outputs", choices=bench.OUTPUTS, default="fresh",
                               help="time implementations as called (fresh, the default), their out= variants writing into "
                                    "a tensor allocated once (preallocated), or both in the same rounds")

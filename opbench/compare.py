@@ -1,12 +1,14 @@
 """`opbench compare BASE.csv NEW.csv`: for every key measured in both runs, the change of the median with its interval and a significance test; the gate before merging a kernel change.
 
-Bench CSVs compare the per-round times (`samples_s`) of each op, implementation, device, dtype,
-direction and size; train CSVs compare the epoch times of each op, implementation, device, loader,
-seed, learning rate and batch size. The statistics are those of opbench/stats.py. Rows measured on
+Bench CSVs compare the times of each op, implementation, device, dtype, direction and size: the
+medians of its passes (stats.units of `samples_s`: two runs of the same code differ by as much as
+two passes of one run, not by as little as two rounds); train CSVs compare the epoch times of each
+op, implementation, device, loader, seed, learning rate and batch size. The statistics are those of
+opbench/stats.py. Rows measured on
 another machine (device, CPU, threads) or torch version are left out unless `across_machines`.
 
-`relative` (bench CSVs): compare each implementation's per-round ratio to torch in the same rounds
-instead of its absolute times. A machine that drifts between runs moves both sides of every ratio
+`relative` (bench CSVs): compare each implementation's ratio to torch in the same rounds instead of
+its absolute times. A machine that drifts between runs moves both sides of every ratio
 alike only if it slows every kernel alike, and a shared VM does not: in two back-to-back runs of the
 same code on the 2-core development VM, torch's forward at 2^20 took 31% longer in the second, cpp's
 12%, and the copy yardstick 14%. Such a change is the machine's, and the table says so when the copy
@@ -25,7 +27,7 @@ from opbench.results import Status
 
 KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
     "bench": (["op", "implementation", "device", "dtype", "direction", "numel"],
-              lambda rows: [float(v) for v in rows["samples_s"].iloc[0].split(";")]),
+              lambda rows: stats.units(results.samples_of(rows["samples_s"].iloc[0]))),
     "train": (["op", "implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
 }
 MACHINE = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
@@ -48,20 +50,19 @@ def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def relative(frame: pd.DataFrame) -> pd.DataFrame:
-    """Bench rows with samples_s replaced by the per-round ratios to their case's baseline entry
-    (timing.baseline_for: torch, or torch's out= entry); the baselines themselves, and rows whose
-    baseline was not timed in the same rounds, are left out."""
+    """Bench rows with samples_s replaced by the ratios to their case's baseline entry (timing.baseline_for:
+    torch, or torch's out= entry), round by round within each pass (stats.round_ratios); the baselines
+    themselves, and rows whose baseline was not timed in the same rounds, are left out."""
     case = [c for c in ("op", "device", "dtype", "direction", "numel", "threads") if c in frame]
-    samples = {(tuple(row[case]), row["implementation"]): [float(v) for v in row["samples_s"].split(";")]
-               for _, row in frame.iterrows()}
+    samples = {(tuple(row[case]), row["implementation"]): results.samples_of(row["samples_s"]) for _, row in frame.iterrows()}
     kept = []
     for _, row in frame.iterrows():
         name, baseline = row["implementation"], timing.baseline_for(row["implementation"])
         base, mine = samples.get((tuple(row[case]), baseline)), samples[(tuple(row[case]), name)]
-        if base is None or name == baseline or len(base) != len(mine):
+        if base is None or name == baseline or list(map(len, base)) != list(map(len, mine)):
             continue
         kept.append(row.copy())
-        kept[-1]["samples_s"] = ";".join(f"{m / b:.6g}" for m, b in zip(mine, base))
+        kept[-1]["samples_s"] = results.samples_text(stats.round_ratios(mine, base))
     return pd.DataFrame(kept, columns=frame.columns)
 
 

@@ -42,10 +42,11 @@ def check(impls: list[Implementation], device: str, dtypes=None, sizes=(), stric
 
 def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
           outputs: str = "fresh", csv: str | Path | None = None, block_s: float = timing.BLOCK_S,
-          target_width: float | None = None, max_rounds: int = 0) -> Run:
-    """bench.sweep, its rows saved case by case."""
+          target_width: float | None = None, max_passes: int = 0, passes: int = timing.PASSES) -> Run:
+    """bench.sweep, its rows saved pass by pass."""
     on_rows = (lambda frame: results.save(frame, csv, "bench", bench.KEY)) if csv else None
-    frame = bench.sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_rounds)
+    frame = bench.sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
+                        max_passes, passes)
     return Run(frame, [f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {inputs.size_label(r.numel)}: {r.status}: {r.detail}"
                        for r in bench.failures(frame).itertuples()])
 

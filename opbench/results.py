@@ -52,6 +52,20 @@ RENAMED = {"gelu_s": "activation_s", "gelu_share": "activation_share"}
 MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "settings", "git_sha"]
 
 
+# samples_s of a bench row: per-round seconds, ';' between rounds, '|' between passes (a file from before
+# passes holds one pass).
+ROUND_SEPARATOR, PASS_SEPARATOR = ";", "|"
+
+
+def samples_text(passes: list[list[float]]) -> str:
+    return PASS_SEPARATOR.join(ROUND_SEPARATOR.join(f"{s:.6g}" for s in rounds) for rounds in passes)
+
+
+def samples_of(text: str) -> list[list[float]]:
+    """The per-round values of a samples_s cell, pass by pass (samples_text read back)."""
+    return [[float(v) for v in rounds.split(ROUND_SEPARATOR)] for rounds in text.split(PASS_SEPARATOR)]
+
+
 class ResultsError(ValueError):
     """A CSV that cannot be read or written as asked; the message names the file (and line)."""
 

@@ -1,18 +1,28 @@
 """The statistics behind every interval and verdict: medians with distribution-free 95% intervals, paired ratios, and the two-run comparison.
 
 One place, one method each:
-- Median of n samples (per-round times, per-round paired ratios): the interval between the order
-  statistics x_(j) and x_(n+1-j), with the largest j for which 1 - 2 P(B <= j - 1) >= 95%, B ~
-  Binomial(n, 1/2). It assumes only that rounds are independent draws, not normality; with fewer
-  than 6 samples no j reaches 95% and the interval is the full range (its coverage is then printed
-  lower: 1 - 2^(1-n)).
+- The independent unit is the pass (timing.py): each pass times its rounds on fresh buffers, and a
+  sweep runs every case's first pass before any case's second, so a case's passes lie far apart.
+  Rounds of one pass share that pass's state (where its buffers landed, what the allocator and the
+  host were doing that minute) and are not independent draws. Measured on the 2-core development VM: `cpp`'s forward at 2^16 as a ratio to F.gelu, per
+  pass of 5 rounds, ranged over 0.61-0.69, 0.63-0.74 and 0.61-0.71 in three processes run one after
+  the other (passes of one process differ as much as runs do), and two back-to-back runs whose
+  intervals came from their rounds gave 0.65x [0.63, 0.66] and 0.62x [0.61, 0.63]: rounds, pooled,
+  make an interval too narrow to survive a second run. So a figure is the median of its passes' medians,
+  and its interval comes from those (`units`); a measurement of one pass has only its rounds, which
+  stand in as units (the within-run interval: it does not cover run-to-run change).
+- Median of n units: the interval between the order statistics x_(j) and x_(n+1-j), with the largest
+  j for which 1 - 2 P(B <= j - 1) >= 95%, B ~ Binomial(n, 1/2). It assumes only that the units are
+  independent draws, not normality. 6 units are the fewest that reach 95% (the range of 6 covers the
+  median with 1 - 2^-5 = 96.9%); with fewer the interval is the full range and covers 1 - 2^(1-n).
 - A ratio against the baseline comes from the rounds in which both were timed: each round gives
-  time(baseline) / time(impl), measured seconds apart, so drift between rounds cancels; its median and
-  interval are those above. An interval that contains 1 is "no clear difference".
-- Two runs (`opbench compare`): the change of the median, with a 95% bootstrap interval of the ratio
-  of medians (the two sample sets resampled independently, 2000 times, fixed seed), and the two-sided
-  Mann-Whitney U test of the samples (as Google Benchmark's tools/compare.py does): a change is
-  significant at p < 0.05.
+  time(baseline) / time(impl), measured seconds apart, so drift between rounds cancels; each pass's
+  median of those is a unit, and the ratio's median and interval are those above. An interval that
+  contains 1 is "no clear difference".
+- Two runs (`opbench compare`): the change of the median of the units, with a 95% bootstrap interval
+  of the ratio of medians (the two unit sets resampled independently, 2000 times, fixed seed), and
+  the two-sided Mann-Whitney U test of the units (as Google Benchmark's tools/compare.py does on its
+  repetitions): a change is significant at p < 0.05.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import numpy as np
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
+MIN_UNITS = 6  # the fewest units whose range covers the median with CONFIDENCE: 1 - 2^-5 = 96.9%
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -64,10 +75,29 @@ def median_interval(samples) -> Interval:
     return Interval(float(np.median(values)), float(values[j - 1]), float(values[len(values) - j]))
 
 
+def units(passes) -> list[float]:
+    """The independent samples of a measurement given per pass (a list of per-round values each): the
+    median of each pass; with one pass, its rounds. Non-finite values are dropped first."""
+    passes = [finite for finite in ([v for v in p if math.isfinite(v)] for p in passes) if finite]
+    if len(passes) == 1:
+        return passes[0]
+    return [float(np.median(p)) for p in passes]
+
+
+def interval(passes) -> Interval:
+    """Median and 95% interval of a measurement given per pass."""
+    return median_interval(units(passes))
+
+
+def round_ratios(numerators, denominators) -> list[list[float]]:
+    """Per pass, numerator / denominator of each round where both are finite and the denominator positive."""
+    return [[a / b for a, b in zip(num, den) if math.isfinite(a) and math.isfinite(b) and b > 0]
+            for num, den in zip(numerators, denominators)]
+
+
 def paired_ratio(numerators, denominators) -> Interval:
-    """Median and interval of the per-round ratios numerator / denominator (rounds where both are finite)."""
-    pairs = [(a, b) for a, b in zip(numerators, denominators) if math.isfinite(a) and math.isfinite(b) and b > 0]
-    return median_interval([a / b for a, b in pairs])
+    """Median and interval of numerator / denominator, both given per pass and paired round by round."""
+    return interval(round_ratios(numerators, denominators))
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def rows(profiles: list[StepProfile], step_times: dict[str, list[float]], baseli
                    step_high_s=step.high, mean_step_s=mean_step, activation_s=activation, activation_share=activation / mean_step,
                    **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()})
         if base is not None:
-            ratio = stats.paired_ratio(step_times[p.implementation], base)
+            ratio = stats.paired_ratio([step_times[p.implementation]], [base])  # one pass: its rounds are the units
             row.update(step_vs_baseline=ratio.median, step_vs_baseline_low=ratio.low, step_vs_baseline_high=ratio.high)
         out.append(row)
     return out

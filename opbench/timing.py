@@ -1,10 +1,13 @@
-"""Verified, interleaved timing: every implementation of one op's case is timed in shuffled rounds on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
+"""Verified, interleaved timing: every implementation of one op's case is timed in shuffled rounds, pass after pass, on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
 
 A case is (op, direction, numel, dtype, device). Its entries (the implementations, and two copy
-baselines) are timed in `rounds` rounds; in each round every entry runs one block of calls, in an
-order shuffled per round, so drift and a neighbour's noise hit all of them alike and each round gives
-a paired sample (stats.py turns them into medians, intervals and ratios). With a target width, rounds
-go on until every interval is that narrow, up to a cap (`bench --target-width 5`).
+baselines) are timed in passes of `rounds` rounds; in each round every entry runs one block of calls,
+in an order shuffled per round, so drift and a neighbour's noise hit all of them alike and each round
+gives a paired sample. Each pass starts from fresh buffers (new allocations, new addresses), and a
+sweep (bench.py) runs every case's first pass before any case's second: a case's passes sample the
+machine's states over the whole sweep, and they, not the rounds, are the independent units of its
+interval (stats.py says why, with the measurement). With a target width, passes go on until every
+interval is that narrow, up to a cap (`bench --target-width 5`).
 
 Inputs cannot be cached. The inputs are windows of one buffer, SHIFT elements apart: every call of a
 block gets its own window (its own pointer, and different values at every position). Between rounds
@@ -21,18 +24,18 @@ Bytes moved count each tensor an op must touch once (tensors of n elements of s 
   bwd      reads grad and x, writes grad_input       3 n s
   fwd+bwd  both                                      5 n s
 GB/s = bytes moved / median time. Two baselines, timed in the same rounds, bound a forward:
-  COPY   out.copy_(x) into a tensor allocated once: the memory-bandwidth limit (2 n s, no allocation)
+  COPY   out.copy_(x) into a tensor allocated once a pass: the memory-bandwidth limit (2 n s, no allocation)
   CLONE  x.clone(): the same traffic into a fresh allocation (first-touch page faults on the CPU)
 An op above 100% of COPY's bandwidth is a measurement problem (caches, a skipped write), not a win.
 
 Kernel time apart from allocation: an implementation's out= variant (registry forward_out and
 backward_out) is its own entry, named with OUT_SUFFIX, writing into one output per window allocated
-for the whole case and filled with nan before every round (resident pages, nothing left to pass
+for the pass and filled with nan before every round (resident pages, nothing left to pass
 for a result); its ratios are taken against torch's out= entry. At 2^24 on a CPU, a fresh output
 costs first-touch page faults that can exceed the activation math: the two entries of one implementation
 split its time into kernel and allocation, measured in the same rounds.
 
-After the rounds, each implementation's memory: the peak one call holds and what calls retain once
+After the first pass, each implementation's memory: the peak one call holds and what calls retain once
 their outputs are dropped (timing.memory_use); a call that retains about its output's size leaks.
 Beside the wall time, kernel_s on CUDA is the GPU time per call spent in kernels (torch.profiler):
 well below the median, the call waits on CPU-side dispatch, launches or autograd. L2 is not flushed
@@ -73,7 +76,8 @@ BASELINES = (COPY, CLONE)
 SHIFT = 64
 # Elements the buffer rotates by between rounds (a prime: no round repeats another's values).
 ROTATION = 7919
-ROUNDS = 20
+ROUNDS = 4  # rounds per pass
+PASSES = stats.MIN_UNITS  # passes per case: the fewest whose medians give a 95% interval (stats.py)
 BLOCK_S = 0.02  # target duration of one block
 MAX_CALLS = 2000
 # A call that retains more than this fraction of its output's bytes, call after call, leaks.
@@ -111,6 +115,11 @@ class IntoOutput:
 
 
 @dataclass(frozen=True)
+class CopyIntoTarget:
+    """The COPY baseline as an entry: out.copy_(x) into the pass's one target tensor (Workload.copy_target)."""
+
+
+@dataclass(frozen=True)
 class Case:
     op: Op
     direction: str
@@ -141,6 +150,8 @@ class Workload:
         self.grads = [self.grad[span] for span in spans]
         self.spans = spans
         self._outputs: list[torch.Tensor] | None = None
+        # COPY's target, zeroed now: its pages are resident before any timing (COPY pays no page faults)
+        self.copy_target = torch.zeros(case.numel, dtype=case.dtype, device=case.device)
 
     @property
     def outputs(self) -> list[torch.Tensor]:
@@ -186,6 +197,8 @@ class Workload:
 def calls_for(entry: Callable, direction: str, workload: Workload, count: int, baseline: bool) -> list[Callable[[], object]]:
     """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
     windows = [k % workload.windows for k in range(count)]
+    if isinstance(entry, CopyIntoTarget):
+        return [functools.partial(workload.copy_target.copy_, workload.plain[w]) for w in windows]
     if isinstance(entry, IntoOutput):
         outputs = workload.outputs
         if direction == "fwd":
@@ -209,9 +222,8 @@ def output_of(result) -> torch.Tensor:
     return result[0] if isinstance(result, tuple) else result
 
 
-def copy_baselines(numel: int, dtype: torch.dtype, device: str) -> dict[str, Callable]:
-    out = torch.empty(numel, dtype=dtype, device=device)
-    return {COPY: out.copy_, CLONE: torch.clone}
+def copy_baselines() -> dict[str, Callable]:
+    return {COPY: CopyIntoTarget(), CLONE: torch.clone}
 
 
 def _timer(device: str) -> Callable[[], float]:
@@ -293,15 +305,19 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
 
 @dataclass
 class Measured:
-    """One entry's result in one case: per-round seconds per call, and its status."""
+    """One entry's result in one case: seconds per call of each round, pass by pass, and its status."""
 
-    samples: list[float] = field(default_factory=list)
+    passes: list[list[float]] = field(default_factory=list)
     status: Status = Status.OK
     detail: str = ""
     calls_per_block: int = 0
     kernel_s: float = math.nan
     peak_bytes: float = math.nan  # memory one call holds at its peak (CUDA) or adds to the process (CPU)
     retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
+
+    @property
+    def rounds(self) -> int:
+        return sum(map(len, self.passes))
 
 
 @functools.cache
@@ -358,89 +374,123 @@ def memory_use(call: Callable[[], object], device: str, output_bytes: int) -> tu
     return float(peak), (allocated_bytes(device) - start) / calls
 
 
-def interval_width(samples: dict[str, list[float]], name: str) -> float:
-    """Half the width of name's 95% interval relative to its median: of its per-round ratio to its
-    baseline (baseline_for), or of its own time for the baseline itself. nan until measurable."""
+def interval_width(passes: dict[str, list[list[float]]], name: str) -> float:
+    """Half the width of name's 95% interval relative to its median: of its ratio to its baseline
+    (baseline_for), or of its own time for the baseline itself. nan until measurable."""
     base = baseline_for(name)
-    if name == base or base not in samples:
-        interval = stats.median_interval(samples[name])
+    if name == base or base not in passes:
+        interval = stats.interval(passes[name])
     else:
-        interval = stats.paired_ratio(samples[name], samples[base])
+        interval = stats.paired_ratio(passes[name], passes[base])
     return (interval.high - interval.low) / 2 / interval.median
 
 
-def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, block_s: float = BLOCK_S,
-                 seed: int = 0, target_width: float | None = None, max_rounds: int = 0) -> dict[str, Measured]:
-    """Time every entry (name -> callable, BASELINES included) in interleaved, verified rounds: `rounds`
-    of them, and with target_width (0.05 for +-5%) more, up to max_rounds, while any entry's 95%
-    interval (interval_width) is wider than that: the interval shrinks about as 1/sqrt(rounds), so a
-    noisy machine pays in time, not in uncertainty, up to the cap.
+class CaseTimer:
+    """One case's entries (name -> callable, BASELINES included), calibrated once, then timed pass by
+    pass (run_pass): each pass `rounds` interleaved, verified rounds on a fresh Workload.
 
     An exception anywhere (calibration, graph building, a timed call, verification) ends that entry
-    alone: its Measured has status ERROR and the exception's first line; the others go on.
+    alone: its Measured has status ERROR and the exception's first line, it leaves the later passes,
+    and the others go on.
     """
-    results = {name: Measured() for name in entries}
-    calls_per_block = {}
-    probe = Workload(case, windows=1)
-    for name, entry in entries.items():
-        try:
-            calls = calls_for(entry, case.direction, probe, 1, name in BASELINES)
-            calls_per_block[name] = calibrate(calls[0], case.device, block_s)
-        except Exception as error:  # a crash is this entry's row, never the run's end
-            results[name] = Measured(status=Status.ERROR, detail=f"{type(error).__name__}: {first_line(error)}")
-    del probe
-    windows = max(calls_per_block.values(), default=1)
-    if case.direction == "bwd":  # one live graph per window
-        windows = max(2, min(windows, GRAPH_BYTES // (2 * case.tensor_bytes)))
-    workload = Workload(case, max(2, windows))
-    rng = random.Random(seed)
-    live = [name for name in entries if results[name].status == Status.OK]
 
-    def another_round(done: int) -> bool:
-        if done < rounds:
-            return True
-        if target_width is None or done >= max_rounds:
-            return False
-        samples = {name: m.samples for name, m in results.items() if m.status == Status.OK}
-        return any(interval_width(samples, name) > target_width for name in samples if name not in BASELINES)
-
-    for round_index in itertools.count():
-        if not another_round(round_index):
-            break
-        workload.refresh(round_index)
-        rng.shuffle(live)
-        for name in list(live):
-            measured, count = results[name], calls_per_block[name]
-            measured.calls_per_block = count
+    def __init__(self, entries: dict[str, Callable], case: Case, block_s: float = BLOCK_S, seed: int = 0):
+        self.entries, self.case = entries, case
+        self.results = {name: Measured() for name in entries}
+        self.rng = random.Random(seed)
+        self.rounds_done = self.passes_done = 0
+        probe = Workload(case, windows=1)
+        for name, entry in entries.items():
             try:
-                calls = calls_for(entries[name], case.direction, workload, count, name in BASELINES)
-                keep = {rng.randrange(count), count - 1}
-                seconds, kept = time_block(calls, keep, case.device)
-                del calls
-                problem = workload.restore_if_changed()
-                if problem is None and name not in BASELINES:
-                    problem = verify(kept, workload, count, round_index, isinstance(entries[name], IntoOutput))
-                del kept
-            except Exception as error:
-                measured.status, measured.detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"
-                live.remove(name)
-                workload.restore_if_changed()
-                continue
-            measured.samples.append(seconds)
-            if problem is not None:
-                measured.status, measured.detail = Status.FAILED_VERIFICATION, problem
-                live.remove(name)
-    for name in live:
-        if name in BASELINES:
-            continue
-        try:  # after the timing, never inside it
-            call = calls_for(entries[name], case.direction, workload, 1, False)[0]
-            results[name].peak_bytes, results[name].retained_bytes_per_call = memory_use(call, case.device, case.tensor_bytes)
-            if case.device == "cuda":
-                results[name].kernel_s = kernel_time_s(call)
+                calls = calls_for(entry, case.direction, probe, 1, name in BASELINES)
+                self.results[name].calls_per_block = calibrate(calls[0], case.device, block_s)
+            except Exception as error:  # a crash is this entry's row, never the run's end
+                self.fail(name, Status.ERROR, error)
+        windows = max((m.calls_per_block for m in self.results.values()), default=1)
+        if case.direction == "bwd":  # one live graph per window
+            windows = min(windows, GRAPH_BYTES // (2 * case.tensor_bytes))
+        self.windows = max(2, windows)
+
+    def live(self) -> list[str]:
+        return [name for name, measured in self.results.items() if measured.status == Status.OK]
+
+    def fail(self, name: str, status: Status, problem: Exception | str) -> None:
+        detail = f"{type(problem).__name__}: {first_line(problem)}" if isinstance(problem, Exception) else problem
+        self.results[name].status, self.results[name].detail = status, detail
+
+    def wants_pass(self, passes: int, target_width: float | None, max_passes: int) -> bool:
+        """Whether to time another pass: `passes` of them, and with target_width (0.05 for +-5%) more, up
+        to max_passes, while any implementation's 95% interval (interval_width) is wider than that. The
+        interval narrows as passes are added: a noisy machine pays in time, not in uncertainty, up to the cap."""
+        done = self.passes_done
+        if not self.live():
+            return False
+        if done < passes:
+            return True
+        if target_width is None or done >= max_passes:
+            return False
+        timed = {name: m.passes for name, m in self.results.items() if m.status == Status.OK}
+        return any(interval_width(timed, name) > target_width for name in timed if name not in BASELINES)
+
+    def run_pass(self, rounds: int) -> None:
+        workload = Workload(self.case, self.windows)
+        self.passes_done += 1
+        live = self.live()
+        for name in live:
+            self.results[name].passes.append([])
+        for _ in range(rounds):
+            round_index, self.rounds_done = self.rounds_done, self.rounds_done + 1
+            workload.refresh(round_index)
+            self.rng.shuffle(live)
+            for name in list(live):
+                problem = self._time_block(name, workload, round_index)
+                if problem is not None:
+                    self.fail(name, *problem)
+                    live.remove(name)
+        if self.passes_done == 1:
+            self._measure_memory(workload)
+
+    def _time_block(self, name: str, workload: Workload, round_index: int) -> tuple[Status, Exception | str] | None:
+        """One block of name's calls, its seconds per call appended to its current pass; else what went wrong."""
+        measured, count = self.results[name], self.results[name].calls_per_block
+        try:
+            calls = calls_for(self.entries[name], self.case.direction, workload, count, name in BASELINES)
+            keep = {self.rng.randrange(count), count - 1}
+            seconds, kept = time_block(calls, keep, self.case.device)
+            del calls
+            problem = workload.restore_if_changed()
+            if problem is None and name not in BASELINES:
+                problem = verify(kept, workload, count, round_index, isinstance(self.entries[name], IntoOutput))
+            del kept
         except Exception as error:
-            results[name].status, results[name].detail = Status.ERROR, f"{type(error).__name__}: {first_line(error)}"
-    return results
+            workload.restore_if_changed()
+            return Status.ERROR, error
+        measured.passes[-1].append(seconds)  # timed: the seconds stand, verified or not
+        return None if problem is None else (Status.FAILED_VERIFICATION, problem)
+
+    def _measure_memory(self, workload: Workload) -> None:
+        """Each implementation's memory use and, on CUDA, kernel time: after the timing, never inside it."""
+        for name in self.live():
+            if name in BASELINES:
+                continue
+            try:
+                call = calls_for(self.entries[name], self.case.direction, workload, 1, False)[0]
+                measured = self.results[name]
+                measured.peak_bytes, measured.retained_bytes_per_call = memory_use(call, self.case.device, self.case.tensor_bytes)
+                if self.case.device == "cuda":
+                    measured.kernel_s = kernel_time_s(call)
+            except Exception as error:
+                self.fail(name, Status.ERROR, error)
+
+
+def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, passes: int = 1,
+                 block_s: float = BLOCK_S, seed: int = 0, target_width: float | None = None,
+                 max_passes: int = 0) -> dict[str, Measured]:
+    """One case alone (CaseTimer): its passes one after the other, as many as CaseTimer.wants_pass asks."""
+    timer = CaseTimer(entries, case, block_s, seed)
+    while timer.wants_pass(passes, target_width, max_passes):
+        timer.run_pass(rounds)
+    return timer.results
 
 
 def cold_call_s(impl: Callable, dtype: torch.dtype, device: str) -> float:

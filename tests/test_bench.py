@@ -63,13 +63,13 @@ def test_each_round_gives_every_window_new_values_in_place():
     assert torch.equal(workload.expected()[workload.spans[1]], GELU.expected(workload.plain[1]))
 
 
-def test_cases_time_every_entry_in_every_round():
+def test_cases_time_every_entry_in_every_round_of_every_pass():
     case = timing.Case(GELU, "fwd", 4096, torch.float32, "cpu")
-    entries = {**timing.copy_baselines(4096, torch.float32, "cpu"), "torch": opbench.get("torch")}
-    measured = timing.measure_case(entries, case, rounds=4, block_s=0.002)
+    entries = {**timing.copy_baselines(), "torch": opbench.get("torch")}
+    measured = timing.measure_case(entries, case, rounds=4, passes=2, block_s=0.002)
     for name, result in measured.items():
-        assert result.status == Status.OK and len(result.samples) == 4 and result.calls_per_block >= 1, (name, result)
-        assert all(0 < s < 0.01 for s in result.samples)
+        assert result.status == Status.OK and [len(p) for p in result.passes] == [4, 4], (name, result)
+        assert result.calls_per_block >= 1 and all(0 < s < 0.01 for p in result.passes for s in p)
         assert math.isnan(result.kernel_s)  # GPU kernel time exists only on CUDA
 
 
@@ -94,7 +94,7 @@ def test_report_shows_the_kernel_share_of_gpu_calls():
 def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_them(tmp_path):
     csv = tmp_path / "bench.csv"
     args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
-            "--csv", str(csv), "--rounds", "6"]
+            "--csv", str(csv), "--rounds", "2"]
     assert main(args) == 0
     assert main(args) == 0
     frame = pd.read_csv(csv)
@@ -103,7 +103,9 @@ def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_th
     assert (timed["gbps"] > 0).all() and (timed["bandwidth_fraction"] > 0).all() and (timed["clone_fraction"] > 0).all()
     assert (timed["time_low"] <= timed["time_vs_torch"]).all() and (timed["time_vs_torch"] <= timed["time_high"]).all()
     assert (timed["ci_low_s"] <= timed["median_s"]).all() and (timed["median_s"] <= timed["ci_high_s"]).all()
-    assert (timed["samples_s"].str.split(";").map(len) == 6).all() and (timed["rounds"] == 6).all()
+    passes = timed["samples_s"].map(results.samples_of)
+    assert (passes.map(len) == timing.PASSES).all() and (passes.map(lambda p: {len(r) for r in p}) == {2}).all()
+    assert (timed["passes"] == timing.PASSES).all() and (timed["rounds"] == 2 * timing.PASSES).all()
     assert (frame[frame["implementation"] == "torch"]["speedup_vs_torch"] == 1).all()
     assert (timed["cold_call_s"] > 0).all()
     for column in ("device_name", "cpu_model", "threads", "torch_version", "git_sha", "timestamp"):
@@ -114,7 +116,7 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     """An op that 'moves' its bytes faster than out.copy_(x) (here: returns a cached tensor it never
     writes) is flagged as a measurement problem, whatever verification says of it."""
     frame = pd.DataFrame([dict(implementation="fast", status="ok", numel=1 << 20, dtype="float32", bytes=8 << 20)])
-    measured = {"fast": timing.Measured(samples=[1e-6] * 5), timing.COPY: timing.Measured(samples=[2e-6] * 5)}
+    measured = {"fast": timing.Measured(passes=[[1e-6] * 5]), timing.COPY: timing.Measured(passes=[[2e-6] * 5])}
     flagged = bench.add_comparisons(frame, measured)
     assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
     assert "measurement problem" in "\n".join(render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail="")))
@@ -170,15 +172,31 @@ def test_rows_record_the_settings_that_change_what_is_measured(monkeypatch):
 
 
 def test_interval_width_is_of_the_ratio_to_the_baseline_or_of_the_baselines_own_time():
-    samples = {"torch": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], "mine": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}
+    samples = {"torch": [[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]], "mine": [[0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]]}
     assert timing.interval_width(samples, "mine") == 0.0  # half of torch's time in every round: no doubt at all
     assert timing.interval_width(samples, "torch") == pytest.approx((64.0 - 1.0) / 2 / 8.0)
 
 
-def test_rounds_continue_until_every_interval_is_narrow_enough_up_to_the_cap():
+def test_passes_continue_until_every_interval_is_narrow_enough_up_to_the_cap():
     case = timing.Case(GELU, "fwd", 1024, torch.float32, "cpu")
     entries = {"torch": opbench.get("torch"), "python": opbench.get("python")}
-    loose = timing.measure_case(entries, case, rounds=3, block_s=0.001, target_width=1e9, max_rounds=8)
-    assert {len(m.samples) for m in loose.values()} == {3}
-    unreachable = timing.measure_case(entries, case, rounds=3, block_s=0.001, target_width=0.0, max_rounds=8)
-    assert {len(m.samples) for m in unreachable.values()} == {8}
+    loose = timing.measure_case(entries, case, rounds=2, passes=2, block_s=0.001, target_width=1e9, max_passes=4)
+    assert {len(m.passes) for m in loose.values()} == {2}
+    unreachable = timing.measure_case(entries, case, rounds=2, passes=2, block_s=0.001, target_width=0.0, max_passes=4)
+    assert {len(m.passes) for m in unreachable.values()} == {4}
+
+
+def test_a_sweep_times_every_cases_first_pass_before_any_second_and_saves_each_pass(monkeypatch):
+    order, saved = [], []
+    run_pass = timing.CaseTimer.run_pass
+
+    def recording(timer, rounds):
+        order.append((timer.case.numel, timer.passes_done + 1))
+        run_pass(timer, rounds)
+
+    monkeypatch.setattr(timing.CaseTimer, "run_pass", recording)
+    frame = bench.sweep([opbench.get("torch")], "cpu", [torch.float32], [1024, 4096], ["fwd"], rounds=1, block_s=0.001,
+                        on_rows=saved.append, passes=3)
+    assert order == [(1024, 1), (4096, 1), (1024, 2), (4096, 2), (1024, 3), (4096, 3)]
+    assert [sorted(set(f["passes"])) for f in saved] == [[1], [2], [3]]  # an interruption keeps the passes done
+    assert len(frame) == 2 * 3 and set(frame["passes"]) == {3}  # the last rows of each case, once

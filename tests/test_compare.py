@@ -6,7 +6,7 @@ import pytest
 
 import opbench
 
-from opbench import stats, timing
+from opbench import results, stats, timing
 from opbench.cli import main
 
 HONEST = "import opbench, torch.nn.functional as F\nopbench.register('mine', lambda x: F.gelu(x))\n"
@@ -18,7 +18,7 @@ def _bench(tmp_path, name, plugin_source):
     plugin.write_text(plugin_source)
     csv = tmp_path / f"{name}.csv"
     assert main(["bench", "--plugin", str(plugin), "--impl", "mine", "--sizes", "2^16", "--direction", "fwd",
-                 "--rounds", "8", "--csv", str(csv)]) == 0
+                 "--rounds", "2", "--csv", str(csv)]) == 0
     opbench.unregister("mine")  # the next run registers its own 'mine'
     return csv
 
@@ -46,6 +46,23 @@ def test_samples_from_one_distribution_show_no_significant_change(tmp_path, caps
     assert "no significant change" in capsys.readouterr().out
 
 
+def test_two_runs_differing_as_passes_do_are_no_significant_change(tmp_path, capsys):
+    # Pass levels two steps apart, rounds within a pass 0.1% apart: as two runs of the same code on a
+    # machine whose state moves between passes. The passes' medians show no significant change; the
+    # same values pooled as independent rounds would call it one.
+    def passes(levels):
+        return [[level * (1 + 0.001 * k) for k in range(8)] for level in levels]
+
+    base, new = passes([1.00, 1.01, 1.02, 1.03, 1.04, 1.05]), passes([1.02, 1.03, 1.04, 1.05, 1.06, 1.07])
+    assert not stats.change(stats.units(base), stats.units(new)).significant
+    assert stats.change([v for p in base for v in p], [v for p in new for v in p]).significant
+    for name, measured in (("a", base), ("b", new)):
+        _bench_frame([]).assign(samples_s=results.samples_text([[1e-3 * v for v in p] for p in measured])).to_csv(
+            tmp_path / f"{name}.csv", index=False)
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "1"]) == 0
+    assert "no significant change" in capsys.readouterr().out
+
+
 def test_other_machines_are_compared_only_when_asked(tmp_path, capsys):
     _bench_frame([1e-3] * 10).to_csv(tmp_path / "a.csv", index=False)
     _bench_frame([2e-3] * 10, device_name="cpu B").to_csv(tmp_path / "b.csv", index=False)
@@ -59,8 +76,23 @@ def test_median_interval_uses_order_statistics():
     interval = stats.median_interval(range(1, 21))  # 20 samples: x_(6) and x_(15), coverage 95.9%
     assert (interval.low, interval.median, interval.high) == (6, 10.5, 15)
     assert stats.median_interval([3.0, 1.0, 2.0]) == stats.Interval(2.0, 1.0, 3.0)  # too few: the full range
-    ratio = stats.paired_ratio([2.0] * 10, [1.0] * 10)
+    ratio = stats.paired_ratio([[2.0] * 10], [[1.0] * 10])
     assert ratio.median == ratio.low == ratio.high == 2.0
+
+
+def test_passes_not_rounds_are_the_units_of_an_interval():
+    assert stats.units([[3.0, 1.0, 2.0]]) == [3.0, 1.0, 2.0]  # one pass: its rounds stand in
+    assert stats.units([[1.0, 2.0, 9.0], [4.0, float("nan"), 6.0]]) == [2.0, 5.0]
+    # Six passes whose rounds agree closely within each pass and whose levels differ: a pass's state
+    # (its buffers, the host that minute) moves all its rounds together. Pooled rounds would give an
+    # interval far narrower than the spread of the passes; the pass medians span it.
+    levels = [0.61, 0.69, 0.63, 0.74, 0.61, 0.71]
+    passes = [[level * (1 + 0.001 * k) for k in range(4)] for level in levels]
+    pooled = stats.median_interval([v for p in passes for v in p])
+    by_pass = stats.interval(passes)
+    assert pooled.high - pooled.low < 0.1 and by_pass.low < 0.612 and by_pass.high > 0.74
+    # Ratios pair rounds within each pass, never across passes.
+    assert stats.round_ratios([[2.0, 4.0], [9.0]], [[1.0, 2.0], [3.0]]) == [[2.0, 2.0], [3.0]]
 
 
 def test_compare_refuses_a_csv_of_another_kind(tmp_path, capsys):

@@ -67,11 +67,11 @@ def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel
     torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
     new values at every position, so its cache never hits and it gains nothing; the contract catches it.)"""
     case = timing.Case(GELU, "fwd", numel, torch.float32, "cpu")
-    entries = {**timing.copy_baselines(numel, torch.float32, "cpu"), "torch": opbench.get("torch"), name: opbench.get(name)}
+    entries = {**timing.copy_baselines(), "torch": opbench.get("torch"), name: opbench.get(name)}
     measured = timing.measure_case(entries, case, rounds=3, block_s=0.002)
     assert measured[name].status == Status.FAILED_VERIFICATION, measured[name]
     assert words in measured[name].detail
-    assert measured["torch"].status == Status.OK and len(measured["torch"].samples) == 3, measured["torch"]
+    assert measured["torch"].status == Status.OK and measured["torch"].rounds == 3, measured["torch"]
 
 
 @pytest.mark.parametrize("direction", ["bwd", "fwd+bwd"])
@@ -112,11 +112,12 @@ def test_sweep_survives_an_implementation_raising_at_one_size(cheats, tmp_path):
     assert pd.isna(error["speedup_vs_torch"])
 
 
-def test_killed_bench_leaves_a_valid_csv_of_finished_cases(tmp_path):
+def test_killed_bench_leaves_a_valid_csv_of_finished_passes(tmp_path):
     csv = tmp_path / "bench.csv"
-    # Five cases of 20 rounds (over a second each): the kill lands while the second one is measured.
+    # Five cases, passes of 10 rounds (about a second per case): the CSV appears when every case has
+    # finished its first pass, and the kill lands during the second.
     command = [sys.executable, "-m", "opbench.cli", "bench", "--impl", "torch", "--sizes", "2^10,2^12,2^14,2^16,2^18",
-               "--direction", "fwd", "--rounds", "20", "--csv", str(csv)]
+               "--direction", "fwd", "--rounds", "10", "--csv", str(csv)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (csv.exists() and csv.stat().st_size) and time.monotonic() < deadline and process.poll() is None:
@@ -125,8 +126,8 @@ def test_killed_bench_leaves_a_valid_csv_of_finished_cases(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
     frame = pd.read_csv(csv)
-    assert len(frame) >= 3 and (frame["status"] == Status.OK).all()  # torch and both baselines of a finished case
-    assert frame["numel"].nunique() < 5 and len(frame) == 3 * frame["numel"].nunique()  # whole cases only
+    assert (frame["status"] == Status.OK).all() and len(frame) == 3 * 5  # torch and both baselines of every case
+    assert frame["passes"].nunique() == 1 and frame["passes"].iloc[0] < timing.PASSES  # whole passes, not all of them
 
 
 @requires_cuda

@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch.utils import benchmark
 
 from opbench import check, inputs, stats
 from opbench.activations import Op
@@ -237,22 +236,25 @@ def _timer(device: str) -> Callable[[], float]:
 
 
 def time_block(calls: list[Callable], keep: set[int], device: str) -> tuple[float, dict[int, object]]:
-    """Seconds per call of one block (torch.utils.benchmark at this process's thread count) and the kept outputs."""
+    """Seconds per call of one block, each call made exactly once, and the kept outputs.
+
+    Once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up before the timed
+    run, which would show every timed call its input first (a result cached by the input's values
+    during the warm-up would serve the timed call, correct and free) and triple the work; calibrate
+    has warmed every entry up already. The clock is the one Timer would use (_timer), at this
+    process's thread count, which nothing here changes."""
     kept: dict[int, object] = {}
     segments, start = [], 0
     for index in sorted(keep):
         segments.append((calls[start:index], index))
         start = index + 1
-
-    def block():
-        for run_before, index in segments:  # no per-call bookkeeping: plain loops between kept calls
-            for call in run_before:
-                call()
-            kept[index] = calls[index]()
-
-    timer = benchmark.Timer(stmt="block()", globals={"block": block}, timer=_timer(device),
-                            num_threads=torch.get_num_threads())
-    return timer.timeit(1).median / len(calls), kept
+    clock = _timer(device)
+    began = clock()
+    for run_before, index in segments:  # no per-call bookkeeping: plain loops between kept calls
+        for call in run_before:
+            call()
+        kept[index] = calls[index]()
+    return (clock() - began) / len(calls), kept
 
 
 def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:

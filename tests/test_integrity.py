@@ -65,13 +65,36 @@ def test_honest_implementations_keep_the_contract(name, dtype):
 def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel, words):
     """Straight to the timing engine (no checks first): the cheat's row fails verification, named;
     torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
-    new values at every position, so its cache never hits and it gains nothing; the contract catches it.)"""
+    new values at every position, so its cache never hits and it gains nothing, as the next test
+    shows; the contract catches it.)"""
     case = timing.Case(GELU, "fwd", numel, torch.float32, "cpu")
     entries = {**timing.copy_baselines(), "torch": opbench.get("torch"), name: opbench.get(name)}
     measured = timing.measure_case(entries, case, rounds=3, block_s=0.002)
     assert measured[name].status == Status.FAILED_VERIFICATION, measured[name]
     assert words in measured[name].detail
     assert measured["torch"].status == Status.OK and measured["torch"].rounds == 3, measured["torch"]
+
+
+def test_no_timed_call_has_seen_its_input_before():
+    """A cache keyed on all of an input's values is right for every input: only its hits could make it
+    fast. Each timed call is made once, on values no earlier call saw, so none hits; a warm-up run of
+    the block (torch.utils.benchmark's Timer.timeit makes two) would have served every timed call."""
+    cache, hits = {}, []
+
+    def memo_all_values(x):
+        key = x.detach().numpy().tobytes()
+        hits.append(key in cache)
+        if key not in cache:
+            cache[key] = torch.nn.functional.gelu(x)
+        return cache[key]
+
+    case = timing.Case(GELU, "fwd", 1024, torch.float32, "cpu")
+    timer = timing.CaseTimer({"torch": opbench.get("torch"), "memo": memo_all_values}, case, block_s=0.002)
+    timer.run_pass(rounds=1)  # then the memory measurement calls one window over and over: not timed
+    hits.clear()  # so did the calibration
+    timer.run_pass(rounds=3)
+    assert timer.results["memo"].status == Status.OK and timer.results["memo"].rounds == 4
+    assert len(hits) > 3 and not any(hits), f"{sum(hits)} of {len(hits)} calls hit"
 
 
 @pytest.mark.parametrize("direction", ["bwd", "fwd+bwd"])

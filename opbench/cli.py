@@ -464,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("--across-machines", action="store_true",
                                 help="also compare rows measured on different machines or torch versions")
     compare_parser.add_argument("--relative", action="store_true",
-                                help="bench CSVs: compare each implementation's per-round ratio to torch, not its "
-                                     "absolute times (drift of the machine between runs cancels)")
+                                help="bench CSVs: compare each implementation's ratio to torch in the same rounds, not "
+                                     "its absolute times (drift of the machine between runs cancels)")
     return parser
 
 

@@ -95,7 +95,7 @@ def timing_tables(bench: pd.DataFrame) -> str:
         parts.append(f"**{dtype} {direction}**: median time per call [95% interval]\n\n" + render.by_size(
             group, lambda r: f"{render.duration(r.median_s)} [{render.duration(r.ci_low_s)}, {render.duration(r.ci_high_s)}]"))
         if (dtype, direction) in ratios:
-            parts.append(f"**{dtype} {direction}**: time vs {BASELINE}, median of the per-round ratios [95% interval]; "
+            parts.append(f"**{dtype} {direction}**: time vs {BASELINE}, median of the passes' ratios [95% interval]; "
                          f"below 1 is faster, {render.NO_CLEAR_DIFFERENCE} no clear difference\n\n" + ratios[dtype, direction])
         parts.append(f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
                      "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell))
@@ -376,9 +376,10 @@ def op_sections(op: str, check, bench, train, profile, palette: dict, folder: Pa
     if bench is not None:
         plots = plot_timing(bench, palette, folder, device, op) + [plot_speedup(bench, palette, folder, device, op)]
         sections += ["### Timing", "Every implementation and both copy baselines of a case are timed in the same "
-                     "interleaved rounds, on inputs they have not seen, and the outputs of their timed calls are "
-                     "verified afterwards (`opbench/timing.py`). Bytes moved: forward 2 tensors (read x, write y), "
-                     "backward 3, both 5. Intervals: 95%, from the rounds (`opbench/stats.py`).", timing_tables(bench)]
+                     "interleaved rounds, on inputs they have not seen, pass after pass on fresh buffers, and the outputs of "
+                     "their timed calls are verified afterwards (`opbench/timing.py`). Bytes moved: forward 2 tensors (read x, "
+                     "write y), backward 3, both 5. Intervals: 95%, from the medians of the passes (rows of one pass: "
+                     "from its rounds; `opbench/stats.py`).", timing_tables(bench)]
         sections += [f"![{p}]({PLOTS}/{p})" for p in plots]
     if train is not None:
         plots = plot_training(train, palette, folder, device, op)

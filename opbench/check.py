@@ -86,31 +86,46 @@ class Comparison:
     first_wrong_value: float = math.nan  # what the implementation returned there
 
 
-def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype: torch.dtype,
-            atol_scale: torch.Tensor | float = 1.0) -> Comparison:
-    """Compare an implementation's finite-input results with the float64 reference under TOLERANCES,
-    in float64 on the results' own device (a 2^28-element output is not copied to the host).
+def error_and_allowed(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype,
+                      atol_scale: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per element, flat and in float64 on the results' own device (a 2^28-element output is not copied
+    to the host): the absolute error against the reference (nan or inf: infinitely wrong) and what
+    TOLERANCES allows there. In place where it can: verified timing runs this after every block.
 
     atol_scale multiplies atol per element: a gradient grad * f'(x) carries f's absolute error
     times |grad|.
     """
-    tolerance = TOLERANCES[dtype]
-    device = actual.device
-    actual = actual.detach().double().flatten()
-    expected, x = expected.to(device, torch.float64).flatten(), x.detach().to(device, torch.float64).flatten()
-    if isinstance(atol_scale, torch.Tensor):
-        atol_scale = atol_scale.detach().to(device, torch.float64).flatten()
-    error = (actual - expected).abs().nan_to_num(nan=math.inf, posinf=math.inf)  # nan, inf: infinitely wrong
+    tolerance, info = TOLERANCES[dtype], torch.finfo(dtype)
+    expected = expected.to(actual.device, torch.float64).flatten()
+    error = actual.detach().to(torch.float64, copy=True).flatten().sub_(expected).abs_()
+    error.nan_to_num_(nan=math.inf, posinf=math.inf)
     # Plus the spacing of the dtype's subnormals: a result below them is off by up to half of it
     # even when correctly rounded (a float16 gradient of 4.7e-8 can only be 0 or 6.0e-8).
-    info = torch.finfo(dtype)
-    allowed = tolerance.atol * atol_scale + tolerance.rtol * expected.abs() + info.smallest_normal * info.eps
+    allowed = expected.abs().mul_(tolerance.rtol).add_(info.smallest_normal * info.eps)
+    if isinstance(atol_scale, torch.Tensor):
+        allowed.add_(atol_scale.detach().to(actual.device).flatten(), alpha=tolerance.atol)
+    else:
+        allowed.add_(tolerance.atol * atol_scale)
+    return error, allowed
+
+
+def first_beyond(error: torch.Tensor, allowed: torch.Tensor) -> int:
+    """The flat index of the first element whose error exceeds what is allowed, -1 if none."""
+    beyond = error > allowed
+    return int(beyond.byte().argmax().item()) if beyond.any() else -1  # argmax: the first of equal maxima
+
+
+def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype: torch.dtype,
+            atol_scale: torch.Tensor | float = 1.0) -> Comparison:
+    """Compare an implementation's finite-input results with the float64 reference under TOLERANCES
+    (error_and_allowed): pass or fail, the largest errors and where they happened."""
+    error, allowed = error_and_allowed(actual, expected, dtype, atol_scale)
     if error.numel() == 0:
         return Comparison(True, 0.0, 0.0, math.nan, math.nan)
+    expected, x = expected.to(error.device, torch.float64).flatten(), x.detach().to(error.device, torch.float64).flatten()
     large = expected.abs() >= REL_ERROR_FLOOR
     relative = (error[large] / expected[large].abs()).max().item() if large.any() else 0.0
-    beyond = (error > allowed).nonzero()
-    first = int(beyond[0].item()) if len(beyond) else -1
+    first = first_beyond(error, allowed)
     return Comparison(
         passed=first < 0,
         max_abs_error=error.max().item(),
@@ -118,7 +133,7 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype
         at_input=x[error.argmax()].item(),
         worst_input=x[(error / allowed).argmax()].item(),
         first_wrong=first,
-        first_wrong_value=actual[first].item() if first >= 0 else math.nan,
+        first_wrong_value=actual.flatten()[first].item() if first >= 0 else math.nan,
     )
 
 

@@ -45,6 +45,21 @@ def test_compare_treats_nan_as_infinitely_wrong():
     assert not result.passed and result.max_abs_error == math.inf
 
 
+def test_the_tolerance_test_names_the_first_wrong_element_and_leaves_the_output_alone():
+    """error_and_allowed works in place for speed (verified timing calls it after every block): on a
+    copy, never on the implementation's output, even one already in float64."""
+    expected = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    actual = torch.tensor([1.0, 2.0, math.nan, 5.0], dtype=torch.float64)
+    assert check.first_beyond(*check.error_and_allowed(actual, expected, torch.float64)) == 2
+    assert actual[0] == 1.0 and math.isnan(actual[2]) and actual[3] == 5.0
+    assert check.first_beyond(*check.error_and_allowed(expected, expected, torch.float64)) == -1
+    # A gradient's atol scales with |grad| per element: 1e-6 off is within 2e-6 * 1 but not 2e-6 * 0.1.
+    off = torch.tensor([0.5, 0.5]) + 1e-6
+    scale = torch.tensor([1.0, 0.1])
+    assert check.first_beyond(*check.error_and_allowed(off, torch.tensor([0.5, 0.5], dtype=torch.float64),
+                                                       torch.float32, scale)) == 1
+
+
 @pytest.fixture
 def wrong_impls(scratch_registry):
     opbench.load_plugin(str(WRONG_IMPLS))

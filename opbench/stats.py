@@ -4,13 +4,14 @@ One place, one method each:
 - The independent unit is the pass (timing.py): each pass times its rounds on fresh buffers, and a
   sweep runs every case's first pass before any case's second, so a case's passes lie far apart.
   Rounds of one pass share that pass's state (where its buffers landed, what the allocator and the
-  host were doing that minute) and are not independent draws. Measured on the 2-core development VM: `cpp`'s forward at 2^16 as a ratio to F.gelu, per
-  pass of 5 rounds, ranged over 0.61-0.69, 0.63-0.74 and 0.61-0.71 in three processes run one after
-  the other (passes of one process differ as much as runs do), and two back-to-back runs whose
-  intervals came from their rounds gave 0.65x [0.63, 0.66] and 0.62x [0.61, 0.63]: rounds, pooled,
-  make an interval too narrow to survive a second run. So a figure is the median of its passes' medians,
-  and its interval comes from those (`units`); a measurement of one pass has only its rounds, which
-  stand in as units (the within-run interval: it does not cover run-to-run change).
+  host were doing that minute) and are not independent draws. Measured on the 2-core development VM:
+  `cpp`'s forward at 2^16 as a ratio to F.gelu, per pass of 5 rounds, ranged over 0.61-0.69,
+  0.63-0.74 and 0.61-0.71 in three processes run one after the other (passes of one process differ
+  as much as runs do), and two back-to-back runs whose intervals came from their rounds gave 0.65x
+  [0.63, 0.66] and 0.62x [0.61, 0.63]: rounds, pooled, make an interval too narrow to survive a
+  second run. So a figure is the median of its passes' medians, and its interval comes from those
+  (`units`); a measurement of one pass has only its rounds, which stand in as units (the within-run
+  interval: it does not cover run-to-run change).
 - Median of n units: the interval between the order statistics x_(j) and x_(n+1-j), with the largest
   j for which 1 - 2 P(B <= j - 1) >= 95%, B ~ Binomial(n, 1/2). It assumes only that the units are
   independent draws, not normality. 6 units are the fewest that reach 95% (the range of 6 covers the

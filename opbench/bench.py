@@ -141,7 +141,7 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
         if usable:
             plan += [(timing.Case(op, d, n, dtype, device), usable, cold) for n in sizes for d in directions]
     timers = []
-    for case, usable, cold in tqdm(plan, desc=f"calibrate {device}", unit="case"):
+    for case, usable, cold in plan:
         entries, unavailable = entries_for(case, usable, outputs)
         timers.append((case, timing.CaseTimer(entries, case, block_s), unavailable, cold))
     progress = tqdm(total=len(timers) * passes, desc=f"bench {device}", unit="pass")
@@ -153,7 +153,6 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
             progress.update()
         emit([timed_rows(*timed) for timed in pending])
     progress.close()
-    emit([timed_rows(*timed) for timed in timers if timed[0] not in frames])  # nothing to time: calibration failed
     return pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -73,6 +73,9 @@ BASELINES = (COPY, CLONE)
 # Elements between consecutive input windows: 64 keeps every window 128-byte aligned in every dtype
 # (vectorized paths stay on), and shifts the values under each position.
 SHIFT = 64
+# The calibration's inputs come from other seeds than the timed ones (1 and 2): the first timed window
+# of a pass is the source buffer unrotated, and must not be what calibration called over and over.
+PROBE_SEED = 3
 # Elements the buffer rotates by between rounds (a prime: no round repeats another's values).
 ROTATION = 7919
 ROUNDS = 4  # rounds per pass
@@ -135,11 +138,11 @@ class Case:
 class Workload:
     """The input buffer of one case, its windows and the float64 reference of what each call must return."""
 
-    def __init__(self, case: Case, windows: int):
+    def __init__(self, case: Case, windows: int, seed: int = 1):
         self.case, self.windows = case, windows
         length = case.numel + (windows - 1) * SHIFT
-        self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=1)
-        self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=2)
+        self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=seed)
+        self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=seed + 1)
         self.x, self.grad = self.source_x.clone(), self.source_grad.clone()
         self._source_expected = self._expected = None
         self.shift = 0
@@ -311,7 +314,7 @@ class Measured:
     passes: list[list[float]] = field(default_factory=list)
     status: Status = Status.OK
     detail: str = ""
-    calls_per_block: int = 0
+    calls_per_block: int = 0  # in its latest pass (each pass calibrates anew)
     kernel_s: float = math.nan
     peak_bytes: float = math.nan  # memory one call holds at its peak (CUDA) or adds to the process (CPU)
     retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
@@ -387,8 +390,13 @@ def interval_width(passes: dict[str, list[list[float]]], name: str) -> float:
 
 
 class CaseTimer:
-    """One case's entries (name -> callable, BASELINES included), calibrated once, then timed pass by
-    pass (run_pass): each pass `rounds` interleaved, verified rounds on a fresh Workload.
+    """One case's entries (name -> callable, BASELINES included), timed pass by pass (run_pass): each
+    pass calibrates its blocks anew and times `rounds` interleaved, verified rounds on a fresh Workload.
+    Whatever a run would decide once and that moves its times (where the buffers land, how many calls
+    a block makes, how many windows the buffer holds) is drawn again per pass, so that its effect is
+    in the spread of the passes, which the interval covers, rather than in the difference between
+    two runs, which it would not. (Measured: the calls per block of one entry differed by up to 2.8x
+    between two back-to-back runs that calibrated once each.)
 
     An exception anywhere (calibration, graph building, a timed call, verification) ends that entry
     alone: its Measured has status ERROR and the exception's first line, it leaves the later passes,
@@ -396,21 +404,24 @@ class CaseTimer:
     """
 
     def __init__(self, entries: dict[str, Callable], case: Case, block_s: float = BLOCK_S, seed: int = 0):
-        self.entries, self.case = entries, case
+        self.entries, self.case, self.block_s = entries, case, block_s
         self.results = {name: Measured() for name in entries}
         self.rng = random.Random(seed)
         self.rounds_done = self.passes_done = 0
-        probe = Workload(case, windows=1)
-        for name, entry in entries.items():
+
+    def _calibrate(self) -> int:
+        """Each live entry's calls per block for this pass; the windows the pass's Workload needs."""
+        probe = Workload(self.case, windows=1, seed=PROBE_SEED)
+        for name in self.live():
             try:
-                calls = calls_for(entry, case.direction, probe, 1, name in BASELINES)
-                self.results[name].calls_per_block = calibrate(calls[0], case.device, block_s)
+                calls = calls_for(self.entries[name], self.case.direction, probe, 1, name in BASELINES)
+                self.results[name].calls_per_block = calibrate(calls[0], self.case.device, self.block_s)
             except Exception as error:  # a crash is this entry's row, never the run's end
                 self.fail(name, Status.ERROR, error)
-        windows = max((m.calls_per_block for m in self.results.values()), default=1)
-        if case.direction == "bwd":  # one live graph per window
-            windows = min(windows, GRAPH_BYTES // (2 * case.tensor_bytes))
-        self.windows = max(2, windows)
+        windows = max((self.results[name].calls_per_block for name in self.live()), default=1)
+        if self.case.direction == "bwd":  # one live graph per window
+            windows = min(windows, GRAPH_BYTES // (2 * self.case.tensor_bytes))
+        return max(2, windows)
 
     def live(self) -> list[str]:
         return [name for name, measured in self.results.items() if measured.status == Status.OK]
@@ -434,7 +445,7 @@ class CaseTimer:
         return any(interval_width(timed, name) > target_width for name in timed if name not in BASELINES)
 
     def run_pass(self, rounds: int) -> None:
-        workload = Workload(self.case, self.windows)
+        workload = Workload(self.case, self._calibrate())
         self.passes_done += 1
         live = self.live()
         for name in live:

@@ -45,9 +45,10 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
 
 
 def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -> pd.DataFrame:
-    """Paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch /
-    time; above 1 is faster) and time_vs_torch with their 95% intervals, only for verified rows; and the
-    fraction of each copy baseline's bandwidth, with above_limit where an op beats out.copy_(x)."""
+    """Paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch / time; above
+    1 is faster) and time_vs_torch (time / time of torch, what tables print and `compare --relative`
+    compares) with their 95% intervals, only for verified rows; and the fraction of each copy
+    baseline's bandwidth, with above_limit where an op beats out.copy_(x)."""
     frame = frame.copy()
     for column in ("speedup_vs_torch", "speedup_low", "speedup_high", "time_vs_torch", "time_low", "time_high",
                    "bandwidth_fraction", "clone_fraction"):
@@ -58,10 +59,10 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
         if row["status"] != Status.OK or row["implementation"] not in samples:
             continue
         mine, base = samples[row["implementation"]], timing.baseline_for(row["implementation"])
-        if base in samples:
-            speedup = stats.paired_ratio(samples[base], mine)
+        if base in samples:  # each its own median: of an even count it averages two, and 1 / average != average of 1 /
+            speedup, time = stats.paired_ratio(samples[base], mine), stats.paired_ratio(mine, samples[base])
             frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = speedup.median, speedup.low, speedup.high
-            frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = 1 / speedup.median, 1 / speedup.high, 1 / speedup.low
+            frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = time.median, time.low, time.high
         copy_bytes = timing.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
         for baseline, column in ((timing.COPY, "bandwidth_fraction"), (timing.CLONE, "clone_fraction")):
             if baseline in samples:

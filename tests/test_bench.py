@@ -122,6 +122,17 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     assert "measurement problem" in "\n".join(render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail="")))
 
 
+def test_time_vs_torch_is_the_median_of_time_ratios_not_the_inverse_of_the_speedups():
+    """A bimodal implementation (fast and slow calls alternating; a 2^24 output with huge pages is one):
+    the median of an even count averages two, so the inverse of the median speedup is another number
+    than the median time ratio, which `compare --relative` compares; the table shows the latter."""
+    frame = pd.DataFrame([dict(implementation=name, status="ok", numel=1024, dtype="float32", bytes=8192)
+                          for name in ("torch", "bimodal")])
+    measured = {"torch": timing.Measured(passes=[[1.0] * 4] * 6), "bimodal": timing.Measured(passes=[[0.4, 1.6] * 2] * 6)}
+    row = bench.add_comparisons(frame, measured).set_index("implementation").loc["bimodal"]
+    assert row["time_vs_torch"] == pytest.approx(1.0) and row["speedup_vs_torch"] == pytest.approx((2.5 + 0.625) / 2)
+
+
 def test_failing_implementation_is_not_timed(scratch_registry):
     scratch_registry.register("wrong-sign", lambda x: -torch.nn.functional.gelu(x))
     frame = bench.sweep([opbench.get("wrong-sign")], "cpu", [torch.float32], [1024], ["fwd"], rounds=2)

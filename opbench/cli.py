@@ -366,7 +366,7 @@ def cmd_compare(args) -> int:
         return 0
     worse = compare.regressions(comparison.table, args.fail_above)
     for row in worse.itertuples():
-        print(f"FAIL {row.implementation} ({row.op}): {row.change_pct:+.1f}% slower (p = {row.p_value:.2g}), above {args.fail_above}%")
+        print(f"FAIL {row.implementation} ({row.op}): {row.change_pct:+.1f}% slower (adjusted p = {row.p_adjusted:.2g}), above {args.fail_above}%")
     return 1 if len(worse) else 0
 
 

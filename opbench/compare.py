@@ -4,8 +4,10 @@ Bench CSVs compare the times of each op, implementation, device, dtype, directio
 medians of its passes (stats.units of `samples_s`: two runs of the same code differ by as much as
 two passes of one run, not by as little as two rounds); train CSVs compare the epoch times of each
 op, implementation, device, loader, seed, learning rate and batch size. The statistics are those of
-opbench/stats.py. Rows measured on
-another machine (device, CPU, threads) or torch version are left out unless `across_machines`.
+opbench/stats.py; a change is significant when its p-value, adjusted over all the rows compared
+(Holm), is below 0.05, and the table says when its unit counts are too few for any row to get there.
+Rows measured on another machine (device, CPU, threads) or torch version are left out unless
+`across_machines`.
 
 `relative` (bench CSVs): compare each implementation's ratio to torch in the same rounds instead of
 its absolute times. A machine that drifts between runs moves both sides of every ratio
@@ -100,12 +102,25 @@ def compare(base_path: Path, new_path: Path, across_machines: bool = False, rela
         if len(before) < 2 or len(after) < 2:
             continue
         change = stats.change(before, after)
-        verdict = ("slower" if change.ratio.median > 1 else "faster") if change.significant else "no significant change"
         rows.append({**dict(zip(key, values)), "base_median": stats.median_interval(before).median,
                      "new_median": stats.median_interval(after).median, "change_pct": change.percent,
                      "change_low_pct": 100 * (change.ratio.low - 1), "change_high_pct": 100 * (change.ratio.high - 1),
-                     "p_value": change.p_value, "verdict": verdict})
-    return Comparison(pd.DataFrame(rows), skipped, relative_to_torch)
+                     "p_value": change.p_value, "smallest_p": stats.smallest_p(len(before), len(after))})
+    table = pd.DataFrame(rows)
+    if rows:  # significance over the whole table (stats.holm): identical code shows no change anywhere
+        table["p_adjusted"] = stats.holm(list(table["p_value"]))
+        table["verdict"] = [("slower" if change > 0 else "faster") if p < stats.ALPHA else "no significant change"
+                            for change, p in zip(table["change_pct"], table["p_adjusted"])]
+    return Comparison(table, skipped, relative_to_torch)
+
+
+def blind_note(table: pd.DataFrame) -> str | None:
+    """A warning when no row could be significant after the adjustment, whatever the change: too few
+    units (passes) for this many rows."""
+    if table.empty or (table["smallest_p"] * len(table) < stats.ALPHA).any():
+        return None
+    return (f"no row can be significant: {len(table)} rows, and {table['smallest_p'].min():.2g} is the smallest "
+            "p-value these unit counts allow; time more passes (bench --passes) to compare this many rows")
 
 
 def _yardsticks(table: pd.DataFrame) -> pd.Series:
@@ -138,7 +153,8 @@ def machine_note(table: pd.DataFrame) -> str | None:
 
 def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:
     measure = "median time vs torch in the same rounds" if comparison.relative else "median time"
-    header = f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value"
+    header = (f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value "
+              "adjusted over the rows (Holm)")
     if across_machines:
         header += " (across machines: rows from different devices, CPUs, threads or torch versions are compared)"
     table = comparison.table
@@ -152,11 +168,13 @@ def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> 
         base=table["base_median"].map(value), new=table["new_median"].map(value),
         change=[f"{c:+.1f}% [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
                 zip(table["change_pct"], table["change_low_pct"], table["change_high_pct"])],
-        p=table["p_value"].map(lambda p: f"{p:.2g}"),
-    ).drop(columns=["base_median", "new_median", "change_pct", "change_low_pct", "change_high_pct", "p_value"])
+        p=table["p_adjusted"].map(lambda p: f"{p:.2g}"),
+    ).drop(columns=["base_median", "new_median", "change_pct", "change_low_pct", "change_high_pct", "p_value",
+                    "smallest_p", "p_adjusted"])
     lines = [header, render.tabulate_frame(shown)]
-    if note := machine_note(table):
-        lines.append(note)
+    for note in (machine_note(table), blind_note(table)):
+        if note:
+            lines.append(note)
     if comparison.skipped_machines:
         lines.append(f"{comparison.skipped_machines} keys measured on different machines or torch versions were "
                      "left out (--across-machines compares them)")

@@ -73,8 +73,8 @@ BASELINES = (COPY, CLONE)
 # Elements between consecutive input windows: 64 keeps every window 128-byte aligned in every dtype
 # (vectorized paths stay on), and shifts the values under each position.
 SHIFT = 64
-# The calibration's inputs come from other seeds than the timed ones (1 and 2): the first timed window
-# of a pass is the source buffer unrotated, and must not be what calibration called over and over.
+# The calibration's inputs come from other seeds than the timed ones (1 and 2): round 0's first window
+# is the seed-1 buffer unrotated, and must not be the input calibration called over and over.
 PROBE_SEED = 3
 # Elements the buffer rotates by between rounds (a prime: no round repeats another's values).
 ROTATION = 7919

@@ -18,7 +18,7 @@ def _bench(tmp_path, name, plugin_source):
     plugin.write_text(plugin_source)
     csv = tmp_path / f"{name}.csv"
     assert main(["bench", "--plugin", str(plugin), "--impl", "mine", "--sizes", "2^16", "--direction", "fwd",
-                 "--rounds", "2", "--csv", str(csv)]) == 0
+                 "--passes", "10", "--rounds", "2", "--csv", str(csv)]) == 0
     opbench.unregister("mine")  # the next run registers its own 'mine'
     return csv
 
@@ -61,6 +61,22 @@ def test_two_runs_differing_as_passes_do_are_no_significant_change(tmp_path, cap
             tmp_path / f"{name}.csv", index=False)
     assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "1"]) == 0
     assert "no significant change" in capsys.readouterr().out
+
+
+def test_significance_is_adjusted_over_the_rows_compared(tmp_path, capsys):
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])  # x3, x1 (kept monotone), x2
+    # 25 rows of identical code give one raw p below 0.05 about every comparison; one row at p = 0.043 among
+    # them is no evidence of anything.
+    assert stats.holm([0.043] + [0.5] * 24)[0] > stats.ALPHA
+    # A table too large for its unit counts: 6 vs 6 passes cannot go below p = 0.0022, and 30 rows
+    # need 0.05 / 30. The comparison says it cannot see, rather than that nothing changed.
+    frames = [pd.concat([_bench_frame(level * (1 + 0.01 * np.arange(6))).assign(numel=1024 * (k + 1)) for k in range(30)])
+              for level in (1e-3, 2e-3)]
+    for name, frame in zip("ab", frames):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    assert stats.smallest_p(6, 6) == pytest.approx(2 / 924)
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5"]) == 0
+    assert "no row can be significant: 30 rows" in capsys.readouterr().out
 
 
 def test_other_machines_are_compared_only_when_asked(tmp_path, capsys):

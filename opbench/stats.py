@@ -108,14 +108,11 @@ def paired_ratio(numerators, denominators) -> Interval:
 
 @dataclass(frozen=True)
 class Change:
-    """new vs base: the ratio of medians (above 1: slower) with its interval, and the U test's p-value."""
+    """new vs base: the ratio of medians (above 1: slower) with its interval, and the U test's p-value
+    (unadjusted: compare adjusts over its rows, stats.holm)."""
 
     ratio: Interval
     p_value: float
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
 
     @property
     def percent(self) -> float:

@@ -54,8 +54,8 @@ def test_two_runs_differing_as_passes_do_are_no_significant_change(tmp_path, cap
         return [[level * (1 + 0.001 * k) for k in range(8)] for level in levels]
 
     base, new = passes([1.00, 1.01, 1.02, 1.03, 1.04, 1.05]), passes([1.02, 1.03, 1.04, 1.05, 1.06, 1.07])
-    assert not stats.change(stats.units(base), stats.units(new)).significant
-    assert stats.change([v for p in base for v in p], [v for p in new for v in p]).significant
+    assert stats.change(stats.units(base), stats.units(new)).p_value >= stats.ALPHA
+    assert stats.change([v for p in base for v in p], [v for p in new for v in p]).p_value < stats.ALPHA
     for name, measured in (("a", base), ("b", new)):
         _bench_frame([]).assign(samples_s=results.samples_text([[1e-3 * v for v in p] for p in measured])).to_csv(
             tmp_path / f"{name}.csv", index=False)
@@ -124,7 +124,7 @@ def test_change_interval_contains_the_true_ratio(shift):
     base = 1 + 0.01 * rng.standard_normal(30)
     change = stats.change(base, shift * (1 + 0.01 * rng.standard_normal(30)))
     assert change.ratio.low <= shift <= change.ratio.high
-    assert change.significant == (shift != 1.0)
+    assert (change.p_value < stats.ALPHA) == (shift != 1.0)
 
 
 def test_relative_compare_cancels_drift_that_moves_every_implementation(tmp_path, capsys):

@@ -441,7 +441,7 @@ class CaseTimer:
             return True
         if target_width is None or done >= max_passes:
             return False
-        timed = {name: m.passes for name, m in self.results.items() if m.status == Status.OK}
+        timed = {name: self.results[name].passes for name in self.live()}
         return any(interval_width(timed, name) > target_width for name in timed if name not in BASELINES)
 
     def run_pass(self, rounds: int) -> None:

@@ -1,7 +1,8 @@
 """pytest-benchmark suite: forward, backward and forward+backward of every available implementation of every op, on the timing engine of `opbench bench`.
 
 Each benchmark round is one block of calls on windows it has not seen (timing.Workload, refreshed by
-pytest-benchmark's untimed setup), so pytest-benchmark's statistics are per block; extra_info
+pytest-benchmark's untimed setup, which then makes one call on the calibration's input, as
+`opbench bench` does before each block), so pytest-benchmark's statistics are per block; extra_info
 records the calls per block and the median per call. After the rounds, the outputs of the last
 round's first and last calls are verified against the float64 reference, as `opbench bench` does;
 a wrong one fails the benchmark. pytest-benchmark cannot interleave implementations: for paired
@@ -41,13 +42,15 @@ def test_activation(benchmark, case):
     with settings([impl]):  # what it needs while timed (compiled: torch.compile's settings)
         benchmark.group = f"{impl.op.name} {device} {dtype_name(dtype)} {direction} n={numel}"
         timed_case = timing.Case(impl.op, direction, numel, dtype, device)
-        probe = timing.Workload(timed_case, windows=1)
-        count = timing.calibrate(timing.calls_for(impl, direction, probe, 1, baseline=False)[0], device, timing.BLOCK_S)
+        probe = timing.Workload(timed_case, windows=1, seed=timing.PROBE_SEED)
+        warm_up = timing.calls_for(impl, direction, probe, 1, baseline=False)[0]
+        count = timing.calibrate(warm_up, device, timing.BLOCK_S)
         workload = timing.Workload(timed_case, windows=max(2, count))
         rounds, kept = iter(range(ROUNDS)), {}
 
-        def setup():  # untimed: new values in place, the calls of this round
+        def setup():  # untimed: new values in place, the calls of this round, one call on the probe (timing.py)
             workload.refresh(next(rounds))
+            warm_up()
             return (timing.calls_for(impl, direction, workload, count, baseline=False),), {}
 
         def block(calls):

@@ -9,6 +9,14 @@ machine's states over the whole sweep, and they, not the rounds, are the indepen
 interval (stats.py says why, with the measurement). With a target width, passes go on until every
 interval is that narrow, up to a cap (`bench --target-width 5`).
 
+Every block follows one untimed call of its entry on the calibration's input (another seed's values):
+a block times calls made back to back, as a training step makes them right after the previous step
+freed its output, not the first call after a pause. Where one block is one call (2^24 on a CPU) the
+difference is large on a VM that hands freed memory back to its host: on this project's 2-core VM
+(virtio-balloon free page reporting, in 2 MiB blocks), cpp's forward at 2^24 took 15 ms a call back
+to back and 75 ms 3 s after its last call, whose freed huge pages the host had taken back and faulted
+in again; F.gelu's 4 KiB pages took 40 ms either way.
+
 Inputs cannot be cached. The inputs are windows of one buffer, SHIFT elements apart: every call of a
 block gets its own window (its own pointer, and different values at every position). Between rounds
 the buffer's values are replaced (rotated) in place without bumping its version counter, so a result
@@ -244,7 +252,7 @@ def time_block(calls: list[Callable], keep: set[int], device: str) -> tuple[floa
     Once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up before the timed
     run, which would show every timed call its input first (a result cached by the input's values
     during the warm-up would serve the timed call, correct and free) and triple the work; calibrate
-    has warmed every entry up already. The clock is the one Timer would use (_timer), at this
+    warms every block up (CaseTimer._time_block). The clock is the one Timer would use (_timer), at this
     process's thread count, which nothing here changes."""
     kept: dict[int, object] = {}
     segments, start = [], 0
@@ -406,6 +414,7 @@ class CaseTimer:
     def __init__(self, entries: dict[str, Callable], case: Case, block_s: float = BLOCK_S, seed: int = 0):
         self.entries, self.case, self.block_s = entries, case, block_s
         self.results = {name: Measured() for name in entries}
+        self.warm_ups: dict[str, Callable[[], object]] = {}  # per pass: each entry's call on the calibration's input
         self.rng = random.Random(seed)
         self.rounds_done = self.passes_done = 0
 
@@ -414,8 +423,8 @@ class CaseTimer:
         probe = Workload(self.case, windows=1, seed=PROBE_SEED)
         for name in self.live():
             try:
-                calls = calls_for(self.entries[name], self.case.direction, probe, 1, name in BASELINES)
-                self.results[name].calls_per_block = calibrate(calls[0], self.case.device, self.block_s)
+                self.warm_ups[name] = calls_for(self.entries[name], self.case.direction, probe, 1, name in BASELINES)[0]
+                self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
             except Exception as error:  # a crash is this entry's row, never the run's end
                 self.fail(name, Status.ERROR, error)
         windows = max((self.results[name].calls_per_block for name in self.live()), default=1)
@@ -468,6 +477,7 @@ class CaseTimer:
         try:
             calls = calls_for(self.entries[name], self.case.direction, workload, count, name in BASELINES)
             keep = {self.rng.randrange(count), count - 1}
+            self.warm_ups[name]()  # untimed; its output is dropped before the block allocates
             seconds, kept = time_block(calls, keep, self.case.device)
             del calls
             problem = workload.restore_if_changed()

@@ -153,10 +153,9 @@ def machine_note(table: pd.DataFrame) -> str | None:
     low, high = moved["change_pct"].min(), moved["change_pct"].max()
     span = f"{low:+.0f}%" if len(moved) == 1 else f"{low:+.0f}% to {high:+.0f}%"
     return (f"the machine changed between the runs: the references (torch, copy, clone: the same code in both) "
-            f"changed significantly in {len(moved)} of {int(_references(table).sum())} rows ({span}); "
-            "changes of the implementations "
-            "are partly the machine's (--fail-above judges the implementations under review; --relative compares "
-            "them with torch in the same rounds)")
+            f"changed significantly in {len(moved)} of {int(_references(table).sum())} rows ({span}); changes of the "
+            "implementations are partly the machine's (--fail-above judges the implementations under review; "
+            "--relative compares them with torch in the same rounds)")
 
 
 def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:

@@ -45,7 +45,7 @@ def test_activation(benchmark, case):
         probe = timing.Workload(timed_case, windows=1, seed=timing.PROBE_SEED)
         warm_up = timing.calls_for(impl, direction, probe, 1, baseline=False)[0]
         count = timing.calibrate(warm_up, device, timing.BLOCK_S)
-        workload = timing.Workload(timed_case, windows=max(2, count))
+        workload = timing.Workload(timed_case, windows=timing.windows_for(timed_case, count))
         rounds, kept = iter(range(ROUNDS)), {}
 
         def setup():  # untimed: new values in place, the calls of this round, one call on the probe (timing.py)

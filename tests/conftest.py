@@ -40,4 +40,4 @@ def _local_mnist():
 
 LOCAL_MNIST = _local_mnist()
 requires_mnist = pytest.mark.skipif(LOCAL_MNIST is None,
-                                    reason="no MNIST in $OPBENCH_DATA or ./data (opbench report --quick fetches it); tests never download")
+                                    reason="no MNIST in $OPBENCH_DATA or ./data (`opbench data` fetches it); tests never download")

@@ -14,6 +14,7 @@ import pytest
 import torchvision
 
 from opbench import data
+from opbench.cli import main
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
@@ -44,6 +45,22 @@ def test_truncated_file_names_the_file_and_the_md5(tmp_path):
         handle.truncate(5000)
     with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte is corrupt or truncated: .*expected 27ae3e4e09519cfbb04c329615203637"):
         data.ensure_mnist(tmp_path)
+
+
+@requires_mnist
+def test_data_command_prints_the_verified_folder(capsys):
+    assert main(["data", "--data-root", str(LOCAL_MNIST)]) == 0
+    assert capsys.readouterr().out.strip() == str(LOCAL_MNIST / "MNIST" / "raw")
+
+
+def test_data_command_names_a_corrupt_file_in_one_line(tmp_path, capsys):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        (raw / name).write_bytes(b"not MNIST")
+    assert main(["data", "--data-root", str(tmp_path)]) == 2  # corrupt files are not replaced from the network
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is corrupt or truncated" in error, error
 
 
 def test_missing_everywhere_lists_where_it_looked(tmp_path):

@@ -1,4 +1,5 @@
-"""pytest-benchmark suite: forward, backward and forward+backward of every available implementation of every op, on the timing engine of `opbench bench`.
+"""pytest-benchmark suite: forward, backward and forward+backward of every available implementation of every op, on the
+timing engine of `opbench bench`.
 
 Each benchmark round is one block of calls on windows it has not seen (timing.Workload, refreshed by
 pytest-benchmark's untimed setup, which then makes one call on the calibration's input, as
@@ -67,7 +68,15 @@ def test_activation(benchmark, case):
     moved = timing.bytes_moved(direction, numel, dtype)
     per_call = benchmark.stats.stats.median / count if benchmark.stats else None
     benchmark.extra_info.update(
-        op=impl.op.name, implementation=impl.name, device=device, dtype=dtype_name(dtype), direction=direction, numel=numel,
-        bytes=moved, threads=torch.get_num_threads(), calls_per_block=count, median_per_call_s=per_call,
+        op=impl.op.name,
+        implementation=impl.name,
+        device=device,
+        dtype=dtype_name(dtype),
+        direction=direction,
+        numel=numel,
+        bytes=moved,
+        threads=torch.get_num_threads(),
+        calls_per_block=count,
+        median_per_call_s=per_call,
         gbps=moved / per_call / 1e9 if per_call else None,
     )

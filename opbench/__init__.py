@@ -1,4 +1,5 @@
-"""opbench: is my custom activation correct, and is it worth it? Define ops, register implementations; check, time and train them."""
+"""opbench: is my custom activation correct, and is it worth it? Define ops, register implementations; check, time and
+train them."""
 
 from opbench.activations import Op
 from opbench.registry import (
@@ -16,7 +17,9 @@ from opbench.registry import (
     undefine_op,
     unregister,
 )
-from opbench import impls  # noqa: E402,F401  (defines the built-in ops and registers their implementations)
+
+# Defines the built-in ops and registers their implementations, after the registry exists.
+from opbench import impls  # noqa: F401, I001  # isort: skip
 
 __all__ = [
     "BASELINE",

@@ -1,4 +1,5 @@
-"""The activation specs (ops): one declaration per elementwise op holds everything checks, timing, training and reports need of it.
+"""The activation specs (ops): one declaration per elementwise op holds everything checks, timing, training and reports
+need of it.
 
 An op is its float64 reference and derivative (opbench.reference), its limits at +-inf and nan, the
 finite inputs where its implementations tend to go wrong, and PyTorch's own implementation: the
@@ -12,8 +13,8 @@ defines a new op the same way:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -72,30 +73,44 @@ def _silu_formula(x: torch.Tensor) -> torch.Tensor:
 
 
 GELU = Op(
-    "gelu", "x Phi(x), the exact (erf) GELU",
-    function=reference.gelu, derivative=reference.gelu_derivative,
-    baseline=lambda x: F.gelu(x, approximate="none"), baseline_label="F.gelu(approximate='none')",
+    "gelu",
+    "x Phi(x), the exact (erf) GELU",
+    function=reference.gelu,
+    derivative=reference.gelu_derivative,
+    baseline=lambda x: F.gelu(x, approximate="none"),
+    baseline_label="F.gelu(approximate='none')",
     baseline_out=lambda x, out: torch.ops.aten.gelu.out(x, out=out),
-    baseline_backward_out=lambda grad, x, grad_input: torch.ops.aten.gelu_backward.grad_input(grad, x, grad_input=grad_input),
+    baseline_backward_out=lambda grad, x, grad_input: torch.ops.aten.gelu_backward.grad_input(
+        grad, x, grad_input=grad_input
+    ),
     formula=_gelu_formula,
 )
 GELU_TANH = Op(
-    "gelu-tanh", "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh-approximated GELU",
-    function=reference.gelu_tanh, derivative=reference.gelu_tanh_derivative,
-    baseline=lambda x: F.gelu(x, approximate="tanh"), baseline_label="F.gelu(approximate='tanh')",
+    "gelu-tanh",
+    "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh-approximated GELU",
+    function=reference.gelu_tanh,
+    derivative=reference.gelu_tanh_derivative,
+    baseline=lambda x: F.gelu(x, approximate="tanh"),
+    baseline_label="F.gelu(approximate='tanh')",
     baseline_out=lambda x, out: torch.ops.aten.gelu.out(x, approximate="tanh", out=out),
     baseline_backward_out=lambda grad, x, grad_input: torch.ops.aten.gelu_backward.grad_input(
-        grad, x, approximate="tanh", grad_input=grad_input),
+        grad, x, approximate="tanh", grad_input=grad_input
+    ),
     formula=_gelu_tanh_formula,
     # Where x^3 overflows float16 (~40) and float32 (~4.9e12): u must still saturate, not turn nan.
     edge_values=(3.0, 40.0, 5e12),
 )
 SILU = Op(
-    "silu", "x sigmoid(x), also called swish",
-    function=reference.silu, derivative=reference.silu_derivative,
-    baseline=F.silu, baseline_label="F.silu",
+    "silu",
+    "x sigmoid(x), also called swish",
+    function=reference.silu,
+    derivative=reference.silu_derivative,
+    baseline=F.silu,
+    baseline_label="F.silu",
     baseline_out=lambda x, out: torch.ops.aten.silu.out(x, out=out),
-    baseline_backward_out=lambda grad, x, grad_input: torch.ops.aten.silu_backward.grad_input(grad, x, grad_input=grad_input),
+    baseline_backward_out=lambda grad, x, grad_input: torch.ops.aten.silu_backward.grad_input(
+        grad, x, grad_input=grad_input
+    ),
     formula=_silu_formula,
     # exp(-x) overflows float32 past 88.7 and float16 past 11.1; sigmoid saturates in float32 near 17.
     edge_values=(11.5, 17.0, 88.0, 89.0, 104.0),

@@ -1,9 +1,10 @@
-"""`opbench bench` sweeps: every op's implementations x size x dtype x direction, checked first, then timed in verified, interleaved rounds; each case's rows saved as it ends."""
+"""`opbench bench` sweeps: every op's implementations x size x dtype x direction, checked first, then timed in
+verified, interleaved rounds; each case's rows saved as it ends."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,14 +22,42 @@ DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in ran
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
 QUICK_ROUNDS = 2  # per pass: --quick keeps timing.PASSES passes, for intervals of the same coverage
 KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
-MEASURED_COLUMNS = ("passes", "rounds", "calls_per_block", "median_s", "ci_low_s", "ci_high_s", "kernel_s", "bytes", "gbps", "samples_s",
-                    "peak_bytes", "retained_bytes_per_call", "leaks")
+MEASURED_COLUMNS = (
+    "passes",
+    "rounds",
+    "calls_per_block",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "kernel_s",
+    "bytes",
+    "gbps",
+    "samples_s",
+    "peak_bytes",
+    "retained_bytes_per_call",
+    "leaks",
+)
 
 
-def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, status: Status = Status.OK,
-         detail: str = "", cold_call_s: float | None = None) -> dict:
-    row = dict(op=case.op.name, implementation=name, device=case.device, dtype=dtype_name(case.dtype), direction=case.direction,
-               numel=case.numel, status=status, detail=detail, cold_call_s=cold_call_s)
+def _row(
+    name: str,
+    case: timing.Case,
+    measured: timing.Measured | None = None,
+    status: Status = Status.OK,
+    detail: str = "",
+    cold_call_s: float | None = None,
+) -> dict:
+    row = dict(
+        op=case.op.name,
+        implementation=name,
+        device=case.device,
+        dtype=dtype_name(case.dtype),
+        direction=case.direction,
+        numel=case.numel,
+        status=status,
+        detail=detail,
+        cold_call_s=cold_call_s,
+    )
     row.update(dict.fromkeys(MEASURED_COLUMNS, math.nan))  # every row has every column: untimed ones stay empty
     if measured is None:
         return row
@@ -36,11 +65,21 @@ def _row(name: str, case: timing.Case, measured: timing.Measured | None = None, 
     if measured.status in (Status.OK, Status.FAILED_VERIFICATION):  # timed: the numbers stand, verified or not
         interval = stats.interval(measured.passes)
         moved = timing.bytes_moved("fwd" if name in timing.BASELINES else case.direction, case.numel, case.dtype)
-        row.update(passes=len(measured.passes), rounds=measured.rounds, calls_per_block=measured.calls_per_block, median_s=interval.median,
-                   ci_low_s=interval.low, ci_high_s=interval.high, kernel_s=measured.kernel_s, bytes=moved,
-                   peak_bytes=measured.peak_bytes, retained_bytes_per_call=measured.retained_bytes_per_call,
-                   leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.tensor_bytes,
-                   gbps=moved / interval.median / 1e9, samples_s=results.samples_text(measured.passes))
+        row.update(
+            passes=len(measured.passes),
+            rounds=measured.rounds,
+            calls_per_block=measured.calls_per_block,
+            median_s=interval.median,
+            ci_low_s=interval.low,
+            ci_high_s=interval.high,
+            kernel_s=measured.kernel_s,
+            bytes=moved,
+            peak_bytes=measured.peak_bytes,
+            retained_bytes_per_call=measured.retained_bytes_per_call,
+            leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.tensor_bytes,
+            gbps=moved / interval.median / 1e9,
+            samples_s=results.samples_text(measured.passes),
+        )
     return row
 
 
@@ -50,8 +89,16 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
     compares) with their 95% intervals, only for verified rows; and the fraction of each copy
     baseline's bandwidth, with above_limit where an op beats out.copy_(x)."""
     frame = frame.copy()
-    for column in ("speedup_vs_torch", "speedup_low", "speedup_high", "time_vs_torch", "time_low", "time_high",
-                   "bandwidth_fraction", "clone_fraction"):
+    for column in (
+        "speedup_vs_torch",
+        "speedup_low",
+        "speedup_high",
+        "time_vs_torch",
+        "time_low",
+        "time_high",
+        "bandwidth_fraction",
+        "clone_fraction",
+    ):
         frame[column] = np.nan
     frame["above_limit"] = False
     samples = {name: m.passes for name, m in measured.items() if m.status == Status.OK}
@@ -61,7 +108,11 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
         mine, base = samples[row["implementation"]], timing.baseline_for(row["implementation"])
         if base in samples:  # each its own median: of an even count it averages two, and 1 / average != average of 1 /
             speedup, time = stats.paired_ratio(samples[base], mine), stats.paired_ratio(mine, samples[base])
-            frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = speedup.median, speedup.low, speedup.high
+            frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = (
+                speedup.median,
+                speedup.low,
+                speedup.high,
+            )
             frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = time.median, time.low, time.high
         copy_bytes = timing.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
         for baseline, column in ((timing.COPY, "bandwidth_fraction"), (timing.CLONE, "clone_fraction")):
@@ -93,17 +144,40 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
     return entries, rows
 
 
-def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
-          block_s: float = timing.BLOCK_S, on_rows: Callable[[pd.DataFrame], None] | None = None,
-          outputs: str = "fresh", target_width: float | None = None, max_passes: int = 0,
-          passes: int = timing.PASSES) -> pd.DataFrame:
+def sweep(
+    impls: list[Implementation],
+    device: str,
+    dtypes,
+    sizes,
+    directions,
+    rounds: int = timing.ROUNDS,
+    block_s: float = timing.BLOCK_S,
+    on_rows: Callable[[pd.DataFrame], None] | None = None,
+    outputs: str = "fresh",
+    target_width: float | None = None,
+    max_passes: int = 0,
+    passes: int = timing.PASSES,
+) -> pd.DataFrame:
     with settings(impls):  # what any of them needs while it is checked and timed
-        return _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
-                      max_passes, passes)
+        return _sweep(
+            impls,
+            device,
+            dtypes,
+            sizes,
+            directions,
+            rounds,
+            block_s,
+            on_rows,
+            outputs,
+            target_width,
+            max_passes,
+            passes,
+        )
 
 
-def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes,
-           passes) -> pd.DataFrame:
+def _sweep(
+    impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes, passes
+) -> pd.DataFrame:
     """Check, then time every case (each op's implementations in the same rounds) in passes of `rounds`
     rounds: every case's first pass, then every case's second, and so on (timing.CaseTimer), so that each
     case's passes lie the whole sweep apart. After each pass the rows of the cases it timed go to
@@ -133,8 +207,11 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:
-                skipped += [_row(impl.name, timing.Case(op, d, n, dtype, device), None, *problem)
-                            for d in directions for n in sizes]
+                skipped += [
+                    _row(impl.name, timing.Case(op, d, n, dtype, device), None, *problem)
+                    for d in directions
+                    for n in sizes
+                ]
             else:
                 usable.append(impl)
         if skipped:
@@ -159,15 +236,24 @@ def _sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, o
 
 def failed_rows(impl: Implementation, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:
     """ERROR rows for every case of one implementation that could not be measured at all."""
-    return results.to_frame([_row(impl.name, timing.Case(impl.op, d, n, dtype, device), None, Status.ERROR, detail)
-                             for dtype in dtypes for n in sizes for d in directions], device)
+    return results.to_frame(
+        [
+            _row(impl.name, timing.Case(impl.op, d, n, dtype, device), None, Status.ERROR, detail)
+            for dtype in dtypes
+            for n in sizes
+            for d in directions
+        ],
+        device,
+    )
 
 
 def failures(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose implementation could not be timed as asked (checks, verification, errors)."""
     if frame.empty:
         return frame
-    return frame[frame["status"].isin(list(results.FAILURES))].drop_duplicates(["implementation", "dtype", "status", "detail"])
+    return frame[frame["status"].isin(list(results.FAILURES))].drop_duplicates(
+        ["implementation", "dtype", "status", "detail"]
+    )
 
 
 def default_dtypes(device: str) -> list[torch.dtype]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -86,8 +86,9 @@ class Comparison:
     first_wrong_value: float = math.nan  # what the implementation returned there
 
 
-def error_and_allowed(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype,
-                      atol_scale: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def error_and_allowed(
+    actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, atol_scale: torch.Tensor | float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per element, flat and in float64 on the results' own device (a 2^28-element output is not copied
     to the host): the absolute error against the reference (nan or inf: infinitely wrong) and what
     TOLERANCES allows there. In place where it can: verified timing runs this after every block.
@@ -115,14 +116,22 @@ def first_beyond(error: torch.Tensor, allowed: torch.Tensor) -> int:
     return int(beyond.byte().argmax().item()) if beyond.any() else -1  # argmax: the first of equal maxima
 
 
-def compare(actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype: torch.dtype,
-            atol_scale: torch.Tensor | float = 1.0) -> Comparison:
+def compare(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    x: torch.Tensor,
+    dtype: torch.dtype,
+    atol_scale: torch.Tensor | float = 1.0,
+) -> Comparison:
     """Compare an implementation's finite-input results with the float64 reference under TOLERANCES
     (error_and_allowed): pass or fail, the largest errors and where they happened."""
     error, allowed = error_and_allowed(actual, expected, dtype, atol_scale)
     if error.numel() == 0:
         return Comparison(True, 0.0, 0.0, math.nan, math.nan)
-    expected, x = expected.to(error.device, torch.float64).flatten(), x.detach().to(error.device, torch.float64).flatten()
+    expected, x = (
+        expected.to(error.device, torch.float64).flatten(),
+        x.detach().to(error.device, torch.float64).flatten(),
+    )
     large = expected.abs() >= REL_ERROR_FLOOR
     relative = (error[large] / expected[large].abs()).max().item() if large.any() else 0.0
     first = first_beyond(error, allowed)
@@ -160,15 +169,27 @@ def _verdict(problems: list[str], failure: Status = Status.FAIL) -> Outcome:
     return Outcome(failure if problems else Status.PASS, "; ".join(problems))
 
 
-def _agreement(kind: str, actual: torch.Tensor, expected: torch.Tensor, x: torch.Tensor, dtype,
-               atol_scale: torch.Tensor | float = 1.0, failure: Status = Status.FAIL) -> Outcome:
+def _agreement(
+    kind: str,
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    x: torch.Tensor,
+    dtype,
+    atol_scale: torch.Tensor | float = 1.0,
+    failure: Status = Status.FAIL,
+) -> Outcome:
     result = compare(actual, expected, x, dtype, atol_scale)
-    detail = "" if result.passed else (
-        f"{kind} error {result.max_abs_error:.3g} at x = {result.at_input:.6g}; "
-        f"furthest beyond tolerance at x = {result.worst_input:.6g}"
+    detail = (
+        ""
+        if result.passed
+        else (
+            f"{kind} error {result.max_abs_error:.3g} at x = {result.at_input:.6g}; "
+            f"furthest beyond tolerance at x = {result.worst_input:.6g}"
+        )
     )
-    return Outcome(Status.PASS if result.passed else failure, detail, result.max_abs_error, result.max_rel_error,
-                   result.at_input)
+    return Outcome(
+        Status.PASS if result.passed else failure, detail, result.max_abs_error, result.max_rel_error, result.at_input
+    )
 
 
 def check_forward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL) -> Outcome:
@@ -224,7 +245,9 @@ def check_contract(impl: Implementation, dtype: torch.dtype, device: str) -> Out
     if again is not None:
         violations.append(f"differs between two calls on the same input (element {again}): nondeterministic")
     if _first_difference(impl(b), first) is None:
-        violations.append("returns the first input's result for a second input of the same shape (a result cached by shape?)")
+        violations.append(
+            "returns the first input's result for a second input of the same shape (a result cached by shape?)"
+        )
     after_other = _first_difference(impl(a), first)
     if after_other is not None:
         violations.append(f"returns another result for an input after a call on another input (element {after_other})")
@@ -235,14 +258,18 @@ def check_contract(impl: Implementation, dtype: torch.dtype, device: str) -> Out
     # New values in place, through an alias that leaves pointer, shape and version counter as they were.
     a.data[positions[0]] = moved(a, positions[0])
     if _first_difference(impl(a)[positions[0]], first[positions[0]]) is None:
-        violations.append("ignores a change of its input's values made in place (a result cached by pointer or version?)")
+        violations.append(
+            "ignores a change of its input's values made in place (a result cached by pointer or version?)"
+        )
     # A new tensor equal to the last input but for one element.
     last = impl(a)
     c = a.clone()
     c[positions[1]] = moved(c, positions[1])
     if _first_difference(impl(c)[positions[1]], last[positions[1]]) is None:
-        violations.append("returns a stale result for an input differing from the previous one in one element "
-                          "(a result cached by some of the values?)")
+        violations.append(
+            "returns a stale result for an input differing from the previous one in one element "
+            "(a result cached by some of the values?)"
+        )
     return _verdict(violations)
 
 
@@ -328,9 +355,9 @@ CHECKS = (
 CHECK_NAMES = tuple(check.name for check in CHECKS)
 
 
-def _outcome(run: Callable[[], Outcome]) -> Outcome:
+def _outcome(run: Callable[..., Outcome], *args) -> Outcome:
     try:
-        return run()
+        return run(*args)
     except Exception as error:  # a crash in an implementation is its failure, not the checker's
         return Outcome(Status.FAIL, f"{type(error).__name__}: {first_line(error)}")
 
@@ -351,10 +378,10 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECK_NAME
         for dtype in dtypes:
             for check in CHECKS:
                 if check.name in checks and check.applies(impl, dtype):
-                    rows.append(row(dtype, check.name, _outcome(lambda: check.run(impl, dtype, device))))
+                    rows.append(row(dtype, check.name, _outcome(check.run, impl, dtype, device)))
             for numel in sizes:
                 for name, function in (("forward", check_forward), ("backward", check_backward)):
-                    outcome = _outcome(lambda: function(impl, dtype, device, numel))
+                    outcome = _outcome(function, impl, dtype, device, numel)
                     rows.append(row(dtype, f"{name} {inputs.size_label(numel)}", outcome))
     return rows
 

@@ -1,4 +1,5 @@
-"""`opbench compare BASE.csv NEW.csv`: for every key measured in both runs, the change of the median with its interval and a significance test; the gate before merging a kernel change.
+"""`opbench compare BASE.csv NEW.csv`: for every key measured in both runs, the change of the median with its interval
+and a significance test; the gate before merging a kernel change.
 
 Bench CSVs compare the times of each op, implementation, device, dtype, direction and size: the
 medians of its passes (stats.units of `samples_s`: two runs of the same code differ by as much as
@@ -32,9 +33,14 @@ from opbench import render, results, stats, timing
 from opbench.results import Status
 
 KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
-    "bench": (["op", "implementation", "device", "dtype", "direction", "numel"],
-              lambda rows: stats.units(results.samples_of(rows["samples_s"].iloc[0]))),
-    "train": (["op", "implementation", "device", "loader", "seed", "lr", "batch_size"], lambda rows: list(rows["epoch_s"])),
+    "bench": (
+        ["op", "implementation", "device", "dtype", "direction", "numel"],
+        lambda rows: stats.units(results.samples_of(rows["samples_s"].iloc[0])),
+    ),
+    "train": (
+        ["op", "implementation", "device", "loader", "seed", "lr", "batch_size"],
+        lambda rows: list(rows["epoch_s"]),
+    ),
 }
 MACHINE = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
 
@@ -60,7 +66,9 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
     torch, or torch's out= entry), round by round within each pass (stats.round_ratios); the baselines
     themselves, and rows whose baseline was not timed in the same rounds, are left out."""
     case = [c for c in ("op", "device", "dtype", "direction", "numel", "threads") if c in frame]
-    samples = {(tuple(row[case]), row["implementation"]): results.samples_of(row["samples_s"]) for _, row in frame.iterrows()}
+    samples = {
+        (tuple(row[case]), row["implementation"]): results.samples_of(row["samples_s"]) for _, row in frame.iterrows()
+    }
     kept = []
     for _, row in frame.iterrows():
         name, baseline = row["implementation"], timing.baseline_for(row["implementation"])
@@ -79,7 +87,9 @@ class Comparison:
     relative: bool = False  # medians are ratios to torch in the same rounds, not seconds
 
 
-def compare(base_path: Path, new_path: Path, across_machines: bool = False, relative_to_torch: bool = False) -> Comparison:
+def compare(
+    base_path: Path, new_path: Path, across_machines: bool = False, relative_to_torch: bool = False
+) -> Comparison:
     base, new = results.load(base_path), results.load(new_path)
     kind = results.kind_of(base, base_path)
     if kind not in KINDS:
@@ -106,15 +116,25 @@ def compare(base_path: Path, new_path: Path, across_machines: bool = False, rela
         if len(before) < 2 or len(after) < 2:
             continue
         change = stats.change(before, after)
-        rows.append({**dict(zip(key, values)), "base_median": stats.median_interval(before).median,
-                     "new_median": stats.median_interval(after).median, "change_pct": change.percent,
-                     "change_low_pct": 100 * (change.ratio.low - 1), "change_high_pct": 100 * (change.ratio.high - 1),
-                     "p_value": change.p_value, "smallest_p": stats.smallest_p(len(before), len(after))})
+        rows.append(
+            {
+                **dict(zip(key, values)),
+                "base_median": stats.median_interval(before).median,
+                "new_median": stats.median_interval(after).median,
+                "change_pct": change.percent,
+                "change_low_pct": 100 * (change.ratio.low - 1),
+                "change_high_pct": 100 * (change.ratio.high - 1),
+                "p_value": change.p_value,
+                "smallest_p": stats.smallest_p(len(before), len(after)),
+            }
+        )
     table = pd.DataFrame(rows)
     if rows:  # significance over the whole table (stats.holm): identical code shows no change anywhere
         table["p_adjusted"] = stats.holm(list(table["p_value"]))
-        table["verdict"] = [("slower" if change > 0 else "faster") if p < stats.ALPHA else "no significant change"
-                            for change, p in zip(table["change_pct"], table["p_adjusted"])]
+        table["verdict"] = [
+            ("slower" if change > 0 else "faster") if p < stats.ALPHA else "no significant change"
+            for change, p in zip(table["change_pct"], table["p_adjusted"])
+        ]
     return Comparison(table, skipped, relative_to_torch)
 
 
@@ -123,8 +143,10 @@ def blind_note(table: pd.DataFrame) -> str | None:
     units (passes) for this many rows."""
     if table.empty or (table["smallest_p"] * len(table) < stats.ALPHA).any():
         return None
-    return (f"no row can be significant: {len(table)} rows, and {table['smallest_p'].min():.2g} is the smallest "
-            "p-value these unit counts allow; time more passes (bench --passes) to compare this many rows")
+    return (
+        f"no row can be significant: {len(table)} rows, and {table['smallest_p'].min():.2g} is the smallest "
+        "p-value these unit counts allow; time more passes (bench --passes) to compare this many rows"
+    )
 
 
 def _references(table: pd.DataFrame) -> pd.Series:
@@ -152,37 +174,58 @@ def machine_note(table: pd.DataFrame) -> str | None:
         return None
     low, high = moved["change_pct"].min(), moved["change_pct"].max()
     span = f"{low:+.0f}%" if len(moved) == 1 else f"{low:+.0f}% to {high:+.0f}%"
-    return (f"the machine changed between the runs: the references (torch, copy, clone: the same code in both) "
-            f"changed significantly in {len(moved)} of {int(_references(table).sum())} rows ({span}); changes of the "
-            "implementations are partly the machine's (--fail-above judges the implementations under review; "
-            "--relative compares them with torch in the same rounds)")
+    return (
+        f"the machine changed between the runs: the references (torch, copy, clone: the same code in both) "
+        f"changed significantly in {len(moved)} of {int(_references(table).sum())} rows ({span}); changes of the "
+        "implementations are partly the machine's (--fail-above judges the implementations under review; "
+        "--relative compares them with torch in the same rounds)"
+    )
 
 
 def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:
     measure = "median time vs torch in the same rounds" if comparison.relative else "median time"
-    header = (f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value "
-              "adjusted over the rows (Holm)")
+    header = (
+        f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value "
+        "adjusted over the rows (Holm)"
+    )
     if across_machines:
         header += " (across machines: rows from different devices, CPUs, threads or torch versions are compared)"
     table = comparison.table
     if table.empty:
         body = "no key was measured in both runs" + (
             f" on the same machine ({comparison.skipped_machines} measured on different ones: --across-machines)"
-            if comparison.skipped_machines else "")
+            if comparison.skipped_machines
+            else ""
+        )
         return f"{header}\n{body}"
     value = (lambda ratio: f"{ratio:.3f}x") if comparison.relative else render.duration
     shown = table.assign(
-        base=table["base_median"].map(value), new=table["new_median"].map(value),
-        change=[f"{c:+.1f}% [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
-                zip(table["change_pct"], table["change_low_pct"], table["change_high_pct"])],
+        base=table["base_median"].map(value),
+        new=table["new_median"].map(value),
+        change=[
+            f"{c:+.1f}% [{lo:+.1f}, {hi:+.1f}]"
+            for c, lo, hi in zip(table["change_pct"], table["change_low_pct"], table["change_high_pct"])
+        ],
         p=table["p_adjusted"].map(lambda p: f"{p:.2g}"),
-    ).drop(columns=["base_median", "new_median", "change_pct", "change_low_pct", "change_high_pct", "p_value",
-                    "smallest_p", "p_adjusted"])
+    ).drop(
+        columns=[
+            "base_median",
+            "new_median",
+            "change_pct",
+            "change_low_pct",
+            "change_high_pct",
+            "p_value",
+            "smallest_p",
+            "p_adjusted",
+        ]
+    )
     lines = [header, render.tabulate_frame(shown)]
     for note in (machine_note(table), blind_note(table)):
         if note:
             lines.append(note)
     if comparison.skipped_machines:
-        lines.append(f"{comparison.skipped_machines} keys measured on different machines or torch versions were "
-                     "left out (--across-machines compares them)")
+        lines.append(
+            f"{comparison.skipped_machines} keys measured on different machines or torch versions were "
+            "left out (--across-machines compares them)"
+        )
     return "\n".join(lines)

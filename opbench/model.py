@@ -1,8 +1,9 @@
-"""LeNet-5 exactly as the reference lab builds it, with its activation (GELU in the lab) supplied by any registered implementation of any op."""
+"""LeNet-5 exactly as the reference lab builds it, with its activation (GELU in the lab) supplied by any registered
+implementation of any op."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,10 +34,18 @@ def lenet5(activation: Callable[[torch.Tensor], torch.Tensor], name: str = "") -
         return Activation(activation, name)
 
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), act(), nn.AvgPool2d(2, 2), act(),
-        nn.Conv2d(6, 16, 5), act(), nn.AvgPool2d(2, 2), act(),
+        nn.Conv2d(1, 6, 5),
+        act(),
+        nn.AvgPool2d(2, 2),
+        act(),
+        nn.Conv2d(6, 16, 5),
+        act(),
+        nn.AvgPool2d(2, 2),
+        act(),
         nn.Flatten(),
-        nn.Linear(256, 120), act(),
-        nn.Linear(120, 84), act(),
+        nn.Linear(256, 120),
+        act(),
+        nn.Linear(120, 84),
+        act(),
         nn.Linear(84, 10),
     )

@@ -1,4 +1,5 @@
-"""The pipeline as a library: check, sweep, train, profile and report take plain arguments and return frames or write files; the CLI only parses arguments and calls these.
+"""The pipeline as a library: check, sweep, train, profile and report take plain arguments and return frames or write
+files; the CLI only parses arguments and calls these.
 
 Each step returns a Run: its long frame (the rows also saved to `csv` as they finish, when given) and
 failures, one line each, for what could not do as asked. Nothing here prints.
@@ -13,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from opbench import bench, check as checks, data, inputs, registry, report as reports, results, stepprofile, timing, train as training
+from opbench import bench, data, inputs, registry, results, stepprofile, timing
+from opbench import check as checks
+from opbench import report as reports
+from opbench import train as training
 from opbench.registry import BASELINE, Implementation
 from opbench.results import Status, first_line
 
@@ -29,38 +33,66 @@ def label(impl: Implementation) -> str:
     return f"{impl.name} ({impl.op.name})"
 
 
-def check(impls: list[Implementation], device: str, dtypes=None, sizes=(), strict: bool = False,
-          csv: str | Path | None = None) -> Run:
+def check(
+    impls: list[Implementation], device: str, dtypes=None, sizes=(), strict: bool = False, csv: str | Path | None = None
+) -> Run:
     """Every check of every implementation; failures are the FAIL rows (and deviations when strict)."""
     rows = [row for impl in impls for row in checks.run_checks(impl, device, dtypes, sizes=sizes)]
     frame = results.to_frame(rows, device)
     if csv and rows:
         results.save(frame, csv, "check", checks.KEY)
-    return Run(frame, [f"{row.implementation} ({row.op}) {row.dtype} {row.check}: {row.detail}"
-                       for row in checks.failed(rows, strict)])
+    return Run(
+        frame,
+        [
+            f"{row.implementation} ({row.op}) {row.dtype} {row.check}: {row.detail}"
+            for row in checks.failed(rows, strict)
+        ],
+    )
 
 
-def sweep(impls: list[Implementation], device: str, dtypes, sizes, directions, rounds: int = timing.ROUNDS,
-          outputs: str = "fresh", csv: str | Path | None = None, block_s: float = timing.BLOCK_S,
-          target_width: float | None = None, max_passes: int = 0, passes: int = timing.PASSES) -> Run:
+def sweep(
+    impls: list[Implementation],
+    device: str,
+    dtypes,
+    sizes,
+    directions,
+    rounds: int = timing.ROUNDS,
+    outputs: str = "fresh",
+    csv: str | Path | None = None,
+    block_s: float = timing.BLOCK_S,
+    target_width: float | None = None,
+    max_passes: int = 0,
+    passes: int = timing.PASSES,
+) -> Run:
     """bench.sweep, its rows saved pass by pass."""
     on_rows = (lambda frame: results.save(frame, csv, "bench", bench.KEY)) if csv else None
-    frame = bench.sweep(impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width,
-                        max_passes, passes)
-    return Run(frame, [f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {inputs.size_label(r.numel)}: {r.status}: {r.detail}"
-                       for r in bench.failures(frame).itertuples()])
+    frame = bench.sweep(
+        impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes, passes
+    )
+    return Run(
+        frame,
+        [
+            f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {inputs.size_label(r.numel)}: {r.status}: {r.detail}"
+            for r in bench.failures(frame).itertuples()
+        ],
+    )
 
 
-def record_failure(impl: Implementation, configs: list[training.TrainConfig], status: Status, detail: str,
-                   csv: str | Path | None) -> None:
+def record_failure(
+    impl: Implementation, configs: list[training.TrainConfig], status: Status, detail: str, csv: str | Path | None
+) -> None:
     """Rows for runs that did not train, beside the epochs they finished (epoch 0 is no epoch)."""
     if csv:
         rows = [training.failed_row(impl, config, status, detail) for config in configs]
         results.save(results.to_frame(rows, configs[0].device), csv, "train", training.KEY)
 
 
-def train(impls: list[Implementation], configs: list[training.TrainConfig], csv: str | Path | None = None,
-          min_accuracy: float | None = None) -> Run:
+def train(
+    impls: list[Implementation],
+    configs: list[training.TrainConfig],
+    csv: str | Path | None = None,
+    min_accuracy: float | None = None,
+) -> Run:
     """Each implementation trained under each configuration, after its gate checks; a failure is that
     run's row and line, and the others still train. Missing data (data.DataError) ends the whole call."""
     rows, failures = [], []
@@ -90,8 +122,15 @@ def train(impls: list[Implementation], configs: list[training.TrainConfig], csv:
 PROFILE_KEY = ["op", "implementation", "device"]
 
 
-def profile(impls: list[Implementation], device: str, data_root: str | None = None, steps: int = 100, warmup: int = 20,
-            rounds: int = 20, csv: str | Path | None = None) -> Run:
+def profile(
+    impls: list[Implementation],
+    device: str,
+    data_root: str | None = None,
+    steps: int = 100,
+    warmup: int = 20,
+    rounds: int = 20,
+    csv: str | Path | None = None,
+) -> Run:
     """The activation's share of a training step per implementation, op by op (stepprofile): each op's
     implementations are profiled, then their unprofiled step times taken in interleaved rounds with
     ratios to that op's torch."""
@@ -122,16 +161,23 @@ def _profile(impls, device, config, images, labels, steps, warmup, rounds) -> tu
                 errors[impl.name] = error
         step_times, step_errors = stepprofile.interleaved_step_times(steppers, rounds=rounds)
         errors.update(step_errors)
-        failures += [f"{name} ({op.name}): {Status.ERROR}: {type(error).__name__}: {first_line(error)}"
-                     for name, error in errors.items()]
+        failures += [
+            f"{name} ({op.name}): {Status.ERROR}: {type(error).__name__}: {first_line(error)}"
+            for name, error in errors.items()
+        ]
         profiles = [p for p in profiles if p.implementation in step_times]
         if profiles:
             frames.append(results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), device))
     return frames, failures
 
 
-def report(out: str | Path, device: str = "cpu", quick: bool = False, data_root: str | None = None,
-           command: str = "opbench.pipeline.report") -> Path:
+def report(
+    out: str | Path,
+    device: str = "cpu",
+    quick: bool = False,
+    data_root: str | None = None,
+    command: str = "opbench.pipeline.report",
+) -> Path:
     """Measure every op's implementations on `device` (sweep with out= entries, checks, training with each
     input pipeline, step profiles) into out/*.csv, replacing any earlier measurement there, and write
     out/README.md from those CSVs. Returns the README's path. Failures are findings of the report."""
@@ -142,12 +188,28 @@ def report(out: str | Path, device: str = "cpu", quick: bool = False, data_root:
     shutil.rmtree(out / "runs", ignore_errors=True)
     impls = registry.implementations(device)
     # sweep first: its cold calls then see compilation and JIT that the checks would otherwise have done
-    sweep(impls, device, bench.default_dtypes(device), (bench.QUICK_SIZES if quick else bench.DEFAULT_SIZES)[device],
-          timing.DIRECTIONS, bench.QUICK_ROUNDS if quick else timing.ROUNDS, "both", out / "bench.csv")
+    sweep(
+        impls,
+        device,
+        bench.default_dtypes(device),
+        (bench.QUICK_SIZES if quick else bench.DEFAULT_SIZES)[device],
+        timing.DIRECTIONS,
+        bench.QUICK_ROUNDS if quick else timing.ROUNDS,
+        "both",
+        out / "bench.csv",
+    )
     check(impls, device, csv=out / "check.csv")
     for loader in training.LOADERS:
-        configs = [training.TrainConfig(epochs=1 if quick else 10, loader=loader, device=device, data_root=data_root,
-                                        logdir=str(out / "runs"), graph=device == "cuda" and loader == "device")]
+        configs = [
+            training.TrainConfig(
+                epochs=1 if quick else 10,
+                loader=loader,
+                device=device,
+                data_root=data_root,
+                logdir=str(out / "runs"),
+                graph=device == "cuda" and loader == "device",
+            )
+        ]
         train(impls, configs, out / "train.csv")
     profile(impls, device, data_root, steps=30 if quick else 100, rounds=10 if quick else 20, csv=out / "profile.csv")
     return reports.write(out, out, command, quick)

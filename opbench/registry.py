@@ -1,16 +1,16 @@
-"""The registry of ops and their implementations: the one seam that checks, benchmarks, training and reports loop over."""
+"""The registry of ops and their implementations: the one seam that checks, timing, training and reports loop over."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
-from opbench.devices import FLOAT_DTYPES, device_present, dtype_name
 from opbench.activations import DEFAULT, Op
+from opbench.devices import FLOAT_DTYPES, device_present, dtype_name
 from opbench.results import first_line
 
 # Each op's own PyTorch implementation, registered with the op: every speedup is measured against it.
@@ -94,9 +94,15 @@ def define_op(op: Op) -> Op:
     if op.name in _OPS:
         raise ValueError(f"an op named {op.name!r} is already defined")
     _OPS[op.name] = op
-    register(BASELINE, op.baseline, op=op.name, devices=("cpu", "cuda"), forward_out=op.baseline_out,
-             backward_out=op.baseline_backward_out,
-             description="PyTorch's own implementation of the op (Op.baseline): the baseline of every speedup")
+    register(
+        BASELINE,
+        op.baseline,
+        op=op.name,
+        devices=("cpu", "cuda"),
+        forward_out=op.baseline_out,
+        backward_out=op.baseline_backward_out,
+        description="PyTorch's own implementation of the op (Op.baseline): the baseline of every speedup",
+    )
     return op
 
 
@@ -122,11 +128,11 @@ def ops() -> list[Op]:
 def register(name: str, forward: Callable | None = None, *, op: str = DEFAULT, **fields):
     """Register an implementation of `op` (default gelu); without `forward`, returns a decorator.
 
-        opbench.register("mine", my_gelu, description="...", devices=("cpu", "cuda"))
-        opbench.register("mine", my_silu, op="silu")
+    opbench.register("mine", my_gelu, description="...", devices=("cpu", "cuda"))
+    opbench.register("mine", my_silu, op="silu")
 
-        @opbench.register("mine", description="...")
-        def my_gelu(x): ...
+    @opbench.register("mine", description="...")
+    def my_gelu(x): ...
     """
     if forward is None:
 
@@ -165,14 +171,17 @@ def get(name: str, device: str | None = None, op: str = DEFAULT) -> Implementati
     return impl
 
 
-def implementations(device: str | None = None, dtype: torch.dtype | None = None, op: str | None = None) -> list[Implementation]:
+def implementations(
+    device: str | None = None, dtype: torch.dtype | None = None, op: str | None = None
+) -> list[Implementation]:
     """Registered implementations, in registration order, of `op` (every op when None) that declare
     `device` and `dtype`. Availability is not filtered here: callers show unavailable ones with their reason.
     """
     return [
         impl
         for impl in _REGISTRY.values()
-        if (device is None or device in impl.devices) and (dtype is None or dtype in impl.dtypes)
+        if (device is None or device in impl.devices)
+        and (dtype is None or dtype in impl.dtypes)
         and (op is None or impl.op.name == op)
     ]
 

@@ -1,4 +1,5 @@
-"""Long result frames as tables, for the terminal (tabulate) and the Markdown report alike: one pivot, one way to print a ratio."""
+"""Long result frames as tables, for the terminal (tabulate) and the Markdown report alike: one pivot, one way to print
+a ratio."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ NO_CLEAR_DIFFERENCE = "≈"
 def by_size(group: pd.DataFrame, cell, tablefmt: str = "github") -> str:
     """One row per implementation, one column per size, cells from cell(row)."""
     table = group.assign(cell=group.apply(cell, axis=1)).pivot_table(
-        index="implementation", columns="numel", values="cell", aggfunc="first", sort=False)
+        index="implementation", columns="numel", values="cell", aggfunc="first", sort=False
+    )
     table.columns = [size_label(n) for n in table.columns]
     return tabulate_frame(table.reset_index(), tablefmt)
 
@@ -63,8 +65,12 @@ def check_table(frame: pd.DataFrame, tablefmt: str = "github") -> str:
         table[name] = wide[name].fillna("-").to_numpy()
         if name in ("forward", "backward"):  # the checks that measure an error, with their figures
             errors = measured.xs(name, level="check").reindex(wide.index)
-            table[f"{name} max abs err"] = errors["max_abs_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
-            table[f"{name} max rel err"] = errors["max_rel_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
+            table[f"{name} max abs err"] = (
+                errors["max_abs_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
+            )
+            table[f"{name} max rel err"] = (
+                errors["max_rel_error"].map(lambda e: "-" if pd.isna(e) else f"{e:.3g}").to_numpy()
+            )
     return tabulate_frame(table, tablefmt)
 
 
@@ -72,16 +78,19 @@ def check_notes(frame: pd.DataFrame) -> list[str]:
     """One line per failing or deviating check, and per implementation unavailable here."""
     problems = frame[frame["status"].isin(["fail", "deviating"])]
     unavailable = frame[frame["status"] == "unavailable"]
-    return ([f"{r.implementation} {r.dtype} {r.check} **{r.status}**: {r.detail}" for r in problems.itertuples()]
-            + [f"{r.implementation}: {r.detail}" for r in unavailable.itertuples()])
+    return [f"{r.implementation} {r.dtype} {r.check} **{r.status}**: {r.detail}" for r in problems.itertuples()] + [
+        f"{r.implementation}: {r.detail}" for r in unavailable.itertuples()
+    ]
 
 
 def ratio_tables(frame: pd.DataFrame, tablefmt: str = "github") -> list[tuple[tuple, str]]:
     """Per (device, dtype, direction) of the verified timed rows: time vs the baseline with its 95%
     interval, one row per implementation, one column per size."""
     timed = frame[(frame["status"] == "ok") & ~frame["implementation"].isin(BASELINES)]
-    return [(key, by_size(group, time_ratio_cell, tablefmt))
-            for key, group in timed.groupby(["device", "dtype", "direction"], sort=False)]
+    return [
+        (key, by_size(group, time_ratio_cell, tablefmt))
+        for key, group in timed.groupby(["device", "dtype", "direction"], sort=False)
+    ]
 
 
 def bench_notes(frame: pd.DataFrame) -> list[str]:
@@ -89,19 +98,32 @@ def bench_notes(frame: pd.DataFrame) -> list[str]:
     not timed or timed and wrong, each once."""
     notes = []
     if "above_limit" in frame:
-        notes += [f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its "
-                  f"bytes at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))"
-                  for r in frame[frame["above_limit"].eq(True)].itertuples()]
+        notes += [
+            f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its "
+            f"bytes at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))"
+            for r in frame[frame["above_limit"].eq(True)].itertuples()
+        ]
     if "leaks" in frame:
-        notes += [f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
-                  f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
-                  for r in frame[frame["leaks"].eq(True)].itertuples()]
+        notes += [
+            f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
+            f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
+            for r in frame[frame["leaks"].eq(True)].itertuples()
+        ]
     not_ok = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status", "detail"])
-    return notes + [f"{r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
-                    for r in not_ok.itertuples()]
+    return notes + [
+        f"{r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
+        for r in not_ok.itertuples()
+    ]
 
 
-STEP_PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
+STEP_PARTS = (
+    "activation forward",
+    "other forward",
+    "activation backward",
+    "other backward",
+    "optimizer",
+    "rest of step",
+)
 
 
 def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -> str:
@@ -110,9 +132,15 @@ def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -
     for part in STEP_PARTS:
         table[f"{part} ms"] = (1e3 * profile[f"{part.replace(' ', '_')}_s"]).map(lambda v: f"{v:.2f}")
     table["activation share"] = (100 * profile["activation_share"]).map(lambda v: f"{v:.0f}%")
-    table["step ms, median [95%]"] = [f"{1e3 * m:.2f} [{1e3 * lo:.2f}, {1e3 * hi:.2f}]" for m, lo, hi in
-                                      zip(profile["step_s"], profile["step_low_s"], profile["step_high_s"])]
+    table["step ms, median [95%]"] = [
+        f"{1e3 * m:.2f} [{1e3 * lo:.2f}, {1e3 * hi:.2f}]"
+        for m, lo, hi in zip(profile["step_s"], profile["step_low_s"], profile["step_high_s"])
+    ]
     if "step_vs_baseline" in profile:
-        table[f"step vs {baseline}"] = [ratio(m, lo, hi) for m, lo, hi in zip(
-            profile["step_vs_baseline"], profile["step_vs_baseline_low"], profile["step_vs_baseline_high"])]
+        table[f"step vs {baseline}"] = [
+            ratio(m, lo, hi)
+            for m, lo, hi in zip(
+                profile["step_vs_baseline"], profile["step_vs_baseline_low"], profile["step_vs_baseline_high"]
+            )
+        ]
     return tabulate_frame(table, tablefmt)

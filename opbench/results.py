@@ -1,4 +1,5 @@
-"""Result rows as long-format CSV: one status vocabulary, provenance on every row, atomic writes, re-runs replace rows with the same key."""
+"""Result rows as long-format CSV: one status vocabulary, provenance on every row, atomic writes, re-runs replace rows
+with the same key."""
 
 from __future__ import annotations
 
@@ -92,8 +93,10 @@ def load(path: str | Path) -> pd.DataFrame:
             raise ResultsError(f"{path}: empty")
         for row in reader:
             if len(row) != len(header):
-                raise ResultsError(f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
-                                   "(truncated or malformed)")
+                raise ResultsError(
+                    f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
+                    "(truncated or malformed)"
+                )
     frame = pd.read_csv(path)
     kind_of(frame, path)
     if "op" not in frame:  # written before ops other than GELU existed

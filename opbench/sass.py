@@ -1,11 +1,12 @@
-"""Static cost of the CUDA activation kernels, no GPU needed: registers, occupancy and instructions per element in the vector loop of their SASS, beside F.gelu's formula compiled into the same loop.
+"""Static cost of the CUDA activation kernels, no GPU needed: registers, occupancy and instructions per element in the
+vector loop of their SASS, beside F.gelu's formula compiled into the same loop.
 
 An elementwise kernel is bandwidth-bound only while its arithmetic keeps up with memory. An H200 issues
 132 SMs x 4 warps x 32 threads x 1.98 GHz = 33e12 thread-instructions per second; at the 4.1 TB/s
 its copy reached, that is 32 instructions per element for a bfloat16 forward (4 bytes moved per
 element), 48 for its backward (6 bytes), and twice those in float32, all at perfect issue. The counts
-here say how close a kernel comes. Run `python -m opbench.sass [--arch sm_90]`; it needs nvcc and nvdisasm (the CUDA toolkit,
-or pip's nvidia-cuda-nvdisasm).
+here say how close a kernel comes. Run `python -m opbench.sass [--arch sm_90]`; it needs nvcc and nvdisasm
+(the CUDA toolkit, or pip's nvidia-cuda-nvdisasm).
 """
 
 from __future__ import annotations
@@ -103,9 +104,22 @@ def _compile(arch: str, folder: Path) -> tuple[str, str]:
     source, cubin = folder / "twin.cu", folder / "twin.cubin"
     source.write_text(TORCH_FORMULA_TWIN)
     compiled = subprocess.run(
-        [toolkit_binary("nvcc"), *build.NVCC_FLAGS, "-std=c++17", f"-arch={arch}", "-cubin", "-Xptxas", "-v",
-         f"-I{build.CSRC}", str(source), "-o", str(cubin)],
-        capture_output=True, text=True)
+        [
+            toolkit_binary("nvcc"),
+            *build.NVCC_FLAGS,
+            "-std=c++17",
+            f"-arch={arch}",
+            "-cubin",
+            "-Xptxas",
+            "-v",
+            f"-I{build.CSRC}",
+            str(source),
+            "-o",
+            str(cubin),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if compiled.returncode:
         raise build.BuildError(f"nvcc failed: {build.first_error_line(compiled.stderr)}")
     sass = subprocess.run([find_nvdisasm(), "-c", str(cubin)], capture_output=True, text=True, check=True)
@@ -139,7 +153,7 @@ def _vector_loops(sass: str) -> dict[str, list[str]]:
         for index in range(store, len(lines)):
             branch = re.search(r"\bBRA `\((\.L_x_\d+)\)", lines[index])
             if branch and labels.get(branch.group(1), len(lines)) < index:
-                body = lines[labels[branch.group(1)]:index + 1]
+                body = lines[labels[branch.group(1)] : index + 1]
                 loops[name] = [line.split(";")[0].strip() for line in body if re.match(r"\s+/\*[0-9a-f]+\*/", line)]
                 break
     return loops
@@ -156,20 +170,23 @@ def kernel_stats(arch: str = "sm_90") -> pd.DataFrame:
         per_pack = 16 // size  # elements per 16-byte pack, one pack per input per iteration
         registers, spill_bytes = resources[name]
         opcodes = [re.sub(r"^@!?U?P\w+\s+", "", line.split("*/", 1)[1].strip()).split(" ")[0] for line in body]
-        rows.append(dict(
-            op=next((op for mangled, op in OPS.items() if mangled in name), "gelu"),
-            formula="F.gelu (erff, expf)" if match.group(2) else "opbench",
-            direction="fwd" if match.group(3) == "Forward" else "bwd",
-            dtype=dtype,
-            registers=registers,
-            spill_bytes=spill_bytes,
-            resident_threads_per_sm=resident_threads(registers),
-            instructions_per_element=len(body) / per_pack,
-            mufu_per_element=sum(op.startswith("MUFU") for op in opcodes) / per_pack,
-            slow_path_calls=sum(op.startswith("CALL") for op in opcodes),
-        ))
-    return pd.DataFrame(rows).sort_values(["op", "direction", "dtype", "formula"], ascending=[True, False, True, False],
-                                          ignore_index=True)
+        rows.append(
+            dict(
+                op=next((op for mangled, op in OPS.items() if mangled in name), "gelu"),
+                formula="F.gelu (erff, expf)" if match.group(2) else "opbench",
+                direction="fwd" if match.group(3) == "Forward" else "bwd",
+                dtype=dtype,
+                registers=registers,
+                spill_bytes=spill_bytes,
+                resident_threads_per_sm=resident_threads(registers),
+                instructions_per_element=len(body) / per_pack,
+                mufu_per_element=sum(op.startswith("MUFU") for op in opcodes) / per_pack,
+                slow_path_calls=sum(op.startswith("CALL") for op in opcodes),
+            )
+        )
+    return pd.DataFrame(rows).sort_values(
+        ["op", "direction", "dtype", "formula"], ascending=[True, False, True, False], ignore_index=True
+    )
 
 
 def main(argv=None) -> None:
@@ -178,8 +195,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     stats = kernel_stats(args.arch)
     nvcc = subprocess.run([toolkit_binary("nvcc"), "--version"], capture_output=True, text=True)
-    print(f"Static cost of the vector loops of csrc/activation_kernel.cu: {args.arch}, {THREADS_PER_BLOCK} threads per block, "
-          f"{next(line for line in nvcc.stdout.splitlines() if 'release' in line)}, opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n")
+    release = next(line for line in nvcc.stdout.splitlines() if "release" in line)
+    print(
+        f"Static cost of the vector loops of csrc/activation_kernel.cu: {args.arch}, "
+        f"{THREADS_PER_BLOCK} threads per block, {release}, "
+        f"opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n"
+    )
     print(tabulate(stats, headers="keys", tablefmt="github", showindex=False, floatfmt=".1f"))
 
 

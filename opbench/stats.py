@@ -1,4 +1,5 @@
-"""The statistics behind every interval and verdict: medians with distribution-free 95% intervals, paired ratios, and the two-run comparison.
+"""The statistics behind every interval and verdict: medians with distribution-free 95% intervals, paired ratios, and
+the two-run comparison.
 
 One place, one method each:
 - The independent unit is the pass (timing.py): each pass times its rounds on fresh buffers, and a
@@ -97,8 +98,10 @@ def interval(passes) -> Interval:
 
 def round_ratios(numerators, denominators) -> list[list[float]]:
     """Per pass, numerator / denominator of each round where both are finite and the denominator positive."""
-    return [[a / b for a, b in zip(num, den) if math.isfinite(a) and math.isfinite(b) and b > 0]
-            for num, den in zip(numerators, denominators)]
+    return [
+        [a / b for a, b in zip(num, den) if math.isfinite(a) and math.isfinite(b) and b > 0]
+        for num, den in zip(numerators, denominators)
+    ]
 
 
 def paired_ratio(numerators, denominators) -> Interval:
@@ -142,8 +145,9 @@ def ratio_of_medians(base, new, seed: int = 0) -> Interval:
     """median(new) / median(base) of two independent sample sets, with its 95% bootstrap interval."""
     base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
     rng = np.random.default_rng(seed)
-    resampled = (np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
-                 / np.median(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1))
+    resampled = np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1) / np.median(
+        rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1
+    )
     low, high = np.quantile(resampled, [ALPHA / 2, 1 - ALPHA / 2])
     return Interval(float(np.median(new) / np.median(base)), float(low), float(high))
 

@@ -1,4 +1,5 @@
-"""The activation's share of a LeNet-5 training step: torch.profiler over a window of steps after warm-up, time split into the activation's forward and backward, the rest of forward and backward, and the optimizer.
+"""The activation's share of a LeNet-5 training step: torch.profiler over a window of steps after warm-up, time split
+into the activation's forward and backward, the rest of forward and backward, and the optimizer.
 
 Attribution, the same for every implementation: the activation modules' forwards run inside
 record_function ranges (hooks added for the window only), and the activation's backward is the
@@ -50,8 +51,12 @@ class Stepper:
         self.impl, self.device = impl, config.device
         torch.manual_seed(config.seed)
         self.model = lenet5(impl, impl.name).to(config.device)
-        self.step = EagerStep(self.model, torch.optim.NAdam(self.model.parameters(), lr=config.lr), nn.CrossEntropyLoss())
-        self.batches = data.device_batches(images, labels, config.batch_size, torch.Generator().manual_seed(config.seed))
+        self.step = EagerStep(
+            self.model, torch.optim.NAdam(self.model.parameters(), lr=config.lr), nn.CrossEntropyLoss()
+        )
+        self.batches = data.device_batches(
+            images, labels, config.batch_size, torch.Generator().manual_seed(config.seed)
+        )
 
     def __call__(self) -> None:
         self.step(*next(self.batches))
@@ -89,7 +94,9 @@ def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
         stepper()
     backward_nodes: set[str] = set()
     handles = _instrument(stepper.model, backward_nodes)
-    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    activities = [torch.profiler.ProfilerActivity.CPU] + (
+        [torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else []
+    )
     step_s = []
     try:
         with torch.profiler.profile(activities=activities) as profiler:
@@ -123,8 +130,9 @@ def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
     return StepProfile(stepper.impl.op.name, stepper.impl.name, device, steps, step_s, parts)
 
 
-def interleaved_step_times(steppers: dict[str, Stepper], rounds: int = 20, steps_per_round: int = 5,
-                           seed: int = 0) -> tuple[dict[str, list[float]], dict[str, BaseException]]:
+def interleaved_step_times(
+    steppers: dict[str, Stepper], rounds: int = 20, steps_per_round: int = 5, seed: int = 0
+) -> tuple[dict[str, list[float]], dict[str, BaseException]]:
     """Per implementation, the mean step time of each round (synchronized, not profiled), rounds in a
     shuffled order; and the error of any implementation whose step raised (it leaves the rotation)."""
     times: dict[str, list[float]] = {name: [] for name in steppers}
@@ -148,17 +156,30 @@ def interleaved_step_times(steppers: dict[str, Stepper], rounds: int = 20, steps
 
 
 def rows(profiles: list[StepProfile], step_times: dict[str, list[float]], baseline: str) -> list[dict]:
-    """One row per implementation (of one op): the parts per profiled step and the activation's share of it; the unprofiled
-    step time (median of the rounds, 95% interval) and its per-round ratio to the baseline's."""
+    """One row per implementation (of one op): the parts per profiled step and the activation's share of it;
+    the unprofiled step time (median of the rounds, 95% interval) and its per-round ratio to the baseline's."""
     base = step_times.get(baseline)
     out = []
     for p in profiles:
         step = stats.median_interval(step_times[p.implementation])
-        activation, mean_step = p.parts_s["activation forward"] + p.parts_s["activation backward"], sum(p.step_s) / p.steps
-        row = dict(op=p.op, implementation=p.implementation, device=p.device, steps=p.steps,
-                   rounds=len(step_times[p.implementation]), step_s=step.median, step_low_s=step.low,
-                   step_high_s=step.high, mean_step_s=mean_step, activation_s=activation, activation_share=activation / mean_step,
-                   **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()})
+        activation, mean_step = (
+            p.parts_s["activation forward"] + p.parts_s["activation backward"],
+            sum(p.step_s) / p.steps,
+        )
+        row = dict(
+            op=p.op,
+            implementation=p.implementation,
+            device=p.device,
+            steps=p.steps,
+            rounds=len(step_times[p.implementation]),
+            step_s=step.median,
+            step_low_s=step.low,
+            step_high_s=step.high,
+            mean_step_s=mean_step,
+            activation_s=activation,
+            activation_share=activation / mean_step,
+            **{f"{part.replace(' ', '_')}_s": seconds for part, seconds in p.parts_s.items()},
+        )
         if base is not None:
             ratio = stats.paired_ratio([step_times[p.implementation]], [base])  # one pass: its rounds are the units
             row.update(step_vs_baseline=ratio.median, step_vs_baseline_low=ratio.low, step_vs_baseline_high=ratio.high)

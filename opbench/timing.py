@@ -1,4 +1,5 @@
-"""Verified, interleaved timing: every implementation of one op's case is timed in shuffled rounds, pass after pass, on inputs it has not seen, and the outputs of its timed calls are checked afterwards.
+"""Verified, interleaved timing: every implementation of one op's case is timed in shuffled rounds, pass after pass, on
+inputs it has not seen, and the outputs of its timed calls are checked afterwards.
 
 A case is (op, direction, numel, dtype, device). Its entries (the implementations, and two copy
 baselines) are timed in passes of `rounds` rounds; in each round every entry runs one block of calls,
@@ -57,13 +58,12 @@ import ctypes
 import ctypes.util
 import functools
 import gc
-import itertools
 import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -167,8 +167,10 @@ class Workload:
     def outputs(self) -> list[torch.Tensor]:
         """One output tensor per window for out= entries, allocated on first use, kept for the case."""
         if self._outputs is None:
-            self._outputs = [torch.full((self.case.numel,), math.nan, dtype=self.case.dtype, device=self.case.device)
-                             for _ in range(self.windows)]
+            self._outputs = [
+                torch.full((self.case.numel,), math.nan, dtype=self.case.dtype, device=self.case.device)
+                for _ in range(self.windows)
+            ]
         return self._outputs
 
     def refresh(self, round_index: int) -> None:
@@ -185,19 +187,27 @@ class Workload:
         """The float64 reference over the whole buffer for this round: the output (fwd) or the input gradient."""
         op = self.case.op
         if self._source_expected is None:  # once, then rotated with the buffer
-            self._source_expected = (op.expected(self.source_x) if self.case.direction == "fwd"
-                                     else op.expected_grad(self.source_grad, self.source_x))
+            self._source_expected = (
+                op.expected(self.source_x)
+                if self.case.direction == "fwd"
+                else op.expected_grad(self.source_grad, self.source_x)
+            )
         if self._expected is None:
             self._expected = torch.roll(self._source_expected, self.shift)
         return self._expected
 
     def restore_if_changed(self) -> str | None:
         """None when the buffers hold what this round put there; else restore them and say what changed."""
-        for what, live, current in (("input", self.x, self.current_x), ("upstream gradient", self.grad, self.current_grad)):
+        for what, live, current in (
+            ("input", self.x, self.current_x),
+            ("upstream gradient", self.grad, self.current_grad),
+        ):
             if not torch.equal(live, current):  # the common case costs one comparison, no allocation
                 where = int((live != current).nonzero()[0].item())
-                detail = (f"changed its {what}: element {where} of the buffer is {live[where].item():.6g}, "
-                          f"was {current[where].item():.6g}")
+                detail = (
+                    f"changed its {what}: element {where} of the buffer is {live[where].item():.6g}, "
+                    f"was {current[where].item():.6g}"
+                )
                 self.x.data.copy_(self.current_x)
                 self.grad.data.copy_(self.current_grad)
                 return detail
@@ -213,7 +223,9 @@ def windows_for(case: Case, calls_per_block: int) -> int:
     return max(2, calls_per_block)
 
 
-def calls_for(entry: Callable, direction: str, workload: Workload, count: int, baseline: bool) -> list[Callable[[], object]]:
+def calls_for(
+    entry: Callable, direction: str, workload: Workload, count: int, baseline: bool
+) -> list[Callable[[], object]]:
     """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
     windows = [k % workload.windows for k in range(count)]
     if isinstance(entry, CopyIntoTarget):
@@ -228,8 +240,10 @@ def calls_for(entry: Callable, direction: str, workload: Workload, count: int, b
     if direction == "fwd+bwd":
         return [functools.partial(_forward_backward, entry, workload.leaves[w], workload.grads[w]) for w in windows]
     graphs = [entry(leaf) for leaf in workload.leaves[: min(count, workload.windows)]]
-    return [functools.partial(torch.autograd.grad, graphs[w], workload.leaves[w], workload.grads[w], retain_graph=True)
-            for w in windows]
+    return [
+        functools.partial(torch.autograd.grad, graphs[w], workload.leaves[w], workload.grads[w], retain_graph=True)
+        for w in windows
+    ]
 
 
 def _forward_backward(entry, x, grad):
@@ -247,6 +261,7 @@ def copy_baselines() -> dict[str, Callable]:
 
 def _timer(device: str) -> Callable[[], float]:
     if device == "cuda":
+
         def current_stream_timer() -> float:  # what the next op on this stream would wait for, no more
             torch.cuda.current_stream().synchronize()
             return time.perf_counter()
@@ -261,8 +276,8 @@ def time_block(calls: list[Callable], keep: set[int], device: str) -> tuple[floa
     Once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up before the timed
     run, which would show every timed call its input first (a result cached by the input's values
     during the warm-up would serve the timed call, correct and free) and triple the work; the one
-    untimed call before a block is on another input (CaseTimer._time_block). The clock is the one Timer would use (_timer), at this
-    process's thread count, which nothing here changes."""
+    untimed call before a block is on another input (CaseTimer._time_block). The clock is the one
+    Timer would use (_timer), at this process's thread count, which nothing here changes."""
     kept: dict[int, object] = {}
     segments, start = [], 0
     for index in sorted(keep):
@@ -291,8 +306,9 @@ def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
         count *= 10
 
 
-def verify(kept: dict[int, object], workload: Workload, count: int, round_index: int,
-           into_output: bool = False) -> str | None:
+def verify(
+    kept: dict[int, object], workload: Workload, count: int, round_index: int, into_output: bool = False
+) -> str | None:
     """None when every kept output is right and owns its memory (or, into_output, is the out= tensor
     its call was given); else what was wrong, naming the element."""
     case = workload.case
@@ -301,8 +317,11 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
     for index, result in sorted(kept.items()):
         got = output_of(result)
         where = f"call {index + 1} of {count} in round {round_index + 1}"
-        for attribute, value, want in (("shape", tuple(got.shape), (case.numel,)), ("dtype", got.dtype, case.dtype),
-                                       ("device", got.device, workload.x.device)):
+        for attribute, value, want in (
+            ("shape", tuple(got.shape), (case.numel,)),
+            ("dtype", got.dtype, case.dtype),
+            ("device", got.device, workload.x.device),
+        ):
             if value != want:
                 return f"{where}: output has {attribute} {value}, expected {want}"
         window = index % workload.windows  # call k ran on window k mod windows (calls_for)
@@ -319,8 +338,10 @@ def verify(kept: dict[int, object], workload: Workload, count: int, round_index:
         scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
         element = check.first_beyond(*check.error_and_allowed(got, expected[span], case.dtype, atol_scale=scale))
         if element >= 0:
-            return (f"{where}: element {element} is {got[element].item():.6g}, expected "
-                    f"{expected[span][element].item():.6g} (input {workload.x[span][element].item():.6g})")
+            return (
+                f"{where}: element {element} is {got[element].item():.6g}, expected "
+                f"{expected[span][element].item():.6g} (input {workload.x[span][element].item():.6g})"
+            )
     return None
 
 
@@ -504,16 +525,25 @@ class CaseTimer:
             try:
                 call = calls_for(self.entries[name], self.case.direction, workload, 1, False)[0]
                 measured = self.results[name]
-                measured.peak_bytes, measured.retained_bytes_per_call = memory_use(call, self.case.device, self.case.tensor_bytes)
+                measured.peak_bytes, measured.retained_bytes_per_call = memory_use(
+                    call, self.case.device, self.case.tensor_bytes
+                )
                 if self.case.device == "cuda":
                     measured.kernel_s = kernel_time_s(call)
             except Exception as error:
                 self.fail(name, Status.ERROR, error)
 
 
-def measure_case(entries: dict[str, Callable], case: Case, rounds: int = ROUNDS, passes: int = 1,
-                 block_s: float = BLOCK_S, seed: int = 0, target_width: float | None = None,
-                 max_passes: int = 0) -> dict[str, Measured]:
+def measure_case(
+    entries: dict[str, Callable],
+    case: Case,
+    rounds: int = ROUNDS,
+    passes: int = 1,
+    block_s: float = BLOCK_S,
+    seed: int = 0,
+    target_width: float | None = None,
+    max_passes: int = 0,
+) -> dict[str, Measured]:
     """One case alone (CaseTimer): its passes one after the other, as many as CaseTimer.wants_pass asks."""
     timer = CaseTimer(entries, case, block_s, seed)
     while timer.wants_pass(passes, target_width, max_passes):

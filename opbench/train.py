@@ -18,14 +18,15 @@ from tqdm import tqdm
 from opbench import data, results
 from opbench.model import lenet5
 from opbench.registry import Implementation, settings
-from opbench.results import first_line
-from opbench.results import Status
+from opbench.results import Status, first_line
 
 LOADERS = ("dataloader", "device")
 
 
 class NonFiniteLoss(ArithmeticError):
     """The training loss became nan or inf: the run stops, and says at which step."""
+
+
 # What makes one training run: a re-run of the same run replaces all of its rows, never some epochs.
 # The parts of a training step, as torch.profiler ranges (EagerStep).
 FORWARD, BACKWARD, OPTIMIZER = "opbench::forward", "opbench::backward", "opbench::optimizer"
@@ -183,8 +184,19 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
 
 def failed_row(impl: Implementation, config: TrainConfig, status: Status, detail: str) -> dict:
     """The row of a run that did not train, or stopped: epoch 0, beside any epochs it finished."""
-    return dict(op=impl.op.name, implementation=impl.name, device=config.device, loader=config.loader, seed=config.seed, lr=config.lr,
-                batch_size=config.batch_size, epochs=config.epochs, epoch=0, status=status, detail=detail)
+    return dict(
+        op=impl.op.name,
+        implementation=impl.name,
+        device=config.device,
+        loader=config.loader,
+        seed=config.seed,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        epoch=0,
+        status=status,
+        detail=detail,
+    )
 
 
 def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = None) -> list[dict]:
@@ -229,7 +241,9 @@ def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) ->
             synchronize(device)
             start = time.perf_counter()
             with GpuUtilizationSampler(device) as utilization:
-                progress = tqdm(batches(), total=steps_per_epoch, leave=False, desc=f"{impl.op.name} {impl.name} epoch {epoch}")
+                progress = tqdm(
+                    batches(), total=steps_per_epoch, leave=False, desc=f"{impl.op.name} {impl.name} epoch {epoch}"
+                )
                 for batch, (images, labels) in enumerate(progress):
                     if batch == steps_per_epoch:
                         break
@@ -249,18 +263,36 @@ def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) ->
                     writer.add_scalar("Loss/Train", value, step)
             if not math.isfinite(train_loss):
                 first = int((~losses.isfinite()).nonzero()[0].item())
-                raise NonFiniteLoss(f"{impl.name}: training loss became {losses[first].item()} at step {first + 1} "
-                                    f"of epoch {epoch}; training stopped")
+                raise NonFiniteLoss(
+                    f"{impl.name}: training loss became {losses[first].item()} at step {first + 1} "
+                    f"of epoch {epoch}; training stopped"
+                )
             accuracy = evaluate(model, test_images, test_labels)
             row = dict(
-                op=impl.op.name, implementation=impl.name, device=device, loader=config.loader, seed=config.seed, epoch=epoch,
-                status=Status.OK, train_loss=train_loss, test_accuracy=accuracy, epoch_s=epoch_s, samples_per_s=seen / epoch_s,
-                samples=seen, batch_size=config.batch_size, lr=config.lr, epochs=config.epochs,
+                op=impl.op.name,
+                implementation=impl.name,
+                device=device,
+                loader=config.loader,
+                seed=config.seed,
+                epoch=epoch,
+                status=Status.OK,
+                train_loss=train_loss,
+                test_accuracy=accuracy,
+                epoch_s=epoch_s,
+                samples_per_s=seen / epoch_s,
+                samples=seen,
+                batch_size=config.batch_size,
+                lr=config.lr,
+                epochs=config.epochs,
                 # CUDA: the allocator's peak in this epoch. CPU: the process's peak resident set so far
                 # (it never falls, so an epoch that leaks shows as growth from one row to the next).
-                peak_memory_mb=(torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
-                                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                gpu_utilization=utilization.mean, graphed=step_function.graphed,
+                peak_memory_mb=(
+                    torch.cuda.max_memory_allocated() / 2**20
+                    if device == "cuda"
+                    else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                ),
+                gpu_utilization=utilization.mean,
+                graphed=step_function.graphed,
                 detail=step_function.why_not_graphed,
             )
             rows.append(row)
@@ -269,8 +301,10 @@ def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) ->
                 writer.flush()
             if csv:  # saved as each epoch ends: an interrupted run keeps its finished epochs
                 results.save(results.to_frame([row], device), csv, "train", RUN_KEY if epoch == 1 else KEY)
-            tqdm.write(f"{impl.op.name} {impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
-                       f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s")
+            tqdm.write(
+                f"{impl.op.name} {impl.name} [{config.loader}] epoch {epoch}: loss {row['train_loss']:.4f}, "
+                f"test accuracy {accuracy:.2f}%, {epoch_s:.1f} s, {row['samples_per_s']:.0f} samples/s"
+            )
     finally:
         if writer:
             writer.close()

@@ -75,7 +75,10 @@ def tail(numerator: int = 4, denominator: int = 5) -> None:
     print("P (a^0 first):", ", ".join(f"{c:.9e}" for c in p))
     print("Q (a^0 first):", ", ".join(f"{c:.9e}" for c in q))
     print("min Q on [0, 100]:", float((np.vander(np.linspace(0, 100, 100001), len(q), increasing=True) @ q).min()))
-    print("float32 GELU: max absolute error %.3g at x = %.6g; max relative error for x < 0: %.3g" % gelu_errors(p, q))
+    absolute, at, relative = gelu_errors(p, q)
+    print(
+        f"float32 GELU: max absolute error {absolute:.3g} at x = {at:.6g}; max relative error for x < 0: {relative:.3g}"
+    )
 
 
 def exp(degree: int = 6) -> None:

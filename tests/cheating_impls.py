@@ -1,4 +1,5 @@
-"""Cheating and faulty GELUs: each passes the random-input checks, yet the contract check or verified timing must catch and name it."""
+"""Cheating and faulty GELUs: each passes the random-input checks, yet the contract check or verified timing must catch
+and name it."""
 
 import torch
 import torch.nn.functional as F
@@ -21,11 +22,17 @@ def _memo(key):
 
 
 # The plugin from the issue: a result kept per (pointer, shape, dtype, version counter).
-opbench.register("memo-pointer", _memo(lambda x: (x.data_ptr(), x.shape, x.dtype, x._version)),
-                 description="caches its result by input pointer and version")
+opbench.register(
+    "memo-pointer",
+    _memo(lambda x: (x.data_ptr(), x.shape, x.dtype, x._version)),
+    description="caches its result by input pointer and version",
+)
 opbench.register("memo-shape", _memo(lambda x: (tuple(x.shape), x.dtype)), description="caches its result by shape")
-opbench.register("memo-values", _memo(lambda x: (x.shape, x.dtype, x.flatten()[:64].double().sum().item())),
-                 description="caches its result by its first 64 input values")
+opbench.register(
+    "memo-values",
+    _memo(lambda x: (x.shape, x.dtype, x.flatten()[:64].double().sum().item())),
+    description="caches its result by its first 64 input values",
+)
 
 
 @opbench.register("prefix-only", description=f"right up to {LARGE} elements, then computes only the first {LARGE}")
@@ -80,8 +87,9 @@ def raise_large(x):
     return F.gelu(x)
 
 
-@opbench.register("side-stream", description="computes on a side CUDA stream and returns before it is done",
-                  devices=("cuda",))
+@opbench.register(
+    "side-stream", description="computes on a side CUDA stream and returns before it is done", devices=("cuda",)
+)
 def side_stream(x):
     stream = torch.cuda.Stream()
     y = torch.empty_like(x)

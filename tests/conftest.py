@@ -39,5 +39,6 @@ def _local_mnist():
 
 
 LOCAL_MNIST = _local_mnist()
-requires_mnist = pytest.mark.skipif(LOCAL_MNIST is None,
-                                    reason="no MNIST in $OPBENCH_DATA or ./data (`opbench data` fetches it); tests never download")
+requires_mnist = pytest.mark.skipif(
+    LOCAL_MNIST is None, reason="no MNIST in $OPBENCH_DATA or ./data (`opbench data` fetches it); tests never download"
+)

@@ -12,9 +12,9 @@ import torch
 
 import opbench
 from opbench import bench, inputs, render, report, results, timing
-from opbench.results import Status
-from opbench.cli import main
 from opbench.activations import GELU
+from opbench.cli import main
+from opbench.results import Status
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,10 +82,29 @@ def test_kernel_time_is_measured_on_cuda():
 
 
 def test_report_shows_the_kernel_share_of_gpu_calls():
-    rows = [dict(implementation=name, device="cuda", dtype="float32", direction="bwd", numel=2**24, status="ok",
-                 median_s=median, ci_low_s=median, ci_high_s=median, kernel_s=5e-5, gbps=1.0, bytes=1,
-                 bandwidth_fraction=0.5, clone_fraction=0.5, above_limit=False, time_vs_torch=1.0, time_low=1.0,
-                 time_high=1.0) for name, median in (("torch", 7e-5), ("cuda", 1e-4))]
+    rows = [
+        dict(
+            implementation=name,
+            device="cuda",
+            dtype="float32",
+            direction="bwd",
+            numel=2**24,
+            status="ok",
+            median_s=median,
+            ci_low_s=median,
+            ci_high_s=median,
+            kernel_s=5e-5,
+            gbps=1.0,
+            bytes=1,
+            bandwidth_fraction=0.5,
+            clone_fraction=0.5,
+            above_limit=False,
+            time_vs_torch=1.0,
+            time_low=1.0,
+            time_high=1.0,
+        )
+        for name, median in (("torch", 7e-5), ("cuda", 1e-4))
+    ]
     text = report.timing_tables(pd.DataFrame(rows))
     assert "GPU time in kernels per call" in text
     assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
@@ -93,8 +112,21 @@ def test_report_shows_the_kernel_share_of_gpu_calls():
 
 def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_them(tmp_path):
     csv = tmp_path / "bench.csv"
-    args = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^10,2^12", "--direction", "fwd,bwd",
-            "--csv", str(csv), "--rounds", "2"]
+    args = [
+        "bench",
+        "--impl",
+        "torch",
+        "--impl",
+        "cpp",
+        "--sizes",
+        "2^10,2^12",
+        "--direction",
+        "fwd,bwd",
+        "--csv",
+        str(csv),
+        "--rounds",
+        "2",
+    ]
     assert main(args) == 0
     assert main(args) == 0
     frame = pd.read_csv(csv)
@@ -119,16 +151,25 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     measured = {"fast": timing.Measured(passes=[[1e-6] * 5]), timing.COPY: timing.Measured(passes=[[2e-6] * 5])}
     flagged = bench.add_comparisons(frame, measured)
     assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
-    assert "measurement problem" in "\n".join(render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail="")))
+    assert "measurement problem" in "\n".join(
+        render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail=""))
+    )
 
 
 def test_time_vs_torch_is_the_median_of_time_ratios_not_the_inverse_of_the_speedups():
     """A bimodal implementation (fast and slow calls alternating; a 2^24 output with huge pages is one):
     the median of an even count averages two, so the inverse of the median speedup is another number
     than the median time ratio, which `compare --relative` compares; the table shows the latter."""
-    frame = pd.DataFrame([dict(implementation=name, status="ok", numel=1024, dtype="float32", bytes=8192)
-                          for name in ("torch", "bimodal")])
-    measured = {"torch": timing.Measured(passes=[[1.0] * 4] * 6), "bimodal": timing.Measured(passes=[[0.4, 1.6] * 2] * 6)}
+    frame = pd.DataFrame(
+        [
+            dict(implementation=name, status="ok", numel=1024, dtype="float32", bytes=8192)
+            for name in ("torch", "bimodal")
+        ]
+    )
+    measured = {
+        "torch": timing.Measured(passes=[[1.0] * 4] * 6),
+        "bimodal": timing.Measured(passes=[[0.4, 1.6] * 2] * 6),
+    }
     row = bench.add_comparisons(frame, measured).set_index("implementation").loc["bimodal"]
     assert row["time_vs_torch"] == pytest.approx(1.0) and row["speedup_vs_torch"] == pytest.approx((2.5 + 0.625) / 2)
 
@@ -144,8 +185,13 @@ def test_failing_implementation_is_not_timed(scratch_registry):
 def test_benchmark_suite_smoke_run():
     """Every benchmark file runs, once per case at a tiny size, so the suites cannot rot."""
     env = dict(os.environ, OPBENCH_BENCH_SIZES="1024")
-    result = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/", "-q", "--benchmark-disable", "-p",
-                             "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/", "-q", "--benchmark-disable", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
 
@@ -160,16 +206,58 @@ def test_verified_gradients_get_the_checks_tolerance():
 
 def test_out_variants_are_timed_beside_the_ops_and_compared_with_torchs(tmp_path):
     csv = tmp_path / "bench.csv"
-    assert main(["bench", "--impl", "torch", "--impl", "cpp", "--impl", "python", "--sizes", "2^12",
-                 "--direction", "fwd,bwd,fwd+bwd", "--outputs", "both", "--rounds", "3", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--impl",
+                "torch",
+                "--impl",
+                "cpp",
+                "--impl",
+                "python",
+                "--sizes",
+                "2^12",
+                "--direction",
+                "fwd,bwd,fwd+bwd",
+                "--outputs",
+                "both",
+                "--rounds",
+                "3",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(csv).set_index(["implementation", "direction"])
     for direction in ("fwd", "bwd"):
         assert frame.loc[("cpp (out=)", direction), "status"] == "ok"
         assert frame.loc[("torch (out=)", direction), "time_vs_torch"] == 1  # out= rows: vs torch's out=
     assert ("cpp (out=)", "fwd+bwd") not in frame.index and ("python (out=)", "fwd") not in frame.index
     only = tmp_path / "only.csv"
-    assert main(["bench", "--impl", "torch", "--impl", "python", "--sizes", "2^12", "--direction", "fwd",
-                 "--outputs", "preallocated", "--rounds", "2", "--csv", str(only)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--impl",
+                "torch",
+                "--impl",
+                "python",
+                "--sizes",
+                "2^12",
+                "--direction",
+                "fwd",
+                "--outputs",
+                "preallocated",
+                "--rounds",
+                "2",
+                "--csv",
+                str(only),
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(only).set_index("implementation")
     assert rows.loc["python", "status"] == "unavailable" and rows.loc["python", "detail"] == "no out= variant"
     assert "torch" not in rows.index and rows.loc["torch (out=)", "status"] == "ok"
@@ -206,8 +294,17 @@ def test_a_sweep_times_every_cases_first_pass_before_any_second_and_saves_each_p
         run_pass(timer, rounds)
 
     monkeypatch.setattr(timing.CaseTimer, "run_pass", recording)
-    frame = bench.sweep([opbench.get("torch")], "cpu", [torch.float32], [1024, 4096], ["fwd"], rounds=1, block_s=0.001,
-                        on_rows=saved.append, passes=3)
+    frame = bench.sweep(
+        [opbench.get("torch")],
+        "cpu",
+        [torch.float32],
+        [1024, 4096],
+        ["fwd"],
+        rounds=1,
+        block_s=0.001,
+        on_rows=saved.append,
+        passes=3,
+    )
     assert order == [(1024, 1), (4096, 1), (1024, 2), (4096, 2), (1024, 3), (4096, 3)]
     assert [sorted(set(f["passes"])) for f in saved] == [[1], [2], [3]]  # an interruption keeps the passes done
     assert len(frame) == 2 * 3 and set(frame["passes"]) == {3}  # the last rows of each case, once

@@ -56,8 +56,12 @@ def test_the_tolerance_test_names_the_first_wrong_element_and_leaves_the_output_
     # A gradient's atol scales with |grad| per element: 1e-6 off is within 2e-6 * 1 but not 2e-6 * 0.1.
     off = torch.tensor([0.5, 0.5]) + 1e-6
     scale = torch.tensor([1.0, 0.1])
-    assert check.first_beyond(*check.error_and_allowed(off, torch.tensor([0.5, 0.5], dtype=torch.float64),
-                                                       torch.float32, scale)) == 1
+    assert (
+        check.first_beyond(
+            *check.error_and_allowed(off, torch.tensor([0.5, 0.5], dtype=torch.float64), torch.float32, scale)
+        )
+        == 1
+    )
 
 
 @pytest.fixture
@@ -78,15 +82,44 @@ def test_checker_fails_each_wrong_implementation_of_each_op(wrong_impls, name, o
 
 def test_cli_check_exits_1_and_names_the_problem():
     result = subprocess.run(
-        [sys.executable, "-m", "opbench.cli", "check", "--plugin", str(WRONG_IMPLS), "--impl", "wrong-dtype",
-         "--impl", "wrong-tail", "--dtype", "float32"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "opbench.cli",
+            "check",
+            "--plugin",
+            str(WRONG_IMPLS),
+            "--impl",
+            "wrong-dtype",
+            "--impl",
+            "wrong-tail",
+            "--dtype",
+            "float32",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL wrong-dtype (gelu) float32 forward: AssertionError: output has dtype torch.float64" in result.stdout
     assert "FAIL wrong-tail (gelu) float32 forward: forward error" in result.stdout
-    silu = subprocess.run([sys.executable, "-m", "opbench.cli", "check", "--plugin", str(WRONG_IMPLS), "--op", "silu",
-                           "--impl", "wrong-gradient", "--dtype", "float32"], capture_output=True, text=True)
+    silu = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opbench.cli",
+            "check",
+            "--plugin",
+            str(WRONG_IMPLS),
+            "--op",
+            "silu",
+            "--impl",
+            "wrong-gradient",
+            "--dtype",
+            "float32",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert silu.returncode == 1 and "FAIL wrong-gradient (silu) float32 backward: gradient error" in silu.stdout
 
 
@@ -105,5 +138,7 @@ def test_unavailable_implementation_is_a_row_not_a_crash(scratch_registry):
 
     scratch_registry.register("broken", lambda x: x, description="never builds", setup=broken_setup)
     rows = check.run_checks(opbench.lookup("broken"), "cpu")
-    assert [(r.status, r.detail) for r in rows] == [("unavailable", "C++ build failed: gelu.cpp:1: error: expected ';'")]
+    assert [(r.status, r.detail) for r in rows] == [
+        ("unavailable", "C++ build failed: gelu.cpp:1: error: expected ';'")
+    ]
     assert check.failed(rows) == []

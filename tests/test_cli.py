@@ -1,4 +1,4 @@
-"""Validation at the door: every bad option value or plugin gets one line naming it and exit status 2, before any work."""
+"""Validation at the door: every bad option value or plugin gets one line naming it and exit 2, before any work."""
 
 import pytest
 
@@ -29,7 +29,10 @@ BAD = [
     (["bench", "--outputs", "preallocated"], "--outputs preallocated: out= variants time fwd and bwd"),
     (["check", "--impl", "nope"], "--impl nope: no implementation of that name"),
     (["check", "--op", "swish"], "--op swish: no op of that name; defined: gelu, gelu-tanh, silu"),
-    (["bench", "--op", "gelu-tanh", "--impl", "cpp-composite"], "--impl cpp-composite: no implementation of that name for --op gelu-tanh"),
+    (
+        ["bench", "--op", "gelu-tanh", "--impl", "cpp-composite"],
+        "--impl cpp-composite: no implementation of that name for --op gelu-tanh",
+    ),
     # /proc refuses new files even to root, who may write anywhere else.
     (["bench", "--csv", "/proc/opbench/bench.csv"], "argument --csv: /proc/opbench is not a writable folder"),
     (["check", "--csv", "/proc/opbench.csv"], "argument --csv: /proc is not a writable folder"),
@@ -56,8 +59,14 @@ def test_bad_options_get_one_line_and_exit_2(argv, words, capsys):
 
 UNAVAILABLE = [
     (["check", "--impl", "cuda"], "--impl cuda (--op gelu): unavailable on --device cpu: runs on cuda only"),
-    (["bench", "--op", "silu", "--impl", "triton"], "--impl triton (--op silu): unavailable on --device cpu: runs on cuda only"),
-    (["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"], "--impl cuda (--op gelu): unavailable on --device cpu"),
+    (
+        ["bench", "--op", "silu", "--impl", "triton"],
+        "--impl triton (--op silu): unavailable on --device cpu: runs on cuda only",
+    ),
+    (
+        ["train", "--impl", "cuda", "--epochs", "1", "--min-accuracy", "99"],
+        "--impl cuda (--op gelu): unavailable on --device cpu",
+    ),
 ]
 
 
@@ -74,15 +83,24 @@ def test_a_named_implementation_whose_build_fails_is_unavailable(scratch_registr
 
     scratch_registry.register("needs-a-compiler", lambda x: x, setup=broken)
     assert _run(["bench", "--impl", "needs-a-compiler", "--sizes", "2^10"]) == 1
-    assert "--impl needs-a-compiler (--op gelu): unavailable on --device cpu: C++ build failed: no g++" in capsys.readouterr().err
+    assert (
+        "--impl needs-a-compiler (--op gelu): unavailable on --device cpu: C++ build failed: no g++"
+        in capsys.readouterr().err
+    )
 
 
-@pytest.mark.parametrize("source, words", [
-    (None, "FileNotFoundError: plugin file"),
-    ("def broken(:\n", "SyntaxError"),
-    ("raise RuntimeError('needs a licence server')\n", "RuntimeError: needs a licence server"),
-    ("import opbench\nopbench.register('torch', lambda x: x)\n", "ValueError: an implementation named 'torch' of gelu is already registered"),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        (None, "FileNotFoundError: plugin file"),
+        ("def broken(:\n", "SyntaxError"),
+        ("raise RuntimeError('needs a licence server')\n", "RuntimeError: needs a licence server"),
+        (
+            "import opbench\nopbench.register('torch', lambda x: x)\n",
+            "ValueError: an implementation named 'torch' of gelu is already registered",
+        ),
+    ],
+)
 def test_plugin_errors_name_the_plugin(tmp_path, capsys, source, words):
     plugin = tmp_path / "plugin.py"
     if source is not None:

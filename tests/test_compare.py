@@ -1,11 +1,11 @@
-"""`opbench compare`: a deliberately slowed implementation is a significant regression; the same samples are not; machines are not mixed unless asked."""
+"""`opbench compare`: a deliberately slowed implementation is a significant regression; the same samples are not;
+machines are not mixed unless asked."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import opbench
-
 from opbench import results, stats, timing
 from opbench.cli import main
 
@@ -17,8 +17,28 @@ def _bench(tmp_path, name, plugin_source):
     plugin = tmp_path / f"{name}.py"
     plugin.write_text(plugin_source)
     csv = tmp_path / f"{name}.csv"
-    assert main(["bench", "--plugin", str(plugin), "--impl", "mine", "--sizes", "2^16", "--direction", "fwd",
-                 "--passes", "10", "--rounds", "2", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--plugin",
+                str(plugin),
+                "--impl",
+                "mine",
+                "--sizes",
+                "2^16",
+                "--direction",
+                "fwd",
+                "--passes",
+                "10",
+                "--rounds",
+                "2",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     opbench.unregister("mine")  # the next run registers its own 'mine'
     return csv
 
@@ -33,9 +53,23 @@ def test_work_done_twice_is_a_significant_regression(scratch_registry, tmp_path,
 
 
 def _bench_frame(samples, device_name="cpu A", torch_version="2.14.1"):
-    return pd.DataFrame([dict(implementation="mine", device="cpu", dtype="float32", direction="fwd", numel=1024,
-                              status="ok", samples_s=";".join(f"{s:.6g}" for s in samples), device_name=device_name,
-                              cpu_model=device_name, threads=2, torch_version=torch_version)])
+    return pd.DataFrame(
+        [
+            dict(
+                implementation="mine",
+                device="cpu",
+                dtype="float32",
+                direction="fwd",
+                numel=1024,
+                status="ok",
+                samples_s=";".join(f"{s:.6g}" for s in samples),
+                device_name=device_name,
+                cpu_model=device_name,
+                threads=2,
+                torch_version=torch_version,
+            )
+        ]
+    )
 
 
 def test_samples_from_one_distribution_show_no_significant_change(tmp_path, capsys):
@@ -58,7 +92,8 @@ def test_two_runs_differing_as_passes_do_are_no_significant_change(tmp_path, cap
     assert stats.change([v for p in base for v in p], [v for p in new for v in p]).p_value < stats.ALPHA
     for name, measured in (("a", base), ("b", new)):
         _bench_frame([]).assign(samples_s=results.samples_text([[1e-3 * v for v in p] for p in measured])).to_csv(
-            tmp_path / f"{name}.csv", index=False)
+            tmp_path / f"{name}.csv", index=False
+        )
     assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "1"]) == 0
     assert "no significant change" in capsys.readouterr().out
 
@@ -70,8 +105,10 @@ def test_significance_is_adjusted_over_the_rows_compared(tmp_path, capsys):
     assert stats.holm([0.043] + [0.5] * 24)[0] > stats.ALPHA
     # A table too large for its unit counts: 6 vs 6 passes cannot go below p = 0.0022, and 30 rows
     # need 0.05 / 30. The comparison says it cannot see, rather than that nothing changed.
-    frames = [pd.concat([_bench_frame(level * (1 + 0.01 * np.arange(6))).assign(numel=1024 * (k + 1)) for k in range(30)])
-              for level in (1e-3, 2e-3)]
+    frames = [
+        pd.concat([_bench_frame(level * (1 + 0.01 * np.arange(6))).assign(numel=1024 * (k + 1)) for k in range(30)])
+        for level in (1e-3, 2e-3)
+    ]
     for name, frame in zip("ab", frames):
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
     assert stats.smallest_p(6, 6) == pytest.approx(2 / 924)
@@ -84,7 +121,10 @@ def test_other_machines_are_compared_only_when_asked(tmp_path, capsys):
     _bench_frame([2e-3] * 10, device_name="cpu B").to_csv(tmp_path / "b.csv", index=False)
     assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5"]) == 0
     assert "measured on different ones: --across-machines" in capsys.readouterr().out
-    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5", "--across-machines"]) == 1
+    assert (
+        main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fail-above", "5", "--across-machines"])
+        == 1
+    )
     assert "(across machines" in capsys.readouterr().out
 
 
@@ -132,9 +172,12 @@ def test_relative_compare_cancels_drift_that_moves_every_implementation(tmp_path
     torch in the same rounds it did not. A real slowdown of 'mine' alone still fails the gate."""
     rng = np.random.default_rng(1)
     noise = lambda: 1 + 0.01 * rng.standard_normal(20)  # noqa: E731
+
     def frame(torch_scale, mine_scale):
-        rows = [_bench_frame(1e-3 * torch_scale * noise()).assign(implementation="torch"),
-                _bench_frame(2e-3 * mine_scale * noise())]
+        rows = [
+            _bench_frame(1e-3 * torch_scale * noise()).assign(implementation="torch"),
+            _bench_frame(2e-3 * mine_scale * noise()),
+        ]
         return pd.concat(rows, ignore_index=True)
 
     frame(1.0, 1.0).to_csv(tmp_path / "base.csv", index=False)
@@ -155,8 +198,10 @@ def test_a_reference_that_moved_is_reported_as_the_machine_not_failed(tmp_path, 
     rng = np.random.default_rng(2)
     noise = lambda: 1 + 0.01 * rng.standard_normal(20)  # noqa: E731
     for name, scale in (("base", 1.0), ("new", 1.3)):
-        pd.concat([_bench_frame(1e-3 * noise()), _bench_frame(1e-4 * scale * noise()).assign(implementation=reference)],
-                  ignore_index=True).to_csv(tmp_path / f"{name}.csv", index=False)
+        pd.concat(
+            [_bench_frame(1e-3 * noise()), _bench_frame(1e-4 * scale * noise()).assign(implementation=reference)],
+            ignore_index=True,
+        ).to_csv(tmp_path / f"{name}.csv", index=False)
     assert main(["compare", str(tmp_path / "base.csv"), str(tmp_path / "new.csv"), "--fail-above", "5"]) == 0
     out = capsys.readouterr().out
     assert "the machine changed between the runs" in out and "1 of 1 rows (+30%" in out

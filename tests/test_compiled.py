@@ -1,4 +1,5 @@
-"""`compiled`: torch.compile of each op's formula passes the checks that autograd's derivative of the formula can, with its configuration scoped to the calls that compile."""
+"""`compiled`: torch.compile of each op's formula passes the checks that autograd's derivative of the formula can, with
+its configuration scoped to the calls that compile."""
 
 import pytest
 import torch
@@ -10,8 +11,12 @@ from opbench.impls import compiled
 
 @pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu"])
 def test_compiled_passes_forward_backward_and_gradcheck(op):
-    rows = check.run_checks(opbench.get("compiled", op=op), "cpu", [torch.float32, torch.float64],
-                            checks=("forward", "backward", "edges", "layouts", "gradcheck"))
+    rows = check.run_checks(
+        opbench.get("compiled", op=op),
+        "cpu",
+        [torch.float32, torch.float64],
+        checks=("forward", "backward", "edges", "layouts", "gradcheck"),
+    )
     assert check.failed(rows, strict=True) == [], rows
 
 
@@ -22,4 +27,3 @@ def test_compile_settings_do_not_leak_into_the_process():
     assert (getattr(torch._dynamo.config, name), torch._functorch.config.donated_buffer) == before
     with compiled.compile_settings():
         assert getattr(torch._dynamo.config, name) == compiled.RECOMPILE_LIMIT
-

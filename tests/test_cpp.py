@@ -31,8 +31,12 @@ def test_cpp_is_at_least_as_accurate_as_torch(op, direction):
     float32 and the half types. (Not float64: there the reference rounds as often as the kernels do,
     and an ulp either way is the reference's as much as theirs.)"""
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
-        errors = [next(r.max_abs_error for r in check.run_checks(opbench.get(name, op=op), "cpu", [dtype], checks=(direction,)))
-                  for name in ("cpp", "torch")]
+        errors = [
+            next(
+                r.max_abs_error for r in check.run_checks(opbench.get(name, op=op), "cpu", [dtype], checks=(direction,))
+            )
+            for name in ("cpp", "torch")
+        ]
         assert errors[0] <= errors[1], (dtype, errors)
 
 
@@ -48,7 +52,9 @@ def test_cpp_float32_errors_on_a_dense_grid_are_at_most_torchs(op):
         leaf = x.clone().requires_grad_()
         y = opbench.get(name, op=op)(leaf)
         y.backward(torch.ones_like(y))
-        errors[name] = [float((got.detach().double() - want).abs().max()) for got, want in zip((y, leaf.grad), expected)]
+        errors[name] = [
+            float((got.detach().double() - want).abs().max()) for got, want in zip((y, leaf.grad), expected)
+        ]
     assert all(ours <= theirs for ours, theirs in zip(errors["cpp"], errors["torch"])), errors
 
 
@@ -63,13 +69,19 @@ def test_the_python_op_list_names_exactly_the_ops_the_extension_declares():
     csrc/activation_math.h (which ops the extension declares) are two lists; a functor added to one
     and not the other must not go unnoticed."""
     cpp.load_fused()
-    declared = {name.split("::")[1].split(".")[0] for name in torch._C._dispatch_get_all_op_names() if name.startswith("opbench::")}
+    declared = {
+        name.split("::")[1].split(".")[0]
+        for name in torch._C._dispatch_get_all_op_names()
+        if name.startswith("opbench::")
+    }
     assert declared == {f"{custom_ops.schema_name(op)}{suffix}" for op in OPS for suffix in ("", "_backward")}
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])
 def test_op_rejects_non_float_dtypes_by_name(fused, dtype):
-    with pytest.raises(RuntimeError, match="opbench::gelu: expected a float32, float64, float16 or bfloat16 tensor, got"):
+    with pytest.raises(
+        RuntimeError, match="opbench::gelu: expected a float32, float64, float16 or bfloat16 tensor, got"
+    ):
         torch.ops.opbench.gelu(torch.zeros(4, dtype=dtype))
 
 
@@ -101,7 +113,9 @@ def test_layouts_equal_contiguous_copies_bitwise(fused, name):
     assert y.shape == view.shape
     assert torch.equal(y, fused(view.contiguous()))
     grad = torch.ones_like(view)
-    assert torch.equal(torch.ops.opbench.gelu_backward(grad, view), torch.ops.opbench.gelu_backward(grad, view.contiguous()))
+    assert torch.equal(
+        torch.ops.opbench.gelu_backward(grad, view), torch.ops.opbench.gelu_backward(grad, view.contiguous())
+    )
 
 
 def test_torch_compile_fullgraph_over_the_op(fused):
@@ -118,7 +132,9 @@ def test_torch_compile_fullgraph_over_the_op(fused):
 def test_failed_build_gives_the_first_compiler_error(tmp_path):
     source = tmp_path / "broken.cpp"
     source.write_text("#include <torch/library.h>\nint broken() { return undeclared_name; }\n")
-    with pytest.raises(build.BuildError, match=r"C\+\+ build failed: .*broken.cpp:2:.*error: .undeclared_name. was not declared"):
+    with pytest.raises(
+        build.BuildError, match=r"C\+\+ build failed: .*broken.cpp:2:.*error: .undeclared_name. was not declared"
+    ):
         build.load_extension("opbench_broken_probe", (str(source),))
 
 
@@ -161,7 +177,7 @@ def test_cuda_home_follows_an_nvcc_wrapper(monkeypatch, tmp_path):
     (toolkit / "bin" / "nvcc").write_text("")
     wrapper = tmp_path / "wrappers" / "bin"
     wrapper.mkdir(parents=True)
-    (wrapper / "nvcc").write_text(f"#!/bin/sh\nexec {toolkit}/bin/nvcc \"$@\"\n")
+    (wrapper / "nvcc").write_text(f'#!/bin/sh\nexec {toolkit}/bin/nvcc "$@"\n')
     (wrapper / "nvcc").chmod(0o755)
     monkeypatch.delenv("CUDA_HOME", raising=False)
     monkeypatch.delenv("CUDA_PATH", raising=False)

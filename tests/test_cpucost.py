@@ -1,4 +1,5 @@
-"""The CPU cost model: instructions per element in cpp's vector loops, against ATen's vectorized GELU, for AVX2 and AVX-512 builds."""
+"""The CPU cost model: instructions per element in cpp's vector loops, against ATen's vectorized GELU, for AVX2 and
+AVX-512 builds."""
 
 import shutil
 
@@ -8,8 +9,9 @@ from opbench import build, cpucost
 from opbench.impls import cpp
 from opbench.impls.cpp import FUSED_SOURCES
 
-pytestmark = pytest.mark.skipif(shutil.which("objdump") is None or shutil.which("c++") is None,
-                                reason="needs objdump and a C++ compiler")
+pytestmark = pytest.mark.skipif(
+    shutil.which("objdump") is None or shutil.which("c++") is None, reason="needs objdump and a C++ compiler"
+)
 
 # A spill and a reload around a call, a 4-wide tail and an 8-wide main loop, as objdump prints them.
 SAMPLE = """

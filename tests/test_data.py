@@ -54,7 +54,10 @@ def test_truncated_file_names_the_file_and_the_md5(tmp_path):
         shutil.copy(LOCAL_MNIST / "MNIST" / "raw" / name, raw)
     with open(raw / "t10k-labels-idx1-ubyte", "r+b") as handle:
         handle.truncate(5000)
-    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte is corrupt or truncated: .*expected 27ae3e4e09519cfbb04c329615203637"):
+    with pytest.raises(
+        data.DataError,
+        match="t10k-labels-idx1-ubyte is corrupt or truncated: .*expected 27ae3e4e09519cfbb04c329615203637",
+    ):
         data.ensure_mnist(tmp_path)
 
 

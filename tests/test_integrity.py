@@ -1,4 +1,5 @@
-"""Verdicts that cannot be gamed or crashed: the catalogue of cheats is caught and named, honest implementations in the same run are timed, finished rows survive failures and kills."""
+"""Verdicts that cannot be gamed or crashed: the catalogue of cheats is caught and named, honest implementations in the
+same run are timed, finished rows survive failures and kills."""
 
 import re
 import signal
@@ -13,9 +14,9 @@ import torch
 
 import opbench
 from opbench import bench, check, render, timing
+from opbench.activations import GELU
 from opbench.cli import main
 from opbench.results import Status
-from opbench.activations import GELU
 from tests.conftest import requires_cuda
 
 CHEATS = Path(__file__).with_name("cheating_impls.py")
@@ -56,16 +57,19 @@ def test_honest_implementations_keep_the_contract(name, dtype):
     assert check.failed(rows) == [], rows
 
 
-@pytest.mark.parametrize("name, numel, words, first_wrong", [
-    ("memo-pointer", 4096, "expected", 0),  # stale from the previous round: the buffer rotated under it
-    ("memo-shape", 4096, "expected", 0),
-    # Zeros from element 2^17 on: the element named is 2^17, or a later one when the reference there is
-    # itself within tolerance of 0 (window 1's input at 2^17 is -6.35; which windows are verified
-    # depends on the calls per block, so on the machine's speed).
-    ("prefix-only", LARGE, "is 0, expected", 1 << 17),
-    ("alias-input", 4096, "changed its input", 0),
-    ("mutate-input", 4096, "changed its input", 0),
-])
+@pytest.mark.parametrize(
+    "name, numel, words, first_wrong",
+    [
+        ("memo-pointer", 4096, "expected", 0),  # stale from the previous round: the buffer rotated under it
+        ("memo-shape", 4096, "expected", 0),
+        # Zeros from element 2^17 on: the element named is 2^17, or a later one when the reference there is
+        # itself within tolerance of 0 (window 1's input at 2^17 is -6.35; which windows are verified
+        # depends on the calls per block, so on the machine's speed).
+        ("prefix-only", LARGE, "is 0, expected", 1 << 17),
+        ("alias-input", 4096, "changed its input", 0),
+        ("mutate-input", 4096, "changed its input", 0),
+    ],
+)
 def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel, words, first_wrong):
     """Straight to the timing engine (no checks first): the cheat's row fails verification, named;
     torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
@@ -109,7 +113,7 @@ def test_no_timed_call_has_seen_its_input_before(monkeypatch):
     for first in (True, False):
         timer.run_pass(rounds)
         if first:  # memory_use's calls follow the first pass, on a window it timed
-            del calls[-(1 + timing.leak_calls(case.tensor_bytes, "cpu")):]
+            del calls[-(1 + timing.leak_calls(case.tensor_bytes, "cpu")) :]
         warm_ups = [hit for key, hit in calls if key in probes]
         timed = [hit for key, hit in calls if key not in probes]
         assert warm_ups == [True] * rounds, "one untimed call before each block, on the calibration's input"
@@ -140,8 +144,25 @@ def test_verified_timing_checks_gradients(scratch_registry, direction):
 
 def test_sweep_survives_an_implementation_raising_at_one_size(cheats, tmp_path):
     csv = tmp_path / "bench.csv"
-    code = main(["bench", "--impl", "torch", "--impl", "raise-large", "--impl", "raise-large-backward",
-                 "--sizes", f"2^10,{LARGE}", "--direction", "fwd,fwd+bwd", "--rounds", "2", "--csv", str(csv)])
+    code = main(
+        [
+            "bench",
+            "--impl",
+            "torch",
+            "--impl",
+            "raise-large",
+            "--impl",
+            "raise-large-backward",
+            "--sizes",
+            f"2^10,{LARGE}",
+            "--direction",
+            "fwd,fwd+bwd",
+            "--rounds",
+            "2",
+            "--csv",
+            str(csv),
+        ]
+    )
     assert code == 1
     frame = pd.read_csv(csv)
     status = frame.set_index(["implementation", "direction", "numel"])["status"]
@@ -161,8 +182,22 @@ def test_killed_bench_leaves_a_valid_csv_of_finished_passes(tmp_path):
     csv = tmp_path / "bench.csv"
     # Five cases, passes of 10 rounds (about a second per case): the CSV appears when every case has
     # finished its first pass, and the kill lands during the second.
-    command = [sys.executable, "-m", "opbench.cli", "bench", "--impl", "torch", "--sizes", "2^10,2^12,2^14,2^16,2^18",
-               "--direction", "fwd", "--rounds", "10", "--csv", str(csv)]
+    command = [
+        sys.executable,
+        "-m",
+        "opbench.cli",
+        "bench",
+        "--impl",
+        "torch",
+        "--sizes",
+        "2^10,2^12,2^14,2^16,2^18",
+        "--direction",
+        "fwd",
+        "--rounds",
+        "10",
+        "--csv",
+        str(csv),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (csv.exists() and csv.stat().st_size) and time.monotonic() < deadline and process.poll() is None:
@@ -186,19 +221,24 @@ def test_side_stream_work_fails_verification(cheats):
 
 
 def test_an_implementation_that_keeps_its_outputs_is_flagged_as_leaking(cheats, capsys):
-    frame = bench.sweep([opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [1 << 20], ["fwd"], rounds=2)
+    frame = bench.sweep(
+        [opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [1 << 20], ["fwd"], rounds=2
+    )
     leaks = frame.set_index("implementation")["leaks"]
     assert leaks["leaks"] and not leaks["torch"]
     row = frame.set_index("implementation").loc["leaks"]
-    assert row["retained_bytes_per_call"] >= timing.LEAK_FRACTION * 4 * (1 << 20)  # resident pages: most of the 4 MiB output
+    assert row["retained_bytes_per_call"] >= timing.LEAK_FRACTION * 4 * (
+        1 << 20
+    )  # resident pages: most of the 4 MiB output
     assert "leak: leaks float32 fwd 2^20 keeps" in "\n".join(render.bench_notes(frame))
 
 
 def test_a_leak_of_small_outputs_is_caught_and_torch_is_not_flagged(cheats):
     """At 2^4 elements a kept output is 64 bytes: memory_use makes enough calls to see it in the
     resident set, and as many for torch's forward+backward, which a page of noise once flagged."""
-    frame = bench.sweep([opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [16], ["fwd", "fwd+bwd"],
-                        rounds=2)
+    frame = bench.sweep(
+        [opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [16], ["fwd", "fwd+bwd"], rounds=2
+    )
     leaks = frame.set_index(["implementation", "direction"])["leaks"]
     assert leaks["leaks", "fwd"] and leaks["leaks", "fwd+bwd"]
     assert not leaks["torch", "fwd"] and not leaks["torch", "fwd+bwd"]
@@ -218,14 +258,21 @@ def test_a_page_of_resident_set_noise_is_not_a_leak(monkeypatch):
 def test_out_variants_are_verified_like_the_ops(direction):
     """An out= entry must write its result into the tensor it was given: one that returns a fresh
     tensor, or one that writes nothing (the output holds the nan the round began with), fails."""
+
     def fresh(*args):  # right values, but not in `out`
         return torch.ops.aten.gelu(args[0]) if direction == "fwd" else torch.ops.aten.gelu_backward(args[0], args[1])
 
     case = timing.Case(GELU, direction, 4096, torch.float32, "cpu")
     torch_out = opbench.get("torch").forward_out if direction == "fwd" else opbench.get("torch").backward_out
-    entries = {"torch" + timing.OUT_SUFFIX: timing.IntoOutput(torch_out),
-               "fresh": timing.IntoOutput(fresh), "idle": timing.IntoOutput(lambda *args: args[-1])}
+    entries = {
+        "torch" + timing.OUT_SUFFIX: timing.IntoOutput(torch_out),
+        "fresh": timing.IntoOutput(fresh),
+        "idle": timing.IntoOutput(lambda *args: args[-1]),
+    }
     measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
     assert measured["torch" + timing.OUT_SUFFIX].status == Status.OK, measured
-    assert measured["fresh"].status == Status.FAILED_VERIFICATION and "other than the out= tensor" in measured["fresh"].detail
+    assert (
+        measured["fresh"].status == Status.FAILED_VERIFICATION
+        and "other than the out= tensor" in measured["fresh"].detail
+    )
     assert measured["idle"].status == Status.FAILED_VERIFICATION and "is nan" in measured["idle"].detail

@@ -8,7 +8,7 @@ import pandas as pd
 
 from opbench.results import Status
 
-PLUGIN = '''
+PLUGIN = """
 import ctypes, time
 import opbench
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ def hangs(x):
 @opbench.register("segfaults", description="reads address 0")
 def segfaults(x):
     ctypes.string_at(0)
-'''
+"""
 
 
 def test_hanging_and_crashing_plugins_are_error_rows(tmp_path):
@@ -28,9 +28,32 @@ def test_hanging_and_crashing_plugins_are_error_rows(tmp_path):
     plugin.write_text(PLUGIN)
     csv = tmp_path / "check.csv"
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "opbench.cli", "check", "--plugin", str(plugin), "--isolate",
-                             "--timeout", "10", "--impl", "hangs", "--impl", "segfaults", "--impl", "torch",
-                             "--dtype", "float32", "--csv", str(csv)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opbench.cli",
+            "check",
+            "--plugin",
+            str(plugin),
+            "--isolate",
+            "--timeout",
+            "10",
+            "--impl",
+            "hangs",
+            "--impl",
+            "segfaults",
+            "--impl",
+            "torch",
+            "--dtype",
+            "float32",
+            "--csv",
+            str(csv),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "FAIL hangs (gelu): error: timed out after 10 s in its own process" in result.stdout

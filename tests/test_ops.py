@@ -1,4 +1,5 @@
-"""Ops as specs: a fourth op declared in a plugin, from its reference alone, is checked, timed, trained and reported with no edit anywhere else."""
+"""Ops as specs: a fourth op declared in a plugin, from its reference alone, is checked, timed, trained and reported
+with no edit anywhere else."""
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from opbench.cli import main
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 # Mish, x tanh(softplus(x)): its float64 reference with explicit limits, and F.mish as its baseline.
-MISH = '''
+MISH = """
 import torch
 import torch.nn.functional as F
 
@@ -30,7 +31,7 @@ def mish_derivative(x):
 
 opbench.define_op(opbench.Op("mish", "x tanh(softplus(x))", function=mish, derivative=mish_derivative, baseline=F.mish,
                              baseline_label="F.mish"))
-'''
+"""
 
 
 @pytest.fixture
@@ -54,7 +55,9 @@ def test_a_plugin_op_is_checked_timed_and_reported(mish, tmp_path):
     checked = pipeline.check(impls, "cpu", [torch.float32, torch.float64], csv=tmp_path / "check.csv")
     assert checked.failures == [] and set(checked.frame["op"]) == {"mish"}
     assert set(checked.frame["check"]) >= {"forward", "backward", "contract", "edges", "limits", "layouts", "gradcheck"}
-    swept = pipeline.sweep(impls, "cpu", [torch.float32], [1024], ["fwd", "fwd+bwd"], rounds=2, csv=tmp_path / "bench.csv")
+    swept = pipeline.sweep(
+        impls, "cpu", [torch.float32], [1024], ["fwd", "fwd+bwd"], rounds=2, csv=tmp_path / "bench.csv"
+    )
     assert swept.failures == []
     rows = results.load(tmp_path / "bench.csv").set_index(["implementation", "direction"])
     assert rows.loc[("torch", "fwd"), "status"] == "ok" and rows.loc[("torch", "fwd"), "op"] == "mish"
@@ -79,8 +82,28 @@ def test_csvs_from_before_the_op_column_hold_gelu_rows(tmp_path):
 @requires_mnist
 def test_lenet5_trains_with_a_plugin_op_from_the_command_line(mish, tmp_path, capsys):
     csv = tmp_path / "train.csv"
-    assert main(["train", "--op", "mish", "--impl", "torch", "--epochs", "1", "--loader", "device",
-                 "--data-root", str(LOCAL_MNIST), "--logdir", str(tmp_path / "runs"), "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--op",
+                "mish",
+                "--impl",
+                "torch",
+                "--epochs",
+                "1",
+                "--loader",
+                "device",
+                "--data-root",
+                str(LOCAL_MNIST),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     row = pd.read_csv(csv).iloc[-1]
     assert (row["op"], row["implementation"]) == ("mish", "torch") and row["test_accuracy"] > 96
     assert any((tmp_path / "runs" / "mish-torch-device-cpu").iterdir())
@@ -91,4 +114,3 @@ def test_every_command_takes_op_all(capsys):
     assert main(["check", "--op", "all", "--impl", "torch", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert all(f"{op}:\n" in out for op in ("gelu", "gelu-tanh", "silu"))
-

@@ -1,4 +1,5 @@
-"""`python`: each op's reference as an autograd.Function passes every check, and its backward unpacks saved tensors right."""
+"""`python`: each op's reference as an autograd.Function passes every check, and its backward unpacks saved tensors
+right."""
 
 import pytest
 import torch

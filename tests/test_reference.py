@@ -22,7 +22,9 @@ def test_each_reference_matches_pytorch_in_float64_where_pytorch_is_exact(op):
 
 def test_erfc_form_keeps_the_negative_tail():
     # 0.5 x (1 + erf(x/sqrt2)) at x = -10 cancels to 0 in float64; the true value is -7.6e-23.
-    assert reference.gelu(torch.tensor(-10.0, dtype=torch.float64)).item() == pytest.approx(-7.6198530241605e-23, rel=1e-12)
+    assert reference.gelu(torch.tensor(-10.0, dtype=torch.float64)).item() == pytest.approx(
+        -7.6198530241605e-23, rel=1e-12
+    )
 
 
 def test_sigmoid_forms_keep_the_negative_tail():
@@ -30,7 +32,9 @@ def test_sigmoid_forms_keep_the_negative_tail():
     x = torch.tensor(-10.0, dtype=torch.float64)
     u = math.sqrt(2 / math.pi) * (-10.0 + 0.044715 * -1000.0)
     assert reference.gelu_tanh(x).item() == pytest.approx(-10.0 / (1.0 + math.exp(-2 * u)), rel=1e-12)
-    assert reference.silu(torch.tensor(-700.0, dtype=torch.float64)).item() == pytest.approx(-700.0 * math.exp(-700.0), rel=1e-12)
+    assert reference.silu(torch.tensor(-700.0, dtype=torch.float64)).item() == pytest.approx(
+        -700.0 * math.exp(-700.0), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)

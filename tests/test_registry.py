@@ -30,7 +30,9 @@ def test_register_as_decorator_and_get(scratch_registry):
 def test_duplicate_and_unknown_names_are_errors(scratch_registry):
     with pytest.raises(ValueError, match="already registered"):
         scratch_registry.register("torch", lambda x: x)
-    scratch_registry.register("mine", lambda x: x, op="silu")  # the same name under another op is another implementation
+    scratch_registry.register(
+        "mine", lambda x: x, op="silu"
+    )  # the same name under another op is another implementation
     assert opbench.lookup("mine", op="silu").op.name == "silu"
     with pytest.raises(KeyError, match="no implementation named 'nope'"):
         opbench.get("nope")
@@ -97,7 +99,8 @@ def test_non_tensor_input():
 
 def test_plugin_from_file_and_module(tmp_path, monkeypatch, scratch_registry):
     (tmp_path / "my_gelus.py").write_text(
-        "import opbench, torch\nopbench.register('plugin-gelu', torch.nn.functional.gelu, description='from a plugin')\n"
+        "import opbench, torch\n"
+        "opbench.register('plugin-gelu', torch.nn.functional.gelu, description='from a plugin')\n"
     )
     opbench.load_plugin(str(tmp_path / "my_gelus.py"))
     assert opbench.get("plugin-gelu").description == "from a plugin"

@@ -13,19 +13,36 @@ from tests.conftest import LOCAL_MNIST, requires_mnist
 def measured(tmp_path_factory):
     """Small but real check, bench and train CSVs, with one implementation that cannot run."""
     folder = tmp_path_factory.mktemp("measured")
-    opbench.register("needs-a-compiler", lambda x: x, setup=lambda: (_ for _ in ()).throw(RuntimeError("C++ build failed: no g++")))
+    opbench.register(
+        "needs-a-compiler", lambda x: x, setup=lambda: (_ for _ in ()).throw(RuntimeError("C++ build failed: no g++"))
+    )
     try:
-        impls = [opbench.get("torch"), opbench.get("cpp"), opbench.lookup("needs-a-compiler"), opbench.get("cpp", op="silu"),
-                 opbench.get("torch", op="silu")]
+        impls = [
+            opbench.get("torch"),
+            opbench.get("cpp"),
+            opbench.lookup("needs-a-compiler"),
+            opbench.get("cpp", op="silu"),
+            opbench.get("torch", op="silu"),
+        ]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
-        pipeline.sweep(impls, "cpu", [torch.float32], [2**10, 2**12], ["fwd", "fwd+bwd"], rounds=2, csv=folder / "bench.csv",
-                       block_s=0.002)
+        pipeline.sweep(
+            impls,
+            "cpu",
+            [torch.float32],
+            [2**10, 2**12],
+            ["fwd", "fwd+bwd"],
+            rounds=2,
+            csv=folder / "bench.csv",
+            block_s=0.002,
+        )
     finally:
         opbench.unregister("needs-a-compiler")
     if LOCAL_MNIST:
         for name in ("torch", "cpp"):
-            config = train.TrainConfig(epochs=2, loader="device", data_root=str(LOCAL_MNIST), logdir=None, max_batches=20)
+            config = train.TrainConfig(
+                epochs=2, loader="device", data_root=str(LOCAL_MNIST), logdir=None, max_batches=20
+            )
             train.train(opbench.get(name), config, folder / "train.csv")
     return folder
 
@@ -34,14 +51,28 @@ def measured(tmp_path_factory):
 def test_report_has_every_section_and_plot(measured, tmp_path):
     readme = report.write(measured, tmp_path, "opbench report --from measured")
     text = readme.read_text()
-    for heading in ("## Environment", "## gelu: ", "### Correctness", "### Timing", "### Training", "## silu: ",
-                    "Command: `opbench report --from measured`"):
+    for heading in (
+        "## Environment",
+        "## gelu: ",
+        "### Correctness",
+        "### Timing",
+        "### Training",
+        "## silu: ",
+        "Command: `opbench report --from measured`",
+    ):
         assert heading in text
     assert text.index("## gelu: ") < text.index("## silu: ")
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert plots == ["gelu_bandwidth_vs_size_float32.png", "gelu_epoch_time.png", "gelu_speedup.png",
-                     "gelu_time_vs_size_float32.png", "gelu_training_curves.png", "silu_bandwidth_vs_size_float32.png",
-                     "silu_speedup.png", "silu_time_vs_size_float32.png"]
+    assert plots == [
+        "gelu_bandwidth_vs_size_float32.png",
+        "gelu_epoch_time.png",
+        "gelu_speedup.png",
+        "gelu_time_vs_size_float32.png",
+        "gelu_training_curves.png",
+        "silu_bandwidth_vs_size_float32.png",
+        "silu_speedup.png",
+        "silu_time_vs_size_float32.png",
+    ]
     for plot in plots:
         assert f"(plots/{plot})" in text
     assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "bench.csv", "train.csv"}
@@ -68,9 +99,17 @@ def test_colors_are_stable_per_implementation():
 
 
 def test_time_to_target_accuracy():
-    frame = pd.DataFrame({"implementation": ["a"] * 3, "loader": ["device"] * 3, "epoch": [1, 2, 3],
-                          "test_accuracy": [97.0, 98.6, 98.9], "train_loss": [0.3, 0.1, 0.05],
-                          "epoch_s": [5.0, 6.0, 7.0], "samples_per_s": [1.0, 1.0, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "implementation": ["a"] * 3,
+            "loader": ["device"] * 3,
+            "epoch": [1, 2, 3],
+            "test_accuracy": [97.0, 98.6, 98.9],
+            "train_loss": [0.3, 0.1, 0.05],
+            "epoch_s": [5.0, 6.0, 7.0],
+            "samples_per_s": [1.0, 1.0, 1.0],
+        }
+    )
     assert "11.0 s" in report.training_table(frame)
 
 
@@ -92,9 +131,13 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     assert "Quick report" in text and "Command: `opbench report --quick --out" in text
     trained = pd.read_csv(tmp_path / "train.csv")
     assert set(trained["loader"]) == set(train.LOADERS)
-    unavailable = {(r.op, r.implementation) for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"}
-    assert set(zip(trained["op"], trained["implementation"])) == {
-        (i.op.name, i.name) for i in opbench.implementations("cpu")} - unavailable
+    unavailable = {
+        (r.op, r.implementation) for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"
+    }
+    assert (
+        set(zip(trained["op"], trained["implementation"]))
+        == {(i.op.name, i.name) for i in opbench.implementations("cpu")} - unavailable
+    )
     for op in ("gelu", "gelu-tanh", "silu"):
         assert f"\n## {op}: " in text
 
@@ -133,9 +176,15 @@ def test_results_never_splice(measured, tmp_path, capsys):
 
 
 def test_seed_spread_says_whether_each_mean_lies_within_torchs_range():
-    rows = [dict(implementation=name, loader="device", seed=seed, epoch=10, status="ok", test_accuracy=accuracy)
-            for name, accuracies in (("torch", (98.9, 99.0, 99.1)), ("cpp", (99.0, 99.05, 98.95)), ("bad", (97.0, 97.1, 96.9)))
-            for seed, accuracy in enumerate(accuracies)]
+    rows = [
+        dict(implementation=name, loader="device", seed=seed, epoch=10, status="ok", test_accuracy=accuracy)
+        for name, accuracies in (
+            ("torch", (98.9, 99.0, 99.1)),
+            ("cpp", (99.0, 99.05, 98.95)),
+            ("bad", (97.0, 97.1, 96.9)),
+        )
+        for seed, accuracy in enumerate(accuracies)
+    ]
     table = report.seed_spread(pd.DataFrame(rows))
     lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
     assert "99.00" in lines["cpp"] and lines["cpp"].rstrip(" |").endswith("yes")

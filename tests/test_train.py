@@ -15,8 +15,22 @@ def test_lenet5_is_the_reference_architecture():
     model = lenet5(torch.nn.functional.gelu)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     layers = [type(layer).__name__ for layer in model]
-    assert layers == ["Conv2d", "Activation", "AvgPool2d", "Activation", "Conv2d", "Activation", "AvgPool2d",
-                      "Activation", "Flatten", "Linear", "Activation", "Linear", "Activation", "Linear"]
+    assert layers == [
+        "Conv2d",
+        "Activation",
+        "AvgPool2d",
+        "Activation",
+        "Conv2d",
+        "Activation",
+        "AvgPool2d",
+        "Activation",
+        "Flatten",
+        "Linear",
+        "Activation",
+        "Linear",
+        "Activation",
+        "Linear",
+    ]
     assert sum(p.numel() for p in model.parameters()) == 44426
 
 
@@ -50,8 +64,11 @@ def test_cpp_reaches_the_reference_accuracy_in_10_epochs(tmp_path):
 
 
 @requires_mnist
-@pytest.mark.parametrize("op, impl", [("gelu", i.name) for i in opbench.implementations("cpu", op="gelu") if i.name != "cpp"]
-                         + [(op, "cpp") for op in ("gelu-tanh", "silu")])
+@pytest.mark.parametrize(
+    "op, impl",
+    [("gelu", i.name) for i in opbench.implementations("cpu", op="gelu") if i.name != "cpp"]
+    + [(op, "cpp") for op in ("gelu-tanh", "silu")],
+)
 def test_every_cpu_implementation_learns_in_one_epoch(tmp_path, op, impl):
     """Every GELU implementation, and the fused kernels of the other ops (their torch, python and compiled
     share code paths already trained here)."""
@@ -90,8 +107,23 @@ def test_crash_mid_run_keeps_finished_epochs(tmp_path, scratch_registry):
 
 @requires_mnist
 def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
-    status = main(["train", "--impl", "cpp", "--epochs", "1", "--loader", "device", "--data-root", str(LOCAL_MNIST),
-                   "--logdir", str(tmp_path / "runs"), "--min-accuracy", "99.9"])
+    status = main(
+        [
+            "train",
+            "--impl",
+            "cpp",
+            "--epochs",
+            "1",
+            "--loader",
+            "device",
+            "--data-root",
+            str(LOCAL_MNIST),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--min-accuracy",
+            "99.9",
+        ]
+    )
     assert status == 1
     assert "FAIL cpp (gelu) [device] ended at" in capsys.readouterr().out
 
@@ -131,11 +163,31 @@ def test_a_rerun_replaces_the_whole_run_never_some_epochs(tmp_path, scratch_regi
 
 @requires_mnist
 def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry, capsys):
-    scratch_registry.register("nan-large", lambda x: torch.where(torch.tensor(x.numel() > 10**5), torch.nan, torch.nn.functional.gelu(x)))
+    scratch_registry.register(
+        "nan-large", lambda x: torch.where(torch.tensor(x.numel() > 10**5), torch.nan, torch.nn.functional.gelu(x))
+    )
     scratch_registry.register("wrong-sign", lambda x: -torch.nn.functional.gelu(x))
-    status = main(["train", "--impl", "nan-large", "--impl", "wrong-sign", "--impl", "torch", "--epochs", "1",
-                   "--loader", "device", "--data-root", str(LOCAL_MNIST), "--logdir", str(tmp_path / "runs"),
-                   "--csv", str(tmp_path / "train.csv")])
+    status = main(
+        [
+            "train",
+            "--impl",
+            "nan-large",
+            "--impl",
+            "wrong-sign",
+            "--impl",
+            "torch",
+            "--epochs",
+            "1",
+            "--loader",
+            "device",
+            "--data-root",
+            str(LOCAL_MNIST),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--csv",
+            str(tmp_path / "train.csv"),
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 1
     assert "FAIL nan-large (gelu) [device]: error: NonFiniteLoss: nan-large: training loss became nan at step 1" in out
@@ -150,16 +202,47 @@ def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry
 @requires_mnist
 def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, capsys):
     csv = tmp_path / "profile.csv"
-    assert main(["profile", "--impl", "torch", "--impl", "python", "--impl", "cpp", "--steps", "5", "--warmup", "2",
-                 "--rounds", "3", "--data-root", str(LOCAL_MNIST), "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "--impl",
+                "torch",
+                "--impl",
+                "python",
+                "--impl",
+                "cpp",
+                "--steps",
+                "5",
+                "--warmup",
+                "2",
+                "--rounds",
+                "3",
+                "--data-root",
+                str(LOCAL_MNIST),
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(csv).set_index("implementation")
     assert (frame["rounds"] == 3).all()
     for name in ("torch", "python", "cpp"):  # a Python autograd.Function, ATen's node, a C++ autograd node
         row = frame.loc[name]
         assert row["activation_forward_s"] > 0 and row["activation_backward_s"] > 0, row
         assert 0 < row["activation_share"] < 1
-        parts = sum(row[f"{part.replace(' ', '_')}_s"] for part in ("activation forward", "other forward",
-                    "activation backward", "other backward", "optimizer", "rest of step"))
+        parts = sum(
+            row[f"{part.replace(' ', '_')}_s"]
+            for part in (
+                "activation forward",
+                "other forward",
+                "activation backward",
+                "other backward",
+                "optimizer",
+                "rest of step",
+            )
+        )
         assert parts == pytest.approx(row["mean_step_s"], rel=1e-6)  # the parts add up to the step
     assert frame.loc["torch", "step_vs_baseline"] == 1.0
     assert "activation share" in capsys.readouterr().out
@@ -195,8 +278,10 @@ def test_the_cpu_step_is_not_graphed_and_says_nothing_about_it(tmp_path):
 @pytest.mark.cuda
 def test_a_graphed_epoch_trains_as_the_eager_epoch_does(tmp_path):
     """A full epoch: warm-up steps, capture, replays, and the partial last batch run eagerly between them."""
-    eager, graphed = (train.train(opbench.get("torch", "cuda"), config(tmp_path, device="cuda", epochs=1, graph=graph))[0]
-                      for graph in (False, True))
+    eager, graphed = (
+        train.train(opbench.get("torch", "cuda"), config(tmp_path, device="cuda", epochs=1, graph=graph))[0]
+        for graph in (False, True)
+    )
     assert graphed["graphed"] is True and eager["graphed"] is False
     assert graphed["samples"] == eager["samples"] == 60000
     assert graphed["train_loss"] == pytest.approx(eager["train_loss"], rel=2e-2)  # cuDNN's backward is not bitwise
@@ -213,7 +298,8 @@ def test_an_implementation_that_cannot_be_captured_trains_ungraphed_and_says_why
         return torch.nn.functional.gelu(x)
 
     scratch_registry.register("synchronizing", synchronizing, devices=("cpu", "cuda"))
-    row = train.train(opbench.get("synchronizing", "cuda"),
-                      config(tmp_path, device="cuda", epochs=1, max_batches=10, graph=True))[0]
+    row = train.train(
+        opbench.get("synchronizing", "cuda"), config(tmp_path, device="cuda", epochs=1, max_batches=10, graph=True)
+    )[0]
     assert row["graphed"] is False and row["detail"].startswith("trained ungraphed: capture failed")
     assert row["samples"] == 10 * 64

@@ -15,7 +15,9 @@ def run_interpreted(*args):
 
 
 def test_triton_passes_every_check_of_every_op_under_the_interpreter():
-    result = run_interpreted("-m", "opbench.cli", "check", "--op", "all", "--impl", "triton", "--device", "cpu", "--strict")
+    result = run_interpreted(
+        "-m", "opbench.cli", "check", "--op", "all", "--impl", "triton", "--device", "cpu", "--strict"
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "0 failed" in result.stdout
 

@@ -1,4 +1,5 @@
-"""Deliberately wrong implementations of every built-in op: a plugin whose every implementation `opbench check` must fail, by name of the flaw.
+"""Deliberately wrong implementations of every built-in op: a plugin whose every implementation `opbench check` must
+fail, by name of the flaw.
 
 Each flaw is built from the op's baseline, so the same four exist for gelu, gelu-tanh and silu.
 """
@@ -28,11 +29,27 @@ def _without_second_term(op):
 
 
 for op in BUILT_IN:
-    opbench.register("wrong-tail", lambda x, op=op: op.baseline(x) + torch.where(x < -3, 1e-5, 0.0).to(x.dtype), op=op.name,
-                     description="adds 1e-5 for x < -3: a small error in the negative tail")
-    opbench.register("wrong-gradient", _without_second_term(op), op=op.name,
-                     description="right forward, a derivative without its second term")
-    opbench.register("wrong-dtype", lambda x, op=op: op.baseline(x.double()), op=op.name,
-                     description="returns float64 whatever the input dtype")
-    opbench.register("wrong-nan-negative", lambda x, op=op: torch.where(x < 0, torch.nan, op.baseline(x)), op=op.name,
-                     description="nan for every negative input")
+    opbench.register(
+        "wrong-tail",
+        lambda x, op=op: op.baseline(x) + torch.where(x < -3, 1e-5, 0.0).to(x.dtype),
+        op=op.name,
+        description="adds 1e-5 for x < -3: a small error in the negative tail",
+    )
+    opbench.register(
+        "wrong-gradient",
+        _without_second_term(op),
+        op=op.name,
+        description="right forward, a derivative without its second term",
+    )
+    opbench.register(
+        "wrong-dtype",
+        lambda x, op=op: op.baseline(x.double()),
+        op=op.name,
+        description="returns float64 whatever the input dtype",
+    )
+    opbench.register(
+        "wrong-nan-negative",
+        lambda x, op=op: torch.where(x < 0, torch.nan, op.baseline(x)),
+        op=op.name,
+        description="nan for every negative input",
+    )

@@ -1,4 +1,5 @@
-"""`compiled`: torch.compile of each built-in op as a user writes it (the op's `formula`); Inductor generates forward and backward (C++ on CPU, Triton on GPU)."""
+"""`compiled`: torch.compile of each built-in op as a user writes it (the op's `formula`); Inductor generates forward
+and backward (C++ on CPU, Triton on GPU)."""
 
 from __future__ import annotations
 
@@ -40,5 +41,11 @@ class Compiled:
 
 
 for op in BUILT_IN:
-    register("compiled", Compiled(op), op=op.name, devices=("cpu", "cuda"), settings=compile_settings,
-             description="torch.compile of the formula a user writes: Inductor-generated forward and backward")
+    register(
+        "compiled",
+        Compiled(op),
+        op=op.name,
+        devices=("cpu", "cuda"),
+        settings=compile_settings,
+        description="torch.compile of the formula a user writes: Inductor-generated forward and backward",
+    )

@@ -1,4 +1,5 @@
-"""C++ implementations: the fused CPU kernels `cpp` of every op in csrc/activation_math.h (csrc/activations.cpp), and the lab's composite GELU `cpp-composite`."""
+"""C++ implementations: the fused CPU kernels `cpp` of every op in csrc/activation_math.h (csrc/activations.cpp), and
+the lab's composite GELU `cpp-composite`."""
 
 import torch
 
@@ -30,13 +31,22 @@ def fused_functions(op: str) -> dict:
         getattr(torch.ops.opbench, f"{name}_backward").out(grad, x, grad_input=grad_input)
         return grad_input
 
-    return dict(forward=forward, forward_out=forward_out, backward_out=backward_out,
-                custom_ops=(f"opbench::{name}", f"opbench::{name}_backward"))
+    return dict(
+        forward=forward,
+        forward_out=forward_out,
+        backward_out=backward_out,
+        custom_ops=(f"opbench::{name}", f"opbench::{name}_backward"),
+    )
 
 
 for op in KERNEL_OPS:
-    register("cpp", op=op, description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
-             setup=load_fused, **fused_functions(op))
+    register(
+        "cpp",
+        op=op,
+        description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
+        setup=load_fused,
+        **fused_functions(op),
+    )
 register(
     "cpp-composite",
     lambda x: torch.ops.opbench_composite.gelu.default(x),

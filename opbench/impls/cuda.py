@@ -1,4 +1,4 @@
-"""`cuda`: the CUDA kernels of csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for every op `cpp` has."""
+"""`cuda`: the CUDA kernels of csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for each op of `cpp`."""
 
 from opbench import build
 from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_fused
@@ -13,5 +13,11 @@ def load_cuda_kernels() -> None:
 
 
 for op in KERNEL_OPS:
-    register("cuda", op=op, description="CUDA kernel: grid-stride, 128-bit loads and stores, same math as cpp",
-             devices=("cuda",), setup=load_cuda_kernels, **fused_functions(op))
+    register(
+        "cuda",
+        op=op,
+        description="CUDA kernel: grid-stride, 128-bit loads and stores, same math as cpp",
+        devices=("cuda",),
+        setup=load_cuda_kernels,
+        **fused_functions(op),
+    )

@@ -1,4 +1,5 @@
-"""`python`: each built-in op as a torch.autograd.Function whose forward and backward are the op's reference formulas (opbench.reference) in plain tensor ops."""
+"""`python`: each built-in op as a torch.autograd.Function whose forward and backward are the op's reference formulas
+(opbench.reference) in plain tensor ops."""
 
 import torch
 
@@ -31,5 +32,10 @@ def reference_function(op: Op) -> type[torch.autograd.Function]:
 
 
 for op in BUILT_IN:
-    register("python", reference_function(op).apply, op=op.name,
-             description="torch.autograd.Function with the hand-derived derivative", devices=("cpu", "cuda"))
+    register(
+        "python",
+        reference_function(op).apply,
+        op=op.name,
+        description="torch.autograd.Function with the hand-derived derivative",
+        devices=("cpu", "cuda"),
+    )

@@ -1,4 +1,5 @@
-"""The built-in ops, defined in order (gelu first): each defines its `torch` implementation, PyTorch's own kernel and the baseline of every speedup."""
+"""The built-in ops, defined in order (gelu first): each defines its `torch` implementation, PyTorch's own kernel and
+the baseline of every speedup."""
 
 from opbench.activations import BUILT_IN
 from opbench.registry import define_op

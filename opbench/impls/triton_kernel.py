@@ -1,4 +1,5 @@
-"""`triton`: the Triton kernels of opbench/impls/triton_kernels.py, forward and backward, as torch.library custom ops for each op they have math for.
+"""`triton`: the Triton kernels of opbench/impls/triton_kernels.py, forward and backward, as torch.library custom ops
+for each op they have math for.
 
 The kernels run on CUDA; with TRITON_INTERPRET=1 set before import, Triton's interpreter runs them on
 CPU tensors, and the implementations register for the CPU instead (how the CPU tests run them).
@@ -29,7 +30,9 @@ def load_ops():
     def launch(kernel, function, output, *tensors):
         n = output.numel()
         opmath = tl.float64 if output.dtype == torch.float64 else tl.float32
-        torch.library.wrap_triton(kernel)[(triton.cdiv(n, BLOCK),)](*tensors, output, n, function, OPMATH=opmath, BLOCK=BLOCK)
+        torch.library.wrap_triton(kernel)[(triton.cdiv(n, BLOCK),)](
+            *tensors, output, n, function, OPMATH=opmath, BLOCK=BLOCK
+        )
         return output
 
     for op, (function, derivative) in triton_kernels.FORMULAS.items():

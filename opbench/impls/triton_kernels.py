@@ -1,4 +1,5 @@
-"""The Triton kernels behind `triton`: one forward and one backward kernel for every op, and each op's math as @triton.jit functions (Triton's copy of opbench.reference, evaluated in float32, or float64 for float64).
+"""The Triton kernels behind `triton`: one forward and one backward kernel for every op, and each op's math as
+@triton.jit functions (Triton's copy of opbench.reference, evaluated in float32, or float64 for float64).
 
 Imported only when the `triton` implementations are set up (importing Triton takes seconds, and it may
 be absent): module-level functions, because Triton resolves the names a kernel calls in its module's
@@ -52,7 +53,11 @@ def silu_derivative(x):
     return tl.sigmoid(x) + times_vanishing(x, tl.sigmoid(x) * tl.sigmoid(-x))
 
 
-FORMULAS = {"gelu": (gelu, gelu_derivative), "gelu-tanh": (gelu_tanh, gelu_tanh_derivative), "silu": (silu, silu_derivative)}
+FORMULAS = {
+    "gelu": (gelu, gelu_derivative),
+    "gelu-tanh": (gelu_tanh, gelu_tanh_derivative),
+    "silu": (silu, silu_derivative),
+}
 
 
 @triton.jit

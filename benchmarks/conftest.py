@@ -8,8 +8,9 @@ import os
 
 import torch
 
-from opbench import bench, inputs, timing
-from opbench.devices import device_present
+from opbench.spec import inputs
+from opbench.spec.devices import device_present
+from opbench.timing import bench, casetimer
 
 
 def sizes(device: str) -> list[int]:
@@ -21,4 +22,4 @@ def sizes(device: str) -> list[int]:
 DEVICES = [d for d in ("cpu", "cuda") if device_present(d)]
 DTYPES = [torch.float32, torch.bfloat16]
 # Rounds per benchmark (OPBENCH_BENCH_ROUNDS), as many as `opbench bench` times by default (all passes').
-ROUNDS = int(os.environ.get("OPBENCH_BENCH_ROUNDS", timing.ROUNDS * timing.PASSES))
+ROUNDS = int(os.environ.get("OPBENCH_BENCH_ROUNDS", casetimer.ROUNDS * casetimer.PASSES))

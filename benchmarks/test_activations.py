@@ -1,7 +1,7 @@
 """pytest-benchmark suite: forward, backward and forward+backward of every available implementation of every op, on the
 timing engine of `opbench bench`.
 
-Each benchmark round is one block of calls on windows it has not seen (timing.Workload, refreshed by
+Each benchmark round is one block of calls on windows it has not seen (workloads.Workload, refreshed by
 pytest-benchmark's untimed setup, which then makes one call on the calibration's input, as
 `opbench bench` does before each block), so pytest-benchmark's statistics are per block; extra_info
 records the calls per block and the median per call. After the rounds, the outputs of the last
@@ -15,15 +15,17 @@ import torch
 
 import opbench
 from benchmarks.conftest import DEVICES, DTYPES, ROUNDS, sizes
-from opbench import check, timing
-from opbench.devices import dtype_name
-from opbench.registry import settings
+from opbench import core
+from opbench.correctness import check
+from opbench.spec.devices import dtype_name
+from opbench.spec.registry import settings
+from opbench.timing import casetimer, workloads
 
 CASES = [
     (impl, device, dtype, direction, numel)
     for device in DEVICES
     for dtype in DTYPES
-    for direction in timing.DIRECTIONS
+    for direction in core.DIRECTIONS
     for numel in sizes(device)
     for impl in opbench.implementations(device, dtype)
 ]
@@ -42,30 +44,31 @@ def test_activation(benchmark, case):
         pytest.skip(f"{impl.name} not timed: {': '.join(problem)}")
     with settings([impl]):  # what it needs while timed (compiled: torch.compile's settings)
         benchmark.group = f"{impl.op.name} {device} {dtype_name(dtype)} {direction} n={numel}"
-        timed_case = timing.Case(impl.op, direction, numel, dtype, device)
-        probe = timing.Workload(timed_case, windows=1, seed=timing.PROBE_SEED)
-        warm_up = timing.calls_for(impl, direction, probe, 1, baseline=False)[0]
-        count = timing.calibrate(warm_up, device, timing.BLOCK_S)
-        workload = timing.Workload(timed_case, windows=timing.windows_for(timed_case, count))
-        rounds, kept = iter(range(ROUNDS)), {}
+        timer = casetimer.CaseTimer({impl.name: impl}, workloads.Case(impl.op, direction, numel, dtype, device))
+        workload = timer.start_pass()
+        blocks = []  # (block, its kept results, its round), each checked in the next setup, the last after all
 
-        def setup():  # untimed: new values in place, the calls of this round, one call on the probe (timing.py)
-            workload.refresh(next(rounds))
-            warm_up()
-            return (timing.calls_for(impl, direction, workload, count, baseline=False),), {}
+        def check_last():
+            block, kept, round_index = blocks[-1]
+            return timer.check_block(impl.name, workload, kept, len(block.calls), round_index)
 
-        def block(calls):
-            kept.clear()
-            kept[0] = calls[0]()
-            for call in calls[1:]:
-                kept[len(calls) - 1] = call()
+        def setup():  # untimed: check the last block; new values in place; the next block after its warm-up call
+            problem = check_last() if blocks else None
+            assert problem is None, f"{impl.name} failed verification: {problem}"
+            workload.refresh(len(blocks))
+            blocks.append((timer.prepare_block(impl.name, workload), {}, len(blocks)))
+            return (blocks[-1][0], blocks[-1][1]), {}
+
+        def run(block, kept):
+            kept.update(block.run())
             if device == "cuda":  # pytest-benchmark reads a wall clock: wait for this stream's work
                 torch.cuda.current_stream().synchronize()
 
-        benchmark.pedantic(block, setup=setup, rounds=ROUNDS, iterations=1)
-        problem = workload.restore_if_changed() or timing.verify(kept, workload, count, ROUNDS - 1)
+        benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+        problem = check_last()
     assert problem is None, f"{impl.name} failed verification: {problem}"
-    moved = timing.bytes_moved(direction, numel, dtype)
+    count = timer.results[impl.name].calls_per_block
+    moved = core.bytes_moved(direction, numel, dtype)
     per_call = benchmark.stats.stats.median / count if benchmark.stats else None
     benchmark.extra_info.update(
         op=impl.op.name,

@@ -1,11 +1,10 @@
 """opbench: is my custom activation correct, and is it worth it? Define ops, register implementations; check, time and
 train them."""
 
-from opbench.activations import Op
-from opbench.registry import (
-    BASELINE,
+from opbench.core import BASELINE, UnavailableError
+from opbench.spec.activations import Op
+from opbench.spec.registry import (
     Implementation,
-    UnavailableError,
     define_op,
     get,
     get_op,

@@ -14,12 +14,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from opbench import bench, data, inputs, registry, results, stepprofile, timing
-from opbench import check as checks
-from opbench import report as reports
-from opbench import train as training
-from opbench.registry import BASELINE, Implementation
-from opbench.results import Status, first_line
+import opbench.correctness.check
+import opbench.reporting.report
+import opbench.training.train
+from opbench.core import BASELINE, Status, describe
+from opbench.reporting import results
+from opbench.spec import inputs, registry
+from opbench.spec.registry import Implementation
+from opbench.timing import bench
+from opbench.training import data, stepprofile
+from opbench.training.stepprofile import ProfileConfig
+from opbench.training.train import TrainConfig
 
 
 @dataclass
@@ -37,38 +42,23 @@ def check(
     impls: list[Implementation], device: str, dtypes=None, sizes=(), strict: bool = False, csv: str | Path | None = None
 ) -> Run:
     """Every check of every implementation; failures are the FAIL rows (and deviations when strict)."""
-    rows = [row for impl in impls for row in checks.run_checks(impl, device, dtypes, sizes=sizes)]
+    rows = [row for impl in impls for row in opbench.correctness.check.run_checks(impl, device, dtypes, sizes=sizes)]
     frame = results.to_frame(rows, device)
     if csv and rows:
-        results.save(frame, csv, "check", checks.KEY)
+        results.save(frame, csv, "check", opbench.correctness.check.KEY)
     return Run(
         frame,
         [
             f"{row.implementation} ({row.op}) {row.dtype} {row.check}: {row.detail}"
-            for row in checks.failed(rows, strict)
+            for row in opbench.correctness.check.failed(rows, strict)
         ],
     )
 
 
-def sweep(
-    impls: list[Implementation],
-    device: str,
-    dtypes,
-    sizes,
-    directions,
-    rounds: int = timing.ROUNDS,
-    outputs: str = "fresh",
-    csv: str | Path | None = None,
-    block_s: float = timing.BLOCK_S,
-    target_width: float | None = None,
-    max_passes: int = 0,
-    passes: int = timing.PASSES,
-) -> Run:
+def sweep(impls: list[Implementation], config: bench.SweepConfig, csv: str | Path | None = None) -> Run:
     """bench.sweep, its rows saved pass by pass."""
     on_rows = (lambda frame: results.save(frame, csv, "bench", bench.KEY)) if csv else None
-    frame = bench.sweep(
-        impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes, passes
-    )
+    frame = bench.sweep(impls, config, on_rows)
     return Run(
         frame,
         [
@@ -79,17 +69,17 @@ def sweep(
 
 
 def record_failure(
-    impl: Implementation, configs: list[training.TrainConfig], status: Status, detail: str, csv: str | Path | None
+    impl: Implementation, configs: list[TrainConfig], status: Status, detail: str, csv: str | Path | None
 ) -> None:
     """Rows for runs that did not train, beside the epochs they finished (epoch 0 is no epoch)."""
     if csv:
-        rows = [training.failed_row(impl, config, status, detail) for config in configs]
-        results.save(results.to_frame(rows, configs[0].device), csv, "train", training.KEY)
+        rows = [opbench.training.train.failed_row(impl, config, status, detail) for config in configs]
+        results.save(results.to_frame(rows, configs[0].device), csv, "train", opbench.training.train.KEY)
 
 
 def train(
     impls: list[Implementation],
-    configs: list[training.TrainConfig],
+    configs: list[TrainConfig],
     csv: str | Path | None = None,
     min_accuracy: float | None = None,
 ) -> Run:
@@ -97,18 +87,18 @@ def train(
     run's row and line, and the others still train. Missing data (data.DataError) ends the whole call."""
     rows, failures = [], []
     for impl in impls:
-        problem = checks.not_ready(impl, configs[0].device, torch.float32)
+        problem = opbench.correctness.check.not_ready(impl, configs[0].device, torch.float32)
         if problem:
             failures.append(f"{label(impl)}: not trained: {problem[0]}: {problem[1]}")
             record_failure(impl, configs, *problem, csv)
             continue
         for config in configs:
             try:
-                epochs = training.train(impl, config, csv)
+                epochs = opbench.training.train.train(impl, config, csv)
             except data.DataError:
                 raise
             except Exception as error:  # this implementation's failure; the others still train
-                detail = f"{type(error).__name__}: {first_line(error)}"
+                detail = describe(error)
                 failures.append(f"{label(impl)} [{config.loader}]: {Status.ERROR}: {detail}")
                 record_failure(impl, [config], Status.ERROR, detail, csv)
                 continue
@@ -125,50 +115,51 @@ PROFILE_KEY = ["op", "implementation", "device"]
 def profile(
     impls: list[Implementation],
     device: str,
+    config: ProfileConfig | None = None,
     data_root: str | None = None,
-    steps: int = 100,
-    warmup: int = 20,
-    rounds: int = 20,
     csv: str | Path | None = None,
 ) -> Run:
     """The activation's share of a training step per implementation, op by op (stepprofile): each op's
     implementations are profiled, then their unprofiled step times taken in interleaved rounds with
     ratios to that op's torch."""
-    config = training.TrainConfig(device=device, data_root=data_root, loader="device")
-    images, labels = stepprofile.training_data(config)
+    config = config or ProfileConfig()
+    training_config = TrainConfig(device=device, data_root=data_root, loader="device")
+    images, labels = stepprofile.training_data(training_config)
+    frames, failures = [], []
     with registry.settings(impls):
-        frames, failures = _profile(impls, device, config, images, labels, steps, warmup, rounds)
+        for op in dict.fromkeys(impl.op for impl in impls):
+            frame, problems = _profile_op(
+                [impl for impl in impls if impl.op == op], training_config, config, images, labels
+            )
+            failures += problems
+            if frame is not None:
+                frames.append(frame)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if csv and len(frame):
         results.save(frame, csv, "profile", PROFILE_KEY)
     return Run(frame, failures)
 
 
-def _profile(impls, device, config, images, labels, steps, warmup, rounds) -> tuple[list[pd.DataFrame], list[str]]:
-    frames, failures = [], []
-    for op in dict.fromkeys(impl.op for impl in impls):
-        steppers, profiles, errors = {}, [], {}
-        for impl in [impl for impl in impls if impl.op == op]:
-            problem = checks.not_ready(impl, device, torch.float32)
-            if problem:
-                failures.append(f"{label(impl)}: not profiled: {problem[0]}: {problem[1]}")
-                continue
-            try:
-                stepper = stepprofile.Stepper(impl, config, images, labels)
-                profiles.append(stepprofile.profile(stepper, steps=steps, warmup=warmup))
-                steppers[impl.name] = stepper
-            except Exception as error:
-                errors[impl.name] = error
-        step_times, step_errors = stepprofile.interleaved_step_times(steppers, rounds=rounds)
-        errors.update(step_errors)
-        failures += [
-            f"{name} ({op.name}): {Status.ERROR}: {type(error).__name__}: {first_line(error)}"
-            for name, error in errors.items()
-        ]
-        profiles = [p for p in profiles if p.implementation in step_times]
-        if profiles:
-            frames.append(results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), device))
-    return frames, failures
+def _profile_op(impls, training_config: TrainConfig, config: ProfileConfig, images, labels):
+    """One op's rows (None if none profiled) and failure lines."""
+    device, steppers, profiles, failures = training_config.device, {}, [], []
+    for impl in impls:
+        problem = opbench.correctness.check.not_ready(impl, device, torch.float32)
+        if problem:
+            failures.append(f"{label(impl)}: not profiled: {problem[0]}: {problem[1]}")
+            continue
+        try:
+            stepper = stepprofile.Stepper(impl, training_config, images, labels)
+            profiles.append(stepprofile.profile(stepper, config))
+            steppers[impl.name] = stepper
+        except Exception as error:
+            failures.append(f"{label(impl)}: {Status.ERROR}: {describe(error)}")
+    step_times, problems = stepprofile.interleaved_step_times(steppers, config)
+    failures += [f"{name} ({impls[0].op.name}): {problem}" for name, problem in problems.items()]
+    profiles = [p for p in profiles if p.implementation in step_times]
+    if not profiles:
+        return None, failures
+    return results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), device), failures
 
 
 def report(
@@ -183,25 +174,17 @@ def report(
     out/README.md from those CSVs. Returns the README's path. Failures are findings of the report."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in reports.CSVS:  # a new measurement replaces the old one whole, TensorBoard logs too
+    for name in opbench.reporting.report.CSVS:  # a new measurement replaces the old one whole, TensorBoard logs too
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "runs", ignore_errors=True)
     impls = registry.implementations(device)
     # sweep first: its cold calls then see compilation and JIT that the checks would otherwise have done
-    sweep(
-        impls,
-        device,
-        bench.default_dtypes(device),
-        (bench.QUICK_SIZES if quick else bench.DEFAULT_SIZES)[device],
-        timing.DIRECTIONS,
-        bench.QUICK_ROUNDS if quick else timing.ROUNDS,
-        "both",
-        out / "bench.csv",
-    )
+    sweep_config = (bench.SweepConfig.quick if quick else bench.SweepConfig)(device=device, outputs="both")
+    sweep(impls, sweep_config, out / "bench.csv")
     check(impls, device, csv=out / "check.csv")
-    for loader in training.LOADERS:
+    for loader in opbench.training.train.LOADERS:
         configs = [
-            training.TrainConfig(
+            TrainConfig(
                 epochs=1 if quick else 10,
                 loader=loader,
                 device=device,
@@ -211,5 +194,6 @@ def report(
             )
         ]
         train(impls, configs, out / "train.csv")
-    profile(impls, device, data_root, steps=30 if quick else 100, rounds=10 if quick else 20, csv=out / "profile.csv")
-    return reports.write(out, out, command, quick)
+    profile_config = ProfileConfig(steps=30, rounds=10) if quick else ProfileConfig()
+    profile(impls, device, profile_config, data_root, out / "profile.csv")
+    return opbench.reporting.report.write(out, out, command, quick)

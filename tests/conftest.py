@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import registry
+from opbench.spec import registry
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is visible")
 

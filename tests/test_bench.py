@@ -11,10 +11,13 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, inputs, render, report, results, timing
-from opbench.activations import GELU
+from opbench import core
 from opbench.cli import main
-from opbench.results import Status
+from opbench.core import Status
+from opbench.reporting import render, results, sections
+from opbench.spec import inputs
+from opbench.spec.activations import GELU
+from opbench.timing import bench, casetimer, engine, workloads
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,12 +29,12 @@ def test_parse_size_and_label():
 
 
 def test_bytes_moved_counts_every_tensor_touched():
-    assert timing.bytes_moved("fwd", 1000, torch.float32) == 8000  # read x, write y
-    assert timing.bytes_moved("bwd", 1000, torch.bfloat16) == 6000  # read grad and x, write grad_input
-    assert timing.bytes_moved("fwd+bwd", 10, torch.float64) == 400
+    assert core.bytes_moved("fwd", 1000, torch.float32) == 8000  # read x, write y
+    assert core.bytes_moved("bwd", 1000, torch.bfloat16) == 6000  # read grad and x, write grad_input
+    assert core.bytes_moved("fwd+bwd", 10, torch.float64) == 400
 
 
-@pytest.mark.parametrize("direction", timing.DIRECTIONS)
+@pytest.mark.parametrize("direction", core.DIRECTIONS)
 def test_calls_do_the_direction_each_on_its_own_window(direction):
     seen = []
 
@@ -39,11 +42,11 @@ def test_calls_do_the_direction_each_on_its_own_window(direction):
         seen.append((x.data_ptr(), x.requires_grad))
         return x * 2
 
-    workload = timing.Workload(timing.Case(GELU, direction, 16, torch.float32, "cpu"), windows=3)
-    calls = timing.calls_for(spy, direction, workload, 4, baseline=False)
+    workload = workloads.Workload(workloads.Case(GELU, direction, 16, torch.float32, "cpu"), windows=3)
+    calls = workloads.calls_for(spy, direction, workload, 4, baseline=False)
     built = len(seen)  # bwd builds one graph per window up front, and each call replays only its backward
     assert built == (3 if direction == "bwd" else 0)
-    results = [timing.output_of(call()) for call in calls]
+    results = [workloads.output_of(call()) for call in calls]
     pointers = [pointer for pointer, _ in seen]
     assert len(set(pointers)) == 3 and all(grad == (direction != "fwd") for _, grad in seen)
     assert len(seen) == (3 if direction == "bwd" else 4)
@@ -54,7 +57,7 @@ def test_calls_do_the_direction_each_on_its_own_window(direction):
 
 
 def test_each_round_gives_every_window_new_values_in_place():
-    workload = timing.Workload(timing.Case(GELU, "fwd", 1000, torch.float32, "cpu"), windows=2)
+    workload = workloads.Workload(workloads.Case(GELU, "fwd", 1000, torch.float32, "cpu"), windows=2)
     before = [w.clone() for w in workload.plain]
     pointers, versions = [w.data_ptr() for w in workload.plain], [w._version for w in workload.plain]
     workload.refresh(1)
@@ -64,9 +67,9 @@ def test_each_round_gives_every_window_new_values_in_place():
 
 
 def test_cases_time_every_entry_in_every_round_of_every_pass():
-    case = timing.Case(GELU, "fwd", 4096, torch.float32, "cpu")
-    entries = {**timing.copy_baselines(), "torch": opbench.get("torch")}
-    measured = timing.measure_case(entries, case, rounds=4, passes=2, block_s=0.002)
+    case = workloads.Case(GELU, "fwd", 4096, torch.float32, "cpu")
+    entries = {**workloads.yardsticks(), "torch": opbench.get("torch")}
+    measured = casetimer.measure_case(entries, case, casetimer.Passes(rounds=4, passes=2, block_s=0.002))
     for name, result in measured.items():
         assert result.status == Status.OK and [len(p) for p in result.passes] == [4, 4], (name, result)
         assert result.calls_per_block >= 1 and all(0 < s < 0.01 for p in result.passes for s in p)
@@ -76,8 +79,10 @@ def test_cases_time_every_entry_in_every_round_of_every_pass():
 @requires_cuda
 @pytest.mark.cuda
 def test_kernel_time_is_measured_on_cuda():
-    case = timing.Case(GELU, "fwd", 2**20, torch.float32, "cuda")
-    measured = timing.measure_case({"torch": opbench.get("torch")}, case, rounds=2, block_s=0.002)
+    case = workloads.Case(GELU, "fwd", 2**20, torch.float32, "cuda")
+    measured = casetimer.measure_case(
+        {"torch": opbench.get("torch")}, case, casetimer.Passes(passes=1, rounds=2, block_s=0.002)
+    )
     assert 0 < measured["torch"].kernel_s < 1, measured
 
 
@@ -105,7 +110,7 @@ def test_report_shows_the_kernel_share_of_gpu_calls():
         )
         for name, median in (("torch", 7e-5), ("cuda", 1e-4))
     ]
-    text = report.timing_tables(pd.DataFrame(rows))
+    text = sections.timing_tables(pd.DataFrame(rows))
     assert "GPU time in kernels per call" in text
     assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
 
@@ -136,8 +141,8 @@ def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_th
     assert (timed["time_low"] <= timed["time_vs_torch"]).all() and (timed["time_vs_torch"] <= timed["time_high"]).all()
     assert (timed["ci_low_s"] <= timed["median_s"]).all() and (timed["median_s"] <= timed["ci_high_s"]).all()
     passes = timed["samples_s"].map(results.samples_of)
-    assert (passes.map(len) == timing.PASSES).all() and (passes.map(lambda p: {len(r) for r in p}) == {2}).all()
-    assert (timed["passes"] == timing.PASSES).all() and (timed["rounds"] == 2 * timing.PASSES).all()
+    assert (passes.map(len) == casetimer.PASSES).all() and (passes.map(lambda p: {len(r) for r in p}) == {2}).all()
+    assert (timed["passes"] == casetimer.PASSES).all() and (timed["rounds"] == 2 * casetimer.PASSES).all()
     assert (frame[frame["implementation"] == "torch"]["speedup_vs_torch"] == 1).all()
     assert (timed["cold_call_s"] > 0).all()
     for column in ("device_name", "cpu_model", "threads", "torch_version", "git_sha", "timestamp"):
@@ -148,7 +153,7 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     """An op that 'moves' its bytes faster than out.copy_(x) (here: returns a cached tensor it never
     writes) is flagged as a measurement problem, whatever verification says of it."""
     frame = pd.DataFrame([dict(implementation="fast", status="ok", numel=1 << 20, dtype="float32", bytes=8 << 20)])
-    measured = {"fast": timing.Measured(passes=[[1e-6] * 5]), timing.COPY: timing.Measured(passes=[[2e-6] * 5])}
+    measured = {"fast": engine.Measured(passes=[[1e-6] * 5]), core.COPY: engine.Measured(passes=[[2e-6] * 5])}
     flagged = bench.add_comparisons(frame, measured)
     assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
     assert "measurement problem" in "\n".join(
@@ -167,8 +172,8 @@ def test_time_vs_torch_is_the_median_of_time_ratios_not_the_inverse_of_the_speed
         ]
     )
     measured = {
-        "torch": timing.Measured(passes=[[1.0] * 4] * 6),
-        "bimodal": timing.Measured(passes=[[0.4, 1.6] * 2] * 6),
+        "torch": engine.Measured(passes=[[1.0] * 4] * 6),
+        "bimodal": engine.Measured(passes=[[0.4, 1.6] * 2] * 6),
     }
     row = bench.add_comparisons(frame, measured).set_index("implementation").loc["bimodal"]
     assert row["time_vs_torch"] == pytest.approx(1.0) and row["speedup_vs_torch"] == pytest.approx((2.5 + 0.625) / 2)
@@ -176,7 +181,7 @@ def test_time_vs_torch_is_the_median_of_time_ratios_not_the_inverse_of_the_speed
 
 def test_failing_implementation_is_not_timed(scratch_registry):
     scratch_registry.register("wrong-sign", lambda x: -torch.nn.functional.gelu(x))
-    frame = bench.sweep([opbench.get("wrong-sign")], "cpu", [torch.float32], [1024], ["fwd"], rounds=2)
+    frame = bench.sweep([opbench.get("wrong-sign")], bench.SweepConfig(sizes=[1024], directions=["fwd"], rounds=2))
     row = frame[frame["implementation"] == "wrong-sign"].iloc[0]
     assert row["status"] == Status.FAILED_CHECK and "forward: forward error" in row["detail"]
     assert pd.isna(row["median_s"])
@@ -199,8 +204,10 @@ def test_benchmark_suite_smoke_run():
 def test_verified_gradients_get_the_checks_tolerance():
     """F.gelu(approximate='tanh') flushes its gradient to 0 below x ~ -5 (|GELU'| ~ 2e-6 there), which
     check_backward accepts with atol scaled by |grad|; verified timing must accept it the same way."""
-    case = timing.Case(opbench.get_op("gelu-tanh"), "fwd+bwd", 1 << 14, torch.float32, "cpu")
-    measured = timing.measure_case({"torch": opbench.get("torch", op="gelu-tanh")}, case, rounds=3, block_s=0.002)
+    case = workloads.Case(opbench.get_op("gelu-tanh"), "fwd+bwd", 1 << 14, torch.float32, "cpu")
+    measured = casetimer.measure_case(
+        {"torch": opbench.get("torch", op="gelu-tanh")}, case, casetimer.Passes(passes=1, rounds=3, block_s=0.002)
+    )
     assert measured["torch"].status == Status.OK, measured["torch"].detail
 
 
@@ -272,39 +279,34 @@ def test_rows_record_the_settings_that_change_what_is_measured(monkeypatch):
 
 def test_interval_width_is_of_the_ratio_to_the_baseline_or_of_the_baselines_own_time():
     samples = {"torch": [[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]], "mine": [[0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]]}
-    assert timing.interval_width(samples, "mine") == 0.0  # half of torch's time in every round: no doubt at all
-    assert timing.interval_width(samples, "torch") == pytest.approx((64.0 - 1.0) / 2 / 8.0)
+    assert casetimer.interval_width(samples, "mine") == 0.0  # half of torch's time in every round: no doubt at all
+    assert casetimer.interval_width(samples, "torch") == pytest.approx((64.0 - 1.0) / 2 / 8.0)
 
 
 def test_passes_continue_until_every_interval_is_narrow_enough_up_to_the_cap():
-    case = timing.Case(GELU, "fwd", 1024, torch.float32, "cpu")
+    case = workloads.Case(GELU, "fwd", 1024, torch.float32, "cpu")
     entries = {"torch": opbench.get("torch"), "python": opbench.get("python")}
-    loose = timing.measure_case(entries, case, rounds=2, passes=2, block_s=0.001, target_width=1e9, max_passes=4)
+    loose = casetimer.measure_case(
+        entries, case, casetimer.Passes(rounds=2, passes=2, block_s=0.001, target_width=1e9, max_passes=4)
+    )
     assert {len(m.passes) for m in loose.values()} == {2}
-    unreachable = timing.measure_case(entries, case, rounds=2, passes=2, block_s=0.001, target_width=0.0, max_passes=4)
+    unreachable = casetimer.measure_case(
+        entries, case, casetimer.Passes(rounds=2, passes=2, block_s=0.001, target_width=0.0, max_passes=4)
+    )
     assert {len(m.passes) for m in unreachable.values()} == {4}
 
 
 def test_a_sweep_times_every_cases_first_pass_before_any_second_and_saves_each_pass(monkeypatch):
     order, saved = [], []
-    run_pass = timing.CaseTimer.run_pass
+    run_pass = casetimer.CaseTimer.run_pass
 
     def recording(timer, rounds):
         order.append((timer.case.numel, timer.passes_done + 1))
         run_pass(timer, rounds)
 
-    monkeypatch.setattr(timing.CaseTimer, "run_pass", recording)
-    frame = bench.sweep(
-        [opbench.get("torch")],
-        "cpu",
-        [torch.float32],
-        [1024, 4096],
-        ["fwd"],
-        rounds=1,
-        block_s=0.001,
-        on_rows=saved.append,
-        passes=3,
-    )
+    monkeypatch.setattr(casetimer.CaseTimer, "run_pass", recording)
+    config = bench.SweepConfig(sizes=[1024, 4096], directions=["fwd"], rounds=1, block_s=0.001, passes=3)
+    frame = bench.sweep([opbench.get("torch")], config, on_rows=saved.append)
     assert order == [(1024, 1), (4096, 1), (1024, 2), (4096, 2), (1024, 3), (4096, 3)]
     assert [sorted(set(f["passes"])) for f in saved] == [[1], [2], [3]]  # an interruption keeps the passes done
     assert len(frame) == 2 * 3 and set(frame["passes"]) == {3}  # the last rows of each case, once

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import opbench
-from opbench import activations, check, inputs, reference
+from opbench.correctness import check, tolerance
+from opbench.spec import activations, inputs, reference
+from opbench.spec.devices import FLOAT_DTYPES
 
 WRONG_IMPLS = Path(__file__).with_name("wrong_impls.py")
 
@@ -23,16 +25,16 @@ EXPECTED_FAILURES = {
 
 
 def test_every_dtype_has_a_tolerance():
-    assert set(check.TOLERANCES) == set(opbench.devices.FLOAT_DTYPES)
+    assert set(tolerance.TOLERANCES) == set(FLOAT_DTYPES)
 
 
 def test_compare_passes_exact_and_fails_beyond_tolerance():
     x = inputs.random_input(1000, torch.float32, scale=3.0)
     expected = activations.GELU.expected(x)
-    assert check.compare(expected.float(), expected, x, torch.float32).passed
+    assert tolerance.agreement(expected.float(), expected, x, torch.float32).passed
     off = expected.clone()
     off[7] += 1e-4
-    result = check.compare(off.float(), expected, x, torch.float32)
+    result = tolerance.agreement(off.float(), expected, x, torch.float32)
     assert not result.passed
     assert result.worst_input == x[7].item()
     assert result.max_abs_error == pytest.approx(1e-4, rel=1e-2)
@@ -41,7 +43,7 @@ def test_compare_passes_exact_and_fails_beyond_tolerance():
 def test_compare_treats_nan_as_infinitely_wrong():
     x = torch.ones(3)
     actual = torch.tensor([reference.gelu(torch.tensor(1.0)).item(), math.nan, 0.0])
-    result = check.compare(actual, activations.GELU.expected(x), x, torch.float32)
+    result = tolerance.agreement(actual, activations.GELU.expected(x), x, torch.float32)
     assert not result.passed and result.max_abs_error == math.inf
 
 
@@ -50,15 +52,15 @@ def test_the_tolerance_test_names_the_first_wrong_element_and_leaves_the_output_
     copy, never on the implementation's output, even one already in float64."""
     expected = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
     actual = torch.tensor([1.0, 2.0, math.nan, 5.0], dtype=torch.float64)
-    assert check.first_beyond(*check.error_and_allowed(actual, expected, torch.float64)) == 2
+    assert tolerance.first_beyond(*tolerance.error_and_allowed(actual, expected, torch.float64)) == 2
     assert actual[0] == 1.0 and math.isnan(actual[2]) and actual[3] == 5.0
-    assert check.first_beyond(*check.error_and_allowed(expected, expected, torch.float64)) == -1
+    assert tolerance.first_beyond(*tolerance.error_and_allowed(expected, expected, torch.float64)) == -1
     # A gradient's atol scales with |grad| per element: 1e-6 off is within 2e-6 * 1 but not 2e-6 * 0.1.
     off = torch.tensor([0.5, 0.5]) + 1e-6
     scale = torch.tensor([1.0, 0.1])
     assert (
-        check.first_beyond(
-            *check.error_and_allowed(off, torch.tensor([0.5, 0.5], dtype=torch.float64), torch.float32, scale)
+        tolerance.first_beyond(
+            *tolerance.error_and_allowed(off, torch.tensor([0.5, 0.5], dtype=torch.float64), torch.float32, scale)
         )
         == 1
     )

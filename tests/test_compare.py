@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 import opbench
-from opbench import results, stats, timing
+from opbench import core
 from opbench.cli import main
+from opbench.reporting import results
+from opbench.timing import stats
 
 HONEST = "import opbench, torch.nn.functional as F\nopbench.register('mine', lambda x: F.gelu(x))\n"
 TWICE = "import opbench, torch.nn.functional as F\nopbench.register('mine', lambda x: (F.gelu(x), F.gelu(x))[1])\n"
@@ -190,7 +192,7 @@ def test_relative_compare_cancels_drift_that_moves_every_implementation(tmp_path
     assert main(["compare", base, str(tmp_path / "slower.csv"), "--fail-above", "5", "--relative"]) == 1
 
 
-@pytest.mark.parametrize("reference", [timing.COPY, "torch"])
+@pytest.mark.parametrize("reference", [core.COPY, "torch"])
 def test_a_reference_that_moved_is_reported_as_the_machine_not_failed(tmp_path, capsys, reference):
     """A reference 30% slower in the new run (the copy yardstick, or torch, whose code is the same in
     both): the machine changed. The gate judges the implementations under review only, and the table

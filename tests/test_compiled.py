@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import opbench
-from opbench import check
+from opbench.correctness import check
 from opbench.impls import compiled
 
 

@@ -4,10 +4,12 @@ import pytest
 import torch
 
 import opbench
-from opbench import build, check, inputs
-from opbench.impls import cpp, custom_ops
+from opbench.correctness import check
+from opbench.impls import build, cpp, custom_ops
+from opbench.spec import inputs
+from opbench.spec.devices import FLOAT_DTYPES
 
-ALL_DTYPES = opbench.devices.FLOAT_DTYPES
+ALL_DTYPES = FLOAT_DTYPES
 OPS = cpp.KERNEL_OPS
 
 

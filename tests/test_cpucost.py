@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from opbench import build, cpucost
-from opbench.impls import cpp
+from opbench.impls import build, cpp
 from opbench.impls.cpp import FUSED_SOURCES
+from opbench.static import cpucost
 
 pytestmark = pytest.mark.skipif(
     shutil.which("objdump") is None or shutil.which("c++") is None, reason="needs objdump and a C++ compiler"

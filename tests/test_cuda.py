@@ -6,9 +6,12 @@ import pytest
 import torch
 
 import opbench
-from opbench import activations, build, check, inputs, sass
-from opbench.impls import cpp, cuda
+from opbench.correctness import check, tolerance
+from opbench.impls import build, cpp, cuda
 from opbench.impls.custom_ops import schema_name
+from opbench.spec import activations, inputs
+from opbench.spec.devices import FLOAT_DTYPES
+from opbench.static import sass
 from tests.conftest import requires_cuda
 
 SHIM = str(Path(__file__).parent / "csrc" / "grid_shim.cpp")
@@ -34,7 +37,7 @@ def shim():
 
 
 def _expect_close(actual, expected, x, dtype):
-    result = check.compare(actual, expected, x, dtype)
+    result = tolerance.agreement(actual, expected, x, dtype)
     assert result.passed, result
 
 
@@ -104,7 +107,7 @@ def test_vector_loops_cost_what_f_gelu_formula_costs():
 @requires_cuda
 @pytest.mark.cuda
 @pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu"])
-@pytest.mark.parametrize("dtype", opbench.devices.FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_cuda_passes_every_check_strictly(dtype, op):
     rows = check.run_checks(opbench.get("cuda", "cuda", op=op), "cuda", [dtype])
     assert "opcheck" in {row.check for row in rows}

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torchvision
 
-from opbench import data
 from opbench.cli import main
+from opbench.training import data
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 

@@ -13,10 +13,13 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, check, render, timing
-from opbench.activations import GELU
+from opbench import core
 from opbench.cli import main
-from opbench.results import Status
+from opbench.core import Status
+from opbench.correctness import check
+from opbench.reporting import render
+from opbench.spec.activations import GELU
+from opbench.timing import bench, casetimer, engine, memory, workloads
 from tests.conftest import requires_cuda
 
 CHEATS = Path(__file__).with_name("cheating_impls.py")
@@ -75,9 +78,9 @@ def test_verified_timing_catches_cheats_that_skip_the_checks(cheats, name, numel
     torch in the same rounds is timed and verified. (memo-values is not here: every timed call sees
     new values at every position, so its cache never hits and it gains nothing, as the next test
     shows; the contract catches it.)"""
-    case = timing.Case(GELU, "fwd", numel, torch.float32, "cpu")
-    entries = {**timing.copy_baselines(), "torch": opbench.get("torch"), name: opbench.get(name)}
-    measured = timing.measure_case(entries, case, rounds=3, block_s=0.002)
+    case = workloads.Case(GELU, "fwd", numel, torch.float32, "cpu")
+    entries = {**workloads.yardsticks(), "torch": opbench.get("torch"), name: opbench.get(name)}
+    measured = casetimer.measure_case(entries, case, casetimer.Passes(passes=1, rounds=3, block_s=0.002))
     assert measured[name].status == Status.FAILED_VERIFICATION, measured[name]
     assert words in measured[name].detail
     element = re.search(r"element (\d+) is", measured[name].detail)
@@ -105,15 +108,15 @@ def test_no_timed_call_has_seen_its_input_before(monkeypatch):
         calls.clear()
         return count
 
-    calibrate = timing.calibrate
-    monkeypatch.setattr(timing, "calibrate", calibrate_then_forget)
-    case = timing.Case(GELU, "fwd", 1024, torch.float32, "cpu")
-    timer = timing.CaseTimer({"torch": opbench.get("torch"), "memo": memo_all_values}, case, block_s=0.002)
+    calibrate = engine.calibrate
+    monkeypatch.setattr(casetimer, "calibrate", calibrate_then_forget)
+    case = workloads.Case(GELU, "fwd", 1024, torch.float32, "cpu")
+    timer = casetimer.CaseTimer({"torch": opbench.get("torch"), "memo": memo_all_values}, case, block_s=0.002)
     rounds = 3
     for first in (True, False):
         timer.run_pass(rounds)
         if first:  # memory_use's calls follow the first pass, on a window it timed
-            del calls[-(1 + timing.leak_calls(case.tensor_bytes, "cpu")) :]
+            del calls[-(1 + memory.leak_calls(case.tensor_bytes, "cpu")) :]
         warm_ups = [hit for key, hit in calls if key in probes]
         timed = [hit for key, hit in calls if key not in probes]
         assert warm_ups == [True] * rounds, "one untimed call before each block, on the calibration's input"
@@ -135,9 +138,9 @@ def test_verified_timing_checks_gradients(scratch_registry, direction):
         def backward(ctx, grad):
             return 0.5 * torch.ops.aten.gelu_backward(grad, ctx.saved_tensors[0])
 
-    case = timing.Case(GELU, direction, 4096, torch.float32, "cpu")
+    case = workloads.Case(GELU, direction, 4096, torch.float32, "cpu")
     entries = {"torch": opbench.get("torch"), "half": HalfGradient.apply}
-    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
+    measured = casetimer.measure_case(entries, case, casetimer.Passes(passes=1, rounds=2, block_s=0.002))
     assert measured["half"].status == Status.FAILED_VERIFICATION
     assert measured["torch"].status == Status.OK
 
@@ -172,7 +175,7 @@ def test_sweep_survives_an_implementation_raising_at_one_size(cheats, tmp_path):
     for direction in ("fwd", "fwd+bwd"):
         for numel in (1024, LARGE):
             assert status["torch", direction, numel] == Status.OK
-            assert status[timing.COPY, direction, numel] == Status.OK
+            assert status[core.COPY, direction, numel] == Status.OK
     error = frame[(frame["implementation"] == "raise-large") & (frame["status"] == Status.ERROR)].iloc[0]
     assert "MemoryError: pretends to run out of memory" in error["detail"]
     assert pd.isna(error["speedup_vs_torch"])
@@ -207,27 +210,28 @@ def test_killed_bench_leaves_a_valid_csv_of_finished_passes(tmp_path):
     assert process.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
     frame = pd.read_csv(csv)
     assert (frame["status"] == Status.OK).all() and len(frame) == 3 * 5  # torch and both baselines of every case
-    assert frame["passes"].nunique() == 1 and frame["passes"].iloc[0] < timing.PASSES  # whole passes, not all of them
+    assert (
+        frame["passes"].nunique() == 1 and frame["passes"].iloc[0] < casetimer.PASSES
+    )  # whole passes, not all of them
 
 
 @requires_cuda
 @pytest.mark.cuda
 def test_side_stream_work_fails_verification(cheats):
-    case = timing.Case(GELU, "fwd", 1 << 20, torch.float32, "cuda")
+    case = workloads.Case(GELU, "fwd", 1 << 20, torch.float32, "cuda")
     entries = {"torch": opbench.get("torch"), "side-stream": opbench.get("side-stream")}
-    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
+    measured = casetimer.measure_case(entries, case, casetimer.Passes(passes=1, rounds=2, block_s=0.002))
     assert measured["side-stream"].status == Status.FAILED_VERIFICATION, measured["side-stream"]
     assert measured["torch"].status == Status.OK
 
 
 def test_an_implementation_that_keeps_its_outputs_is_flagged_as_leaking(cheats, capsys):
-    frame = bench.sweep(
-        [opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [1 << 20], ["fwd"], rounds=2
-    )
+    config = bench.SweepConfig(sizes=[1 << 20], directions=["fwd"], rounds=2)
+    frame = bench.sweep([opbench.get("torch"), opbench.get("leaks")], config)
     leaks = frame.set_index("implementation")["leaks"]
     assert leaks["leaks"] and not leaks["torch"]
     row = frame.set_index("implementation").loc["leaks"]
-    assert row["retained_bytes_per_call"] >= timing.LEAK_FRACTION * 4 * (
+    assert row["retained_bytes_per_call"] >= memory.LEAK_FRACTION * 4 * (
         1 << 20
     )  # resident pages: most of the 4 MiB output
     assert "leak: leaks float32 fwd 2^20 keeps" in "\n".join(render.bench_notes(frame))
@@ -236,9 +240,8 @@ def test_an_implementation_that_keeps_its_outputs_is_flagged_as_leaking(cheats, 
 def test_a_leak_of_small_outputs_is_caught_and_torch_is_not_flagged(cheats):
     """At 2^4 elements a kept output is 64 bytes: memory_use makes enough calls to see it in the
     resident set, and as many for torch's forward+backward, which a page of noise once flagged."""
-    frame = bench.sweep(
-        [opbench.get("torch"), opbench.get("leaks")], "cpu", [torch.float32], [16], ["fwd", "fwd+bwd"], rounds=2
-    )
+    config = bench.SweepConfig(sizes=[16], directions=["fwd", "fwd+bwd"], rounds=2)
+    frame = bench.sweep([opbench.get("torch"), opbench.get("leaks")], config)
     leaks = frame.set_index(["implementation", "direction"])["leaks"]
     assert leaks["leaks", "fwd"] and leaks["leaks", "fwd+bwd"]
     assert not leaks["torch", "fwd"] and not leaks["torch", "fwd+bwd"]
@@ -249,9 +252,9 @@ def test_a_page_of_resident_set_noise_is_not_a_leak(monkeypatch):
     memory_use makes for a 64-byte output, one page is far below half the output per call (over 20
     calls it was 205 bytes, a false leak)."""
     readings = iter([0, 0, 0, 4096])  # before and after one call, before and after the leak calls
-    monkeypatch.setattr(timing, "allocated_bytes", lambda device: next(readings))
-    _, retained = timing.memory_use(lambda: None, "cpu", output_bytes=64)
-    assert retained < timing.LEAK_FRACTION * 64
+    monkeypatch.setattr(memory, "allocated_bytes", lambda device: next(readings))
+    _, retained = memory.memory_use(lambda: None, "cpu", output_bytes=64)
+    assert retained < memory.LEAK_FRACTION * 64
 
 
 @pytest.mark.parametrize("direction", ["fwd", "bwd"])
@@ -262,15 +265,15 @@ def test_out_variants_are_verified_like_the_ops(direction):
     def fresh(*args):  # right values, but not in `out`
         return torch.ops.aten.gelu(args[0]) if direction == "fwd" else torch.ops.aten.gelu_backward(args[0], args[1])
 
-    case = timing.Case(GELU, direction, 4096, torch.float32, "cpu")
+    case = workloads.Case(GELU, direction, 4096, torch.float32, "cpu")
     torch_out = opbench.get("torch").forward_out if direction == "fwd" else opbench.get("torch").backward_out
     entries = {
-        "torch" + timing.OUT_SUFFIX: timing.IntoOutput(torch_out),
-        "fresh": timing.IntoOutput(fresh),
-        "idle": timing.IntoOutput(lambda *args: args[-1]),
+        "torch" + core.OUT_SUFFIX: workloads.IntoOutput(torch_out),
+        "fresh": workloads.IntoOutput(fresh),
+        "idle": workloads.IntoOutput(lambda *args: args[-1]),
     }
-    measured = timing.measure_case(entries, case, rounds=2, block_s=0.002)
-    assert measured["torch" + timing.OUT_SUFFIX].status == Status.OK, measured
+    measured = casetimer.measure_case(entries, case, casetimer.Passes(passes=1, rounds=2, block_s=0.002))
+    assert measured["torch" + core.OUT_SUFFIX].status == Status.OK, measured
     assert (
         measured["fresh"].status == Status.FAILED_VERIFICATION
         and "other than the out= tensor" in measured["fresh"].detail

@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 
-from opbench.results import Status
+from opbench.core import Status
 
 PLUGIN = """
 import ctypes, time

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 import opbench
-from opbench import pipeline, report, results
+from opbench import pipeline
 from opbench.cli import main
+from opbench.reporting import report, results
+from opbench.timing import bench
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 # Mish, x tanh(softplus(x)): its float64 reference with explicit limits, and F.mish as its baseline.
@@ -55,9 +57,8 @@ def test_a_plugin_op_is_checked_timed_and_reported(mish, tmp_path):
     checked = pipeline.check(impls, "cpu", [torch.float32, torch.float64], csv=tmp_path / "check.csv")
     assert checked.failures == [] and set(checked.frame["op"]) == {"mish"}
     assert set(checked.frame["check"]) >= {"forward", "backward", "contract", "edges", "limits", "layouts", "gradcheck"}
-    swept = pipeline.sweep(
-        impls, "cpu", [torch.float32], [1024], ["fwd", "fwd+bwd"], rounds=2, csv=tmp_path / "bench.csv"
-    )
+    config = bench.SweepConfig(sizes=[1024], directions=["fwd", "fwd+bwd"], rounds=2)
+    swept = pipeline.sweep(impls, config, csv=tmp_path / "bench.csv")
     assert swept.failures == []
     rows = results.load(tmp_path / "bench.csv").set_index(["implementation", "direction"])
     assert rows.loc[("torch", "fwd"), "status"] == "ok" and rows.loc[("torch", "fwd"), "op"] == "mish"

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 import opbench
-from opbench import check
+from opbench.correctness import check
+from opbench.spec.devices import FLOAT_DTYPES
 
 
 @pytest.mark.parametrize("op", [op.name for op in opbench.ops()])
-@pytest.mark.parametrize("dtype", opbench.devices.FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_python_passes_every_check_strictly(dtype, op):
     assert check.failed(check.run_checks(opbench.get("python", op=op), "cpu", [dtype]), strict=True) == []
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from opbench import activations, reference
+from opbench.spec import activations, reference
 
 
 def test_erf_form_matches_the_textbook_formula():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import opbench
-from opbench.registry import UnavailableError
+from opbench.core import UnavailableError
 
 
 def test_builtins_are_registered_with_the_baseline_first():

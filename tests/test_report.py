@@ -5,7 +5,11 @@ import pytest
 import torch
 
 import opbench
-from opbench import bench, check, pipeline, report, results, train
+from opbench import pipeline
+from opbench.correctness import check
+from opbench.reporting import plots, report, results, sections
+from opbench.timing import bench
+from opbench.training import train
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 
@@ -26,16 +30,8 @@ def measured(tmp_path_factory):
         ]
         rows = [row for impl in impls for row in check.run_checks(impl, "cpu", [torch.float32], ("forward", "limits"))]
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
-        pipeline.sweep(
-            impls,
-            "cpu",
-            [torch.float32],
-            [2**10, 2**12],
-            ["fwd", "fwd+bwd"],
-            rounds=2,
-            csv=folder / "bench.csv",
-            block_s=0.002,
-        )
+        config = bench.SweepConfig(sizes=[2**10, 2**12], directions=["fwd", "fwd+bwd"], rounds=2, block_s=0.002)
+        pipeline.sweep(impls, config, csv=folder / "bench.csv")
     finally:
         opbench.unregister("needs-a-compiler")
     if LOCAL_MNIST:
@@ -93,8 +89,8 @@ def test_rerun_replaces_the_report(measured, tmp_path):
 
 
 def test_colors_are_stable_per_implementation():
-    first = report.colors(["cpp", "torch", "mine"])
-    second = report.colors(["torch", "mine", "cpp", "python"])
+    first = plots.colors(["cpp", "torch", "mine"])
+    second = plots.colors(["torch", "mine", "cpp", "python"])
     assert first["cpp"] == second["cpp"] and first["torch"] == second["torch"]
 
 
@@ -110,7 +106,7 @@ def test_time_to_target_accuracy():
             "samples_per_s": [1.0, 1.0, 1.0],
         }
     )
-    assert "11.0 s" in report.training_table(frame)
+    assert "11.0 s" in sections.training_table(frame)
 
 
 @requires_mnist
@@ -185,7 +181,7 @@ def test_seed_spread_says_whether_each_mean_lies_within_torchs_range():
         )
         for seed, accuracy in enumerate(accuracies)
     ]
-    table = report.seed_spread(pd.DataFrame(rows))
+    table = sections.seed_spread(pd.DataFrame(rows))
     lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
     assert "99.00" in lines["cpp"] and lines["cpp"].rstrip(" |").endswith("yes")
     assert "97.00" in lines["bad"] and lines["bad"].rstrip(" |").endswith("no")

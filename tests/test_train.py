@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import opbench
-from opbench import stepprofile, train
 from opbench.cli import main
-from opbench.model import lenet5
+from opbench.training import stepprofile, train
+from opbench.training.model import lenet5
 from tests.conftest import LOCAL_MNIST, requires_cuda, requires_mnist
 
 
@@ -129,7 +129,7 @@ def test_cli_exits_1_below_min_accuracy(tmp_path, capsys):
 
 
 def test_cli_missing_data_is_a_message_not_a_traceback(monkeypatch, capsys):
-    from opbench import data
+    from opbench.training import data
 
     def missing(*args, **kwargs):
         raise data.DataError("MNIST not found; looked in:\n  local folder: no MNIST files in data/MNIST/raw")
@@ -251,20 +251,27 @@ def test_step_profile_splits_the_step_and_attributes_the_activation(tmp_path, ca
 class FakeStepper:
     device = "cpu"
 
-    def __init__(self, fail_at=None):
-        self.calls, self.fail_at = 0, fail_at
+    def __init__(self, fail_at=None, loss=1.0):
+        self.calls, self.fail_at, self.loss = 0, fail_at, loss
 
     def __call__(self):
         self.calls += 1
         if self.calls == self.fail_at:
             raise RuntimeError("boom")
+        return torch.tensor(self.loss)
 
 
-def test_interleaved_step_times_keep_timing_the_others_when_one_raises():
-    steppers = {"good": FakeStepper(), "bad": FakeStepper(fail_at=7)}
-    times, errors = stepprofile.interleaved_step_times(steppers, rounds=4, steps_per_round=5)
-    assert list(times) == ["good"] and len(times["good"]) == 4 and str(errors["bad"]) == "boom"
-    assert steppers["good"].calls == 20 and steppers["bad"].calls == 7  # it left the rotation
+def test_interleaved_step_times_keep_timing_the_others_when_one_raises_or_diverges():
+    steppers = {"good": FakeStepper(), "bad": FakeStepper(fail_at=7), "diverged": FakeStepper(loss=float("nan"))}
+    config = stepprofile.ProfileConfig(rounds=4, steps_per_round=5)
+    times, problems = stepprofile.interleaved_step_times(steppers, config)
+    assert list(times) == ["good"] and len(times["good"]) == 4
+    assert problems == {
+        "bad": "error: RuntimeError: boom",
+        "diverged": "failed verification: the training loss became nan",
+    }
+    # each block follows one untimed step; a failing one leaves the rotation
+    assert steppers["good"].calls == 4 * (1 + 5) and steppers["bad"].calls == 7 and steppers["diverged"].calls == 6
 
 
 @requires_mnist

@@ -26,16 +26,17 @@ def test_triton_passes_every_check_of_every_op_under_the_interpreter():
 def test_masks_and_tails_at_odd_sizes(dtype):
     script = textwrap.dedent(f"""
         import torch, opbench
-        from opbench import check, inputs
+        from opbench.correctness import tolerance
+        from opbench.spec import inputs
         impl = opbench.get("triton", "cpu")
         dtype = torch.{dtype}
         for size in (0, 1, 3, 7, 8, 9, 1023, 1025, 4095, 4097):
             x = inputs.random_input(size, dtype, scale=3.0).requires_grad_()
             y = impl(x)
-            assert check.compare(y, impl.op.expected(x.detach()), x.detach(), dtype).passed, size
+            assert tolerance.agreement(y, impl.op.expected(x.detach()), x.detach(), dtype).passed, size
             grad = inputs.random_input(size, dtype, seed=1)
             y.backward(grad)
-            assert check.compare(x.grad, impl.op.expected_grad(grad, x.detach()), x.detach(), dtype).passed, size
+            assert tolerance.agreement(x.grad, impl.op.expected_grad(grad, x.detach()), x.detach(), dtype).passed, size
         print("ok")
     """)
     result = run_interpreted("-c", script)
@@ -55,8 +56,8 @@ def test_without_interpreter_or_gpu_it_is_unavailable():
 
 def test_every_op_with_a_triton_implementation_has_its_formulas_and_no_other():
     """triton_kernel.OPS (which ops get a `triton` implementation, known without importing triton) and
-    triton_kernels.FORMULAS (their math) are two lists; they must name the same ops."""
+    triton_math.FORMULAS (their math) are two lists; they must name the same ops."""
     pytest.importorskip("triton")
-    from opbench.impls import triton_kernel, triton_kernels
+    from opbench.impls import triton_kernel, triton_math
 
-    assert set(triton_kernel.OPS) == set(triton_kernels.FORMULAS)
+    assert set(triton_kernel.OPS) == set(triton_math.FORMULAS)

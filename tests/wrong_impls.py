@@ -7,7 +7,7 @@ Each flaw is built from the op's baseline, so the same four exist for gelu, gelu
 import torch
 
 import opbench
-from opbench.activations import BUILT_IN
+from opbench.spec.activations import BUILT_IN
 
 
 def _without_second_term(op):

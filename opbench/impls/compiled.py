@@ -7,8 +7,8 @@ import contextlib
 
 import torch
 
-from opbench.activations import BUILT_IN, Op
-from opbench.registry import register
+from opbench.spec.activations import BUILT_IN, Op
+from opbench.spec.registry import register
 
 # One graph per dtype, device, rank and grad mode, and a few stride patterns: more than dynamo's
 # default of 8 recompilations per function, past which it would silently fall back to eager.

@@ -4,7 +4,7 @@ the lab's composite GELU `cpp-composite`."""
 import torch
 
 from opbench.impls.custom_ops import load_ops, schema_name
-from opbench.registry import register
+from opbench.spec.registry import register
 
 FUSED_SOURCES = ("activations.cpp",)
 COMPOSITE_SOURCES = ("gelu_composite.cpp",)

@@ -1,8 +1,8 @@
 """`cuda`: the CUDA kernels of csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for each op of `cpp`."""
 
-from opbench import build
+from opbench.impls import build
 from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_fused
-from opbench.registry import register
+from opbench.spec.registry import register
 
 SOURCES = ("activations_cuda.cpp", "activation_kernel.cu")
 

@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from opbench import build
+from opbench.impls import build
 
 
 def schema_name(op: str) -> str:

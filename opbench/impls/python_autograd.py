@@ -1,10 +1,10 @@
 """`python`: each built-in op as a torch.autograd.Function whose forward and backward are the op's reference formulas
-(opbench.reference) in plain tensor ops."""
+(opbench.spec.reference) in plain tensor ops."""
 
 import torch
 
-from opbench.activations import BUILT_IN, Op
-from opbench.registry import register
+from opbench.spec.activations import BUILT_IN, Op
+from opbench.spec.registry import register
 
 
 def _opmath(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""`triton`: the Triton kernels of opbench/impls/triton_kernels.py, forward and backward, as torch.library custom ops
+"""`triton`: the Triton kernels of opbench/impls/triton_math.py, forward and backward, as torch.library custom ops
 for each op they have math for.
 
 The kernels run on CUDA; with TRITON_INTERPRET=1 set before import, Triton's interpreter runs them on
@@ -11,11 +11,11 @@ import os
 import torch
 
 from opbench.impls.custom_ops import schema_name
-from opbench.registry import register
+from opbench.spec.registry import register
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 BLOCK = 1024  # elements per program: 4 KiB of float32 in, 4 KiB out
-# The ops of triton_kernels.FORMULAS (not imported here: Triton loads only when an op is set up).
+# The ops of triton_math.FORMULAS (not imported here: Triton loads only when an op is set up).
 OPS = ("gelu", "gelu-tanh", "silu")
 
 
@@ -25,7 +25,7 @@ def load_ops():
     import triton
     import triton.language as tl
 
-    from opbench.impls import triton_kernels
+    from opbench.impls import triton_math
 
     def launch(kernel, function, output, *tensors):
         n = output.numel()
@@ -35,8 +35,8 @@ def load_ops():
         )
         return output
 
-    for op, (function, derivative) in triton_kernels.FORMULAS.items():
-        define(op, launch, triton_kernels, function, derivative)
+    for op, (function, derivative) in triton_math.FORMULAS.items():
+        define(op, launch, triton_math, function, derivative)
     return torch.ops.opbench_triton
 
 

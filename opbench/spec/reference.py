@@ -1,6 +1,6 @@
 """The float64 reference math of the built-in activations and their derivatives, the only Python copy of it.
 
-Checks evaluate it in float64 on the dtype-rounded input (opbench.activations declares which function is
+Checks evaluate it in float64 on the dtype-rounded input (opbench.spec.activations declares which function is
 which op's). Every form here keeps full relative precision where a naive one cancels, and states
 the limits at +-inf explicitly: the formulas alone give inf * 0 = nan there.
   gelu       x Phi(x),  Phi(x) = 0.5 erfc(-x / sqrt 2): erfc keeps the negative tail, where 1 + erf cancels

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-CSRC = Path(__file__).resolve().parent.parent / "csrc"
+CSRC = Path(__file__).resolve().parents[2] / "csrc"
 
 # -O3 -march=native lets g++ vectorize the branch-free math of activation_math.h for this CPU; -fopenmp
 # turns on the OpenMP pragma inside at::parallel_for, which an extension compiles itself.

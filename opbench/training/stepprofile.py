@@ -8,28 +8,30 @@ GeluBackward0 for F.gelu or GeluFunctionBackward for the Python Function). Times
 times of those ranges: on the CPU, where the kernels run inside them, that is the compute; on CUDA
 it is the launch and dispatch cost, and the step time (synchronized) says whether it matters.
 
-Step times are measured apart, without the profiler, as the timing engine measures kernels: every
-implementation's training state is kept, and each round runs a few steps of each in a shuffled
-order, so that drift of a noisy machine hits all of them alike and the ratio to the baseline is
-taken per round (a median with its 95% interval). Profiling them one after the other once made
-cpp's step look 1.50x torch's; interleaved it was 1.16x (a real cost, since fixed: see README).
+Step times are measured apart, without the profiler, by the timing engine (timing.engine): every
+implementation's training state is kept, and each round runs a block of a few steps of each, after
+one untimed step, in a shuffled order, so that drift of a noisy machine hits all of them alike and
+the ratio to the baseline is taken per round (a median with its 95% interval; one pass, its rounds
+the units). A block whose last loss is not finite fails verification. Profiled one after the other
+instead, the steps of two implementations differ by the machine's drift (docs/methodology.md).
 """
 
 from __future__ import annotations
 
-import random
+import math
 import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from opbench import data, stats
-from opbench.model import Activation, lenet5
-from opbench.registry import Implementation
-from opbench.train import BACKWARD, FORWARD, OPTIMIZER, EagerStep, TrainConfig, synchronize
+from opbench.core import Status
+from opbench.spec.registry import Implementation
+from opbench.timing import engine, stats
+from opbench.training import data
+from opbench.training.model import Activation, lenet5
+from opbench.training.train import BACKWARD, FORWARD, OPTIMIZER, EagerStep, TrainConfig, synchronize
 
-PARTS = ("activation forward", "other forward", "activation backward", "other backward", "optimizer", "rest of step")
 ACTIVATION = "opbench::activation"
 
 
@@ -40,7 +42,7 @@ class StepProfile:
     device: str
     steps: int
     step_s: list[float]  # wall time of each profiled step
-    parts_s: dict[str, float]  # mean seconds per step in each of PARTS
+    parts_s: dict[str, float]  # mean seconds per step in each of core.STEP_PARTS
 
 
 class Stepper:
@@ -58,8 +60,8 @@ class Stepper:
             images, labels, config.batch_size, torch.Generator().manual_seed(config.seed)
         )
 
-    def __call__(self) -> None:
-        self.step(*next(self.batches))
+    def __call__(self) -> torch.Tensor:
+        return self.step(*next(self.batches))
 
 
 def training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,8 +89,19 @@ def _instrument(model: nn.Module, backward_nodes: set[str]) -> list:
     return handles
 
 
-def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
-    """Run `warmup` steps, then profile `steps` steps and split their time into PARTS."""
+@dataclass
+class ProfileConfig:
+    """The step profile's window and its step-time rounds: the one source of `opbench profile`'s defaults."""
+
+    steps: int = 100  # steps profiled
+    warmup: int = 20  # steps before the profiled window
+    rounds: int = 20  # interleaved rounds of unprofiled steps, for step times
+    steps_per_round: int = 5  # steps in one round's block
+
+
+def profile(stepper: Stepper, config: ProfileConfig) -> StepProfile:
+    """Run config.warmup steps, then profile config.steps steps and split their time into core.STEP_PARTS."""
+    steps, warmup = config.steps, config.warmup
     device = stepper.device
     for _ in range(warmup):
         stepper()
@@ -130,29 +143,31 @@ def profile(stepper: Stepper, steps: int = 40, warmup: int = 10) -> StepProfile:
     return StepProfile(stepper.impl.op.name, stepper.impl.name, device, steps, step_s, parts)
 
 
+def _verify_loss(kept: dict[int, object]) -> str | None:
+    loss = float(next(iter(kept.values())))
+    return None if math.isfinite(loss) else f"the training loss became {loss}"
+
+
 def interleaved_step_times(
-    steppers: dict[str, Stepper], rounds: int = 20, steps_per_round: int = 5, seed: int = 0
-) -> tuple[dict[str, list[float]], dict[str, BaseException]]:
-    """Per implementation, the mean step time of each round (synchronized, not profiled), rounds in a
-    shuffled order; and the error of any implementation whose step raised (it leaves the rotation)."""
-    times: dict[str, list[float]] = {name: [] for name in steppers}
-    errors: dict[str, BaseException] = {}
-    order, shuffle = list(steppers), random.Random(seed).shuffle
-    for _ in range(rounds):
-        shuffle(order)
-        for name in order:
-            if name in errors:
-                continue
-            try:
-                synchronize(steppers[name].device)
-                start = time.perf_counter()
-                for _ in range(steps_per_round):
-                    steppers[name]()
-                synchronize(steppers[name].device)
-                times[name].append((time.perf_counter() - start) / steps_per_round)
-            except Exception as error:  # one broken implementation does not end the others' timing
-                errors[name] = error
-    return {name: samples for name, samples in times.items() if name not in errors}, errors
+    steppers: dict[str, Stepper], config: ProfileConfig, seed: int = 0
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Per implementation, the mean step time of each round (synchronized, not profiled), in one pass
+    of config.rounds rounds on the timing engine (engine.Rotation); and, for any implementation whose
+    step raised or lost a finite loss (it leaves the rotation), its status and detail."""
+    rotation = engine.Rotation(steppers, seed)
+    rotation.begin_pass()
+
+    def block(name: str, round_index: int) -> engine.Timed:
+        stepper = steppers[name]
+        steps = engine.Block([stepper] * config.steps_per_round, {config.steps_per_round - 1})
+        stepper()  # untimed: the block times steps made back to back
+        seconds, kept = engine.time_block(steps, stepper.device)
+        return seconds, _verify_loss(kept)
+
+    for _ in range(config.rounds):
+        rotation.round(block)
+    times = {name: m.passes[0] for name, m in rotation.results.items() if m.status == Status.OK}
+    return times, {name: f"{m.status}: {m.detail}" for name, m in rotation.results.items() if m.status != Status.OK}
 
 
 def rows(profiles: list[StepProfile], step_times: dict[str, list[float]], baseline: str) -> list[dict]:

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from opbench import data, results
-from opbench.model import lenet5
-from opbench.registry import Implementation, settings
-from opbench.results import Status, first_line
+from opbench.core import Status, first_line
+from opbench.reporting import results
+from opbench.spec.registry import Implementation, settings
+from opbench.training import data
+from opbench.training.model import lenet5
 
 LOADERS = ("dataloader", "device")
 

@@ -1,7 +1,7 @@
 """The activation specs (ops): one declaration per elementwise op holds everything checks, timing, training and reports
 need of it.
 
-An op is its float64 reference and derivative (opbench.reference), its limits at +-inf and nan, the
+An op is its float64 reference and derivative (opbench.spec.reference), its limits at +-inf and nan, the
 finite inputs where its implementations tend to go wrong, and PyTorch's own implementation: the
 baseline every speedup of the op is measured against, registered as its `torch` implementation when
 the op is defined (registry.define_op). Nothing outside a spec branches on an op's name. A plugin
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from opbench import reference
+from opbench.spec import reference
 
 # (input, f(input), f'(input)): an activation that tends to x for x -> +inf and to 0 for x -> -inf.
 RECTIFIER_LIMITS = (

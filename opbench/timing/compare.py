@@ -5,7 +5,7 @@ Bench CSVs compare the times of each op, implementation, device, dtype, directio
 medians of its passes (stats.units of `samples_s`: two runs of the same code differ by as much as
 two passes of one run, not by as little as two rounds); train CSVs compare the epoch times of each
 op, implementation, device, loader, seed, learning rate and batch size. The statistics are those of
-opbench/stats.py; a change is significant when its p-value, adjusted over all the rows compared
+opbench/timing/stats.py; a change is significant when its p-value, adjusted over all the rows compared
 (Holm), is below 0.05, and the table says when its unit counts are too few for any row to get there.
 Rows measured on another machine (device, CPU, threads) or torch version are left out unless
 `across_machines`.
@@ -29,10 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from opbench import render, results, stats, timing
-from opbench.results import Status
+from opbench import core
+from opbench.core import Status
+from opbench.reporting import render, results
+from opbench.timing import stats
 
-KINDS = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
+COMPARABLE = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
     "bench": (
         ["op", "implementation", "device", "dtype", "direction", "numel"],
         lambda rows: stats.units(results.samples_of(rows["samples_s"].iloc[0])),
@@ -42,7 +44,7 @@ KINDS = {  # kind: (the columns that name a measurement, how to get its samples 
         lambda rows: list(rows["epoch_s"]),
     ),
 }
-MACHINE = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
+CONDITIONS = [c for c in results.MACHINE if c != "git_sha"]  # comparing two commits is the point
 
 
 class CompareError(results.ResultsError):
@@ -52,7 +54,7 @@ class CompareError(results.ResultsError):
 def _conditions(rows: pd.DataFrame) -> tuple[str, ...]:
     """What a row was measured under; an empty cell (an empty settings column reads back as nan) and a
     column a CSV from before it does not have both mean the default, ''."""
-    return tuple("" if c not in rows or pd.isna(rows[c].iloc[0]) else str(rows[c].iloc[0]) for c in MACHINE)
+    return tuple("" if c not in rows or pd.isna(rows[c].iloc[0]) else str(rows[c].iloc[0]) for c in CONDITIONS)
 
 
 def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -62,7 +64,7 @@ def _usable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def relative(frame: pd.DataFrame) -> pd.DataFrame:
-    """Bench rows with samples_s replaced by the ratios to their case's baseline entry (timing.baseline_for:
+    """Bench rows with samples_s replaced by the ratios to their case's baseline entry (core.baseline_for:
     torch, or torch's out= entry), round by round within each pass (stats.round_ratios); the baselines
     themselves, and rows whose baseline was not timed in the same rounds, are left out."""
     case = [c for c in ("op", "device", "dtype", "direction", "numel", "threads") if c in frame]
@@ -71,7 +73,7 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
     }
     kept = []
     for _, row in frame.iterrows():
-        name, baseline = row["implementation"], timing.baseline_for(row["implementation"])
+        name, baseline = row["implementation"], core.baseline_for(row["implementation"])
         base, mine = samples.get((tuple(row[case]), baseline)), samples[(tuple(row[case]), name)]
         if base is None or name == baseline or list(map(len, base)) != list(map(len, mine)):
             continue
@@ -81,7 +83,7 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
-class Comparison:
+class RunComparison:
     table: pd.DataFrame  # one row per key measured in both
     skipped_machines: int  # keys left out because the two runs come from different machines or versions
     relative: bool = False  # medians are ratios to torch in the same rounds, not seconds
@@ -89,14 +91,14 @@ class Comparison:
 
 def compare(
     base_path: Path, new_path: Path, across_machines: bool = False, relative_to_torch: bool = False
-) -> Comparison:
+) -> RunComparison:
     base, new = results.load(base_path), results.load(new_path)
     kind = results.kind_of(base, base_path)
-    if kind not in KINDS:
+    if kind not in COMPARABLE:
         raise CompareError(f"{base_path}: a {kind} CSV; compare takes bench or train CSVs")
     if results.kind_of(new, new_path) != kind:
         raise CompareError(f"{base_path} is a {kind} CSV but {new_path} is not")
-    key, samples_of = KINDS[kind]
+    key, samples_of = COMPARABLE[kind]
     base, new = _usable(base, kind), _usable(new, kind)
     if relative_to_torch:
         if kind != "bench":
@@ -135,7 +137,7 @@ def compare(
             ("slower" if change > 0 else "faster") if p < stats.ALPHA else "no significant change"
             for change, p in zip(table["change_pct"], table["p_adjusted"])
         ]
-    return Comparison(table, skipped, relative_to_torch)
+    return RunComparison(table, skipped, relative_to_torch)
 
 
 def blind_note(table: pd.DataFrame) -> str | None:
@@ -152,7 +154,7 @@ def blind_note(table: pd.DataFrame) -> str | None:
 def _references(table: pd.DataFrame) -> pd.Series:
     """Rows of the copy and clone yardsticks and of the entries ratios are taken against (torch, torch's
     out=): the same code in both runs, they measure the machine, not code under review."""
-    return table["implementation"].map(lambda name: name in timing.BASELINES or name == timing.baseline_for(name))
+    return table["implementation"].map(lambda name: name in core.YARDSTICKS or name == core.baseline_for(name))
 
 
 def regressions(table: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
@@ -182,7 +184,7 @@ def machine_note(table: pd.DataFrame) -> str | None:
     )
 
 
-def text(comparison: Comparison, base_path, new_path, across_machines: bool) -> str:
+def text(comparison: RunComparison, base_path, new_path, across_machines: bool) -> str:
     measure = "median time vs torch in the same rounds" if comparison.relative else "median time"
     header = (
         f"{new_path} vs {base_path}: change of the {measure}, 95% interval, Mann-Whitney U p-value "

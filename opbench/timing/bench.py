@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from opbench import check, results, stats, timing
-from opbench.devices import DTYPES_BY_NAME, dtype_name
-from opbench.registry import Implementation, settings
-from opbench.results import Status
+from opbench import core
+from opbench.core import Status
+from opbench.correctness import check
+from opbench.reporting import results
+from opbench.spec.devices import DTYPES_BY_NAME, dtype_name
+from opbench.spec.registry import Implementation, settings
+from opbench.timing import casetimer, engine, memory, stats, workloads
 
 # Sizes in powers of 4: 2^4 .. 2^24 on the CPU (LeNet-5's activations are 2^12-2^18 elements; below
 # that a call's fixed cost is the whole cost), 2^10 .. 2^28 on CUDA; --quick keeps two.
 DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in range(5, 15)]}
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
-QUICK_ROUNDS = 2  # per pass: --quick keeps timing.PASSES passes, for intervals of the same coverage
+QUICK_ROUNDS = 2  # per pass: --quick keeps casetimer.PASSES passes, for intervals of the same coverage
 KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
 MEASURED_COLUMNS = (
     "passes",
@@ -41,8 +45,8 @@ MEASURED_COLUMNS = (
 
 def _row(
     name: str,
-    case: timing.Case,
-    measured: timing.Measured | None = None,
+    case: workloads.Case,
+    measured: engine.Measured | None = None,
     status: Status = Status.OK,
     detail: str = "",
     cold_call_s: float | None = None,
@@ -64,7 +68,7 @@ def _row(
     row.update(status=measured.status, detail=measured.detail)
     if measured.status in (Status.OK, Status.FAILED_VERIFICATION):  # timed: the numbers stand, verified or not
         interval = stats.interval(measured.passes)
-        moved = timing.bytes_moved("fwd" if name in timing.BASELINES else case.direction, case.numel, case.dtype)
+        moved = core.bytes_moved("fwd" if name in core.YARDSTICKS else case.direction, case.numel, case.dtype)
         row.update(
             passes=len(measured.passes),
             rounds=measured.rounds,
@@ -76,14 +80,14 @@ def _row(
             bytes=moved,
             peak_bytes=measured.peak_bytes,
             retained_bytes_per_call=measured.retained_bytes_per_call,
-            leaks=measured.retained_bytes_per_call > timing.LEAK_FRACTION * case.tensor_bytes,
+            leaks=measured.retained_bytes_per_call > memory.LEAK_FRACTION * case.tensor_bytes,
             gbps=moved / interval.median / 1e9,
             samples_s=results.samples_text(measured.passes),
         )
     return row
 
 
-def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -> pd.DataFrame:
+def add_comparisons(frame: pd.DataFrame, measured: dict[str, engine.Measured]) -> pd.DataFrame:
     """Paired ratios within one case (stats.paired_ratio): speedup_vs_torch (time of torch / time; above
     1 is faster) and time_vs_torch (time / time of torch, what tables print and `compare --relative`
     compares) with their 95% intervals, only for verified rows; and the fraction of each copy
@@ -105,7 +109,7 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
     for index, row in frame.iterrows():
         if row["status"] != Status.OK or row["implementation"] not in samples:
             continue
-        mine, base = samples[row["implementation"]], timing.baseline_for(row["implementation"])
+        mine, base = samples[row["implementation"]], core.baseline_for(row["implementation"])
         if base in samples:  # each its own median: of an even count it averages two, and 1 / average != average of 1 /
             speedup, time = stats.paired_ratio(samples[base], mine), stats.paired_ratio(mine, samples[base])
             frame.loc[index, ["speedup_vs_torch", "speedup_low", "speedup_high"]] = (
@@ -114,8 +118,8 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
                 speedup.high,
             )
             frame.loc[index, ["time_vs_torch", "time_low", "time_high"]] = time.median, time.low, time.high
-        copy_bytes = timing.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
-        for baseline, column in ((timing.COPY, "bandwidth_fraction"), (timing.CLONE, "clone_fraction")):
+        copy_bytes = core.bytes_moved("fwd", row["numel"], DTYPES_BY_NAME[row["dtype"]])
+        for baseline, column in ((core.COPY, "bandwidth_fraction"), (core.CLONE, "clone_fraction")):
             if baseline in samples:
                 fraction = stats.paired_ratio(samples[baseline], mine).median * row["bytes"] / copy_bytes
                 frame.loc[index, column] = fraction
@@ -126,11 +130,11 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, timing.Measured]) -
 OUTPUTS = ("fresh", "preallocated", "both")
 
 
-def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -> tuple[dict, list[dict]]:
+def entries_for(case: workloads.Case, usable: list[Implementation], outputs: str) -> tuple[dict, list[dict]]:
     """A case's timing entries (the copy baselines, the implementations as called, their out= variants
     as asked), and unavailable rows for implementations asked for preallocated outputs that have no
     out= variant. Forward+backward goes through autograd: it has no out= entries."""
-    entries = timing.copy_baselines()
+    entries = workloads.yardsticks()
     rows = []
     if outputs != "preallocated":
         entries.update({impl.name: impl for impl in usable})
@@ -138,53 +142,73 @@ def entries_for(case: timing.Case, usable: list[Implementation], outputs: str) -
         for impl in usable:
             function = impl.forward_out if case.direction == "fwd" else impl.backward_out
             if function is not None:
-                entries[impl.name + timing.OUT_SUFFIX] = timing.IntoOutput(function)
+                entries[impl.name + core.OUT_SUFFIX] = workloads.IntoOutput(function)
             elif outputs == "preallocated":
                 rows.append(_row(impl.name, case, None, Status.UNAVAILABLE, "no out= variant"))
     return entries, rows
 
 
-def sweep(
-    impls: list[Implementation],
-    device: str,
-    dtypes,
-    sizes,
-    directions,
-    rounds: int = timing.ROUNDS,
-    block_s: float = timing.BLOCK_S,
-    on_rows: Callable[[pd.DataFrame], None] | None = None,
-    outputs: str = "fresh",
-    target_width: float | None = None,
-    max_passes: int = 0,
-    passes: int = timing.PASSES,
-) -> pd.DataFrame:
+@dataclass
+class SweepConfig(casetimer.Passes):
+    """What a sweep times and how: the one source of `opbench bench`'s defaults. dtypes and sizes left
+    None are the device's defaults (default_dtypes, DEFAULT_SIZES); quick() is --quick's sweep."""
+
+    device: str = "cpu"
+    dtypes: tuple[torch.dtype, ...] | None = None
+    sizes: tuple[int, ...] | None = None
+    directions: tuple[str, ...] = core.DIRECTIONS
+    outputs: str = "fresh"  # one of OUTPUTS
+
+    def __post_init__(self):
+        self.dtypes = tuple(self.dtypes or default_dtypes(self.device))
+        self.sizes = tuple(self.sizes or DEFAULT_SIZES[self.device])
+
+    @classmethod
+    def quick(cls, device: str = "cpu", **fields) -> SweepConfig:
+        return cls(**{"device": device, "sizes": QUICK_SIZES[device], "rounds": QUICK_ROUNDS, **fields})
+
+
+def sweep(impls: list[Implementation], config: SweepConfig, on_rows: Callable[[pd.DataFrame], None] | None = None):
+    """Check, then time every case (each op's implementations in the same rounds) in passes: every
+    case's first pass, then every case's second, and so on (casetimer.CaseTimer), so that each case's
+    passes lie the whole sweep apart. After each pass the rows of the cases it timed go to on_rows
+    (the CSV writer, which replaces a case's earlier rows): an interrupted sweep keeps every finished
+    pass. Returns the latest rows of every case."""
     with settings(impls):  # what any of them needs while it is checked and timed
-        return _sweep(
-            impls,
-            device,
-            dtypes,
-            sizes,
-            directions,
-            rounds,
-            block_s,
-            on_rows,
-            outputs,
-            target_width,
-            max_passes,
-            passes,
-        )
+        return _sweep(impls, config, on_rows)
 
 
-def _sweep(
-    impls, device, dtypes, sizes, directions, rounds, block_s, on_rows, outputs, target_width, max_passes, passes
-) -> pd.DataFrame:
-    """Check, then time every case (each op's implementations in the same rounds) in passes of `rounds`
-    rounds: every case's first pass, then every case's second, and so on (timing.CaseTimer), so that each
-    case's passes lie the whole sweep apart. After each pass the rows of the cases it timed go to
-    on_rows (the CSV writer, which replaces a case's earlier rows): an interrupted sweep keeps every
-    finished pass. outputs: time implementations as called ("fresh"), their out= variants
-    ("preallocated"), or both in the same rounds. target_width and max_passes: passes beyond `passes`
-    until every interval is that narrow (CaseTimer.wants_pass)."""
+def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]:
+    """(case, implementations to time, their first calls' seconds) for every case; the rows of
+    implementations that cannot be timed (unavailable, failed checks) go to emit at once."""
+    device, plan = config.device, []
+    for op, dtype in [(op, dtype) for op in dict.fromkeys(impl.op for impl in impls) for dtype in config.dtypes]:
+        usable, skipped, cold = [], [], {}
+        for impl in impls:
+            if impl.op != op or dtype not in impl.dtypes:
+                continue
+            if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
+                cold[impl.name] = memory.cold_call_s(impl, dtype, device)
+            # Correctness before speed: an implementation that fails its checks is not timed.
+            problem = check.not_ready(impl, device, dtype)
+            if problem:
+                skipped += [
+                    _row(impl.name, workloads.Case(op, d, n, dtype, device), None, *problem)
+                    for d in config.directions
+                    for n in config.sizes
+                ]
+            else:
+                usable.append(impl)
+        if skipped:
+            emit([((op, dtype), results.to_frame(skipped, device))])
+        if usable:
+            plan += [
+                (workloads.Case(op, d, n, dtype, device), usable, cold) for n in config.sizes for d in config.directions
+            ]
+    return plan
+
+
+def _sweep(impls: list[Implementation], config: SweepConfig, on_rows) -> pd.DataFrame:
     frames = {}  # the latest rows of each case, by case
 
     def emit(keyed_frames: list[tuple[object, pd.DataFrame]]) -> None:
@@ -192,58 +216,36 @@ def _sweep(
         if on_rows and keyed_frames:
             on_rows(pd.concat([frame for _, frame in keyed_frames], ignore_index=True))
 
-    def timed_rows(case, timer, unavailable, cold) -> tuple[timing.Case, pd.DataFrame]:
+    def timed_rows(case, timer, unavailable, cold) -> tuple[workloads.Case, pd.DataFrame]:
         rows = unavailable + [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in timer.results.items()]
-        return case, add_comparisons(results.to_frame(rows, device), timer.results)
+        return case, add_comparisons(results.to_frame(rows, config.device), timer.results)
 
-    plan = []
-    for op, dtype in [(op, dtype) for op in dict.fromkeys(impl.op for impl in impls) for dtype in dtypes]:
-        usable, skipped, cold = [], [], {}
-        for impl in impls:
-            if impl.op != op or dtype not in impl.dtypes:
-                continue
-            if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
-                cold[impl.name] = timing.cold_call_s(impl, dtype, device)
-            # Correctness before speed: an implementation that fails its checks is not timed.
-            problem = check.not_ready(impl, device, dtype)
-            if problem:
-                skipped += [
-                    _row(impl.name, timing.Case(op, d, n, dtype, device), None, *problem)
-                    for d in directions
-                    for n in sizes
-                ]
-            else:
-                usable.append(impl)
-        if skipped:
-            emit([((op, dtype), results.to_frame(skipped, device))])
-        if usable:
-            plan += [(timing.Case(op, d, n, dtype, device), usable, cold) for n in sizes for d in directions]
     timers = []
-    for case, usable, cold in plan:
-        entries, unavailable = entries_for(case, usable, outputs)
-        timers.append((case, timing.CaseTimer(entries, case, block_s), unavailable, cold))
-    progress = tqdm(total=len(timers) * passes, desc=f"bench {device}", unit="pass")
-    while pending := [t for t in timers if t[1].wants_pass(passes, target_width, max_passes)]:
+    for case, usable, cold in _plan(impls, config, emit):
+        entries, unavailable = entries_for(case, usable, config.outputs)
+        timers.append((case, casetimer.CaseTimer(entries, case, config.block_s), unavailable, cold))
+    progress = tqdm(total=len(timers) * config.passes, desc=f"bench {config.device}", unit="pass")
+    while pending := [t for t in timers if t[1].wants_pass(config)]:
         if progress.n + len(pending) > progress.total:  # passes beyond `passes`, for the target width
             progress.total = progress.n + len(pending)
         for _, timer, _, _ in pending:
-            timer.run_pass(rounds)
+            timer.run_pass(config.rounds)
             progress.update()
         emit([timed_rows(*timed) for timed in pending])
     progress.close()
     return pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame()
 
 
-def failed_rows(impl: Implementation, device: str, dtypes, sizes, directions, detail: str) -> pd.DataFrame:
+def failed_rows(impl: Implementation, config: SweepConfig, detail: str) -> pd.DataFrame:
     """ERROR rows for every case of one implementation that could not be measured at all."""
     return results.to_frame(
         [
-            _row(impl.name, timing.Case(impl.op, d, n, dtype, device), None, Status.ERROR, detail)
-            for dtype in dtypes
-            for n in sizes
-            for d in directions
+            _row(impl.name, workloads.Case(impl.op, d, n, dtype, config.device), None, Status.ERROR, detail)
+            for dtype in config.dtypes
+            for n in config.sizes
+            for d in config.directions
         ],
-        device,
+        config.device,
     )
 
 
@@ -251,7 +253,7 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose implementation could not be timed as asked (checks, verification, errors)."""
     if frame.empty:
         return frame
-    return frame[frame["status"].isin(list(results.FAILURES))].drop_duplicates(
+    return frame[frame["status"].isin(list(core.FAILURES))].drop_duplicates(
         ["implementation", "dtype", "status", "detail"]
     )
 

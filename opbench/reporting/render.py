@@ -8,8 +8,9 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from opbench.inputs import size_label
-from opbench.timing import BASELINES, baseline_for
+from opbench import core
+from opbench.core import YARDSTICKS, baseline_for
+from opbench.spec.inputs import size_label
 
 # Marks a ratio whose 95% interval contains 1.
 NO_CLEAR_DIFFERENCE = "≈"
@@ -86,7 +87,7 @@ def check_notes(frame: pd.DataFrame) -> list[str]:
 def ratio_tables(frame: pd.DataFrame, tablefmt: str = "github") -> list[tuple[tuple, str]]:
     """Per (device, dtype, direction) of the verified timed rows: time vs the baseline with its 95%
     interval, one row per implementation, one column per size."""
-    timed = frame[(frame["status"] == "ok") & ~frame["implementation"].isin(BASELINES)]
+    timed = frame[(frame["status"] == "ok") & ~frame["implementation"].isin(YARDSTICKS)]
     return [
         (key, by_size(group, time_ratio_cell, tablefmt))
         for key, group in timed.groupby(["device", "dtype", "direction"], sort=False)
@@ -116,20 +117,10 @@ def bench_notes(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-STEP_PARTS = (
-    "activation forward",
-    "other forward",
-    "activation backward",
-    "other backward",
-    "optimizer",
-    "rest of step",
-)
-
-
 def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -> str:
     """Per implementation: mean ms per step in each part, the activation's share, and the step time vs the baseline."""
     table = pd.DataFrame({"implementation": profile["implementation"]})
-    for part in STEP_PARTS:
+    for part in core.STEP_PARTS:
         table[f"{part} ms"] = (1e3 * profile[f"{part.replace(' ', '_')}_s"]).map(lambda v: f"{v:.2f}")
     table["activation share"] = (100 * profile["activation_share"]).map(lambda v: f"{v:.0f}%")
     table["step ms, median [95%]"] = [

@@ -1,44 +1,17 @@
-"""Result rows as long-format CSV: one status vocabulary, provenance on every row, atomic writes, re-runs replace rows
-with the same key."""
+"""Result rows as long-format CSV: provenance on every row, atomic writes, re-runs replace rows with the same key."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import enum
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from opbench.activations import DEFAULT as DEFAULT_OP
-from opbench.provenance import provenance
-
-
-def first_line(error: BaseException) -> str:
-    """An exception's first message line, else its type name: reasons and failures in rows fit one line."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-class Status(enum.StrEnum):
-    """What a row of check.csv, bench.csv or train.csv says happened. Only PASS, DEVIATING (checks),
-    OK and FAILED_VERIFICATION (timing, training) rows carry measured numbers."""
-
-    PASS = "pass"  # a check: within tolerance
-    FAIL = "fail"  # a check: wrong, or raised (the detail names the element or the exception)
-    DEVIATING = "deviating"  # a check of edges or limits: differs from the reference; fails only with --strict
-    OK = "ok"  # timed (and its timed outputs verified) or trained
-    UNAVAILABLE = "unavailable"  # cannot run here: no device, a failed build; the detail says why
-    FAILED_CHECK = "failed check"  # not timed or trained: its forward or backward check failed
-    FAILED_VERIFICATION = "failed verification"  # timed, but a timed call's output was wrong: no speedup
-    ERROR = "error"  # raised while timing or training; the detail is the exception's first line
-
-
-# Statuses that make a command exit 1: the implementation could not do what was asked of it.
-FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status.ERROR)
-
+from opbench.reporting.provenance import provenance
+from opbench.spec.activations import DEFAULT as DEFAULT_OP
 
 KINDS = ("check", "bench", "train", "profile")
 # The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch

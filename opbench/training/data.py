@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from opbench.results import first_line
+from opbench.core import first_line
 
 # md5 of each uncompressed original file.
 FILES = {

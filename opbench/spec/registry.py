@@ -9,16 +9,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from opbench.activations import DEFAULT, Op
-from opbench.devices import FLOAT_DTYPES, device_present, dtype_name
-from opbench.results import first_line
-
-# Each op's own PyTorch implementation, registered with the op: every speedup is measured against it.
-BASELINE = "torch"
-
-
-class UnavailableError(RuntimeError):
-    """The implementation cannot run here; the message says why."""
+from opbench.core import BASELINE, UnavailableError, first_line
+from opbench.spec.activations import DEFAULT, Op
+from opbench.spec.devices import FLOAT_DTYPES, device_present, dtype_name
 
 
 @dataclass(frozen=True)

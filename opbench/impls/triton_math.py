@@ -1,5 +1,5 @@
 """The Triton kernels behind `triton`: one forward and one backward kernel for every op, and each op's math as
-@triton.jit functions (Triton's copy of opbench.reference, evaluated in float32, or float64 for float64).
+@triton.jit functions (Triton's copy of opbench.spec.reference, evaluated in float32, or float64 for float64).
 
 Imported only when the `triton` implementations are set up (importing Triton takes seconds, and it may
 be absent): module-level functions, because Triton resolves the names a kernel calls in its module's

@@ -1,0 +1,49 @@
+"""The `opbench` command: `opbench` and `python -m opbench.cli` parse the options (cli.options), load plugins and run
+one subcommand (cli.commands)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import opbench
+from opbench.cli.commands import COMMANDS
+from opbench.cli.options import UsageError, build_parser
+from opbench.core import UnavailableError, first_line
+from opbench.reporting import results
+from opbench.spec.devices import device_present
+from opbench.training import data
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    for plugin in args.plugin:
+        try:
+            opbench.load_plugin(plugin)
+        except Exception as error:  # its code, its error: named in one line, no traceback of ours
+            print(f"opbench: --plugin {plugin}: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+            return 2
+    device = getattr(args, "device", "cpu")
+    if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing
+        print(f"opbench: --device {device}: no {device.upper()} device is visible here", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except (data.DataError, UsageError, results.ResultsError) as error:  # the message says what and where
+        print(f"opbench: {error}", file=sys.stderr)
+        return 2
+    except UnavailableError as error:
+        print(f"opbench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("opbench: interrupted; every finished row is saved in the CSV", file=sys.stderr)
+        return 130
+
+
+def entry() -> int:
+    """The `opbench` script. SIGTERM (a scheduler's time limit, kill) ends the run like Ctrl-C: every
+    finished row is already in its CSV, written atomically, so what was measured stays and nothing is
+    half-written. (Set here, not in main: main is also called in-process, by tests and scripts.)"""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    return main()

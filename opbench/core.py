@@ -1,0 +1,79 @@
+"""The vocabulary every module shares, with no dependencies of its own: statuses, failures, the baseline and yardstick
+names, directions and the bytes each direction moves.
+
+The method behind these names is written once, in docs/methodology.md.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.StrEnum):
+    """What a row of check.csv, bench.csv, train.csv or profile.csv says happened. Only PASS, DEVIATING
+    (checks), OK and FAILED_VERIFICATION (timing, training) rows carry measured numbers."""
+
+    PASS = "pass"  # a check: within tolerance
+    FAIL = "fail"  # a check: wrong, or raised (the detail names the element or the exception)
+    DEVIATING = "deviating"  # a check of edges or limits: differs from the reference; fails only with --strict
+    OK = "ok"  # timed (and its timed outputs verified) or trained
+    UNAVAILABLE = "unavailable"  # cannot run here: no device, a failed build; the detail says why
+    FAILED_CHECK = "failed check"  # not timed or trained: its forward or backward check failed
+    FAILED_VERIFICATION = "failed verification"  # timed, but a timed call's output was wrong: no speedup
+    ERROR = "error"  # raised while timing or training; the detail is the exception's first line
+
+
+# Statuses that make a command exit 1: the implementation could not do what was asked of it.
+FAILURES = (Status.FAIL, Status.FAILED_CHECK, Status.FAILED_VERIFICATION, Status.ERROR)
+
+
+class UnavailableError(RuntimeError):
+    """An implementation cannot run here (no device, a failed build); the message says why."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first message line, else its type name: reasons and failures in rows fit one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(error: BaseException) -> str:
+    """'TypeError: what it said', the one-line detail of an error row."""
+    return f"{type(error).__name__}: {first_line(error)}"
+
+
+# Each op's own PyTorch implementation, registered with the op: every speedup is measured against it.
+BASELINE = "torch"
+# An implementation's out= variant, timed as its own entry: kernel time without the output's allocation.
+OUT_SUFFIX = " (out=)"
+# The yardsticks timed beside every forward: the bandwidth limit, and the same traffic with allocation.
+COPY = "copy (bandwidth limit)"
+CLONE = "clone (with allocation)"
+YARDSTICKS = (COPY, CLONE)
+
+
+def baseline_for(name: str) -> str:
+    """The entry a ratio compares `name` with: torch, or torch's out= variant for an out= entry."""
+    return BASELINE + OUT_SUFFIX if name.endswith(OUT_SUFFIX) else BASELINE
+
+
+DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
+# Tensors of n elements an op must touch once: fwd reads x and writes y; bwd reads grad and x and
+# writes grad_input; fwd+bwd both (docs/methodology.md, "Bytes moved").
+TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
+
+
+def bytes_moved(direction: str, numel: int, dtype) -> int:
+    """Bytes a call of `direction` must move over tensors of numel elements of dtype (a torch.dtype)."""
+    return TENSORS_TOUCHED[direction] * numel * dtype.itemsize
+
+
+# The parts of a LeNet-5 training step that the step profile splits its time into (profile.csv columns).
+STEP_PARTS = (
+    "activation forward",
+    "other forward",
+    "activation backward",
+    "other backward",
+    "optimizer",
+    "rest of step",
+)

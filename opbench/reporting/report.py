@@ -1,0 +1,114 @@
+"""`opbench report`: the check, bench, train and profile CSVs turned into one Markdown report with matplotlib plots, a
+section per op.
+
+The report reads only CSVs (as Liger-Kernel's plots do), so a report can be rebuilt from the CSVs of
+another machine (`--from`). Every number in it comes from a CSV row, with that row's provenance.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+import opbench
+from opbench.core import BASELINE
+from opbench.reporting import plots, render, results, sections
+
+CSVS = ("check.csv", "bench.csv", "train.csv", "profile.csv")
+PLOTS = "plots"
+
+
+def read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / name
+    return results.load(path) if path.exists() and path.stat().st_size else None
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+
+def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixed: bool = False) -> Path:
+    """Write out/README.md and out/plots/*.png from the CSVs in source (copied beside the report).
+
+    Refuses (results.ResultsError) malformed CSVs, and rows from more than one machine, torch version
+    or commit unless allow_mixed, when the environment section lists each."""
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = [read(source, name) for name in CSVS]
+    if not any(frame is not None for frame in loaded):
+        raise results.ResultsError(f"no {', '.join(CSVS)} in {source}")
+    distinct = sections.machines(loaded)
+    if len(distinct) > 1 and not allow_mixed:
+        raise results.ResultsError(
+            f"{source}: rows from {len(distinct)} different machines, torch versions or commits "
+            "(--allow-mixed to report them together)"
+        )
+    if source.resolve() != out.resolve():
+        for name, frame in zip(CSVS, loaded):  # what --from names, and nothing left in out from before
+            (out / name).unlink(missing_ok=True)
+            if frame is not None:
+                shutil.copy(source / name, out / name)
+    shutil.rmtree(out / PLOTS, ignore_errors=True)  # nothing stale stays
+    (out / PLOTS).mkdir()
+    frames = [f for f in loaded if f is not None]
+    device = frames[0]["device_name"].iloc[0]
+    names = set().union(*(set(f["implementation"]) for f in frames))
+    palette = plots.colors(names)
+    blocks = [f"# opbench report: {device}", "## Environment", sections.environment(frames, command, quick)]
+    defined = [op.name for op in opbench.ops()]
+    present = set().union(*(set(f["op"]) for f in frames))
+    for op in [*(o for o in defined if o in present), *sorted(present - set(defined))]:
+        parts = [None if f is None or not (f["op"] == op).any() else f[f["op"] == op] for f in loaded]
+        blocks += op_sections(op, *parts, palette, out / PLOTS, device)
+    readme = out / "README.md"
+    readme.write_text("\n\n".join(blocks) + "\n")
+    return readme
+
+
+def op_sections(op: str, check, bench, train, profile, palette: dict, folder: Path, device: str) -> list[str]:
+    """The report of one op: its correctness, timing, training and step profile, from its rows alone."""
+    defined = {o.name: o for o in opbench.ops()}
+    blocks = [f"## {op}" + (f": {defined[op].description}" if op in defined else "")]
+    if check is not None:
+        blocks += [
+            "### Correctness",
+            "Against the op's float64 reference; tolerances per dtype in `opbench/correctness/tolerance.py`. "
+            "Edges and limits deviations fail a run only with `--strict`.",
+            sections.correctness(check),
+        ]
+    if bench is not None:
+        files = plots.plot_timing(bench, palette, folder, device, op) + [
+            plots.plot_speedup(bench, palette, folder, device, op)
+        ]
+        blocks += [
+            "### Timing",
+            "Every implementation and both copy yardsticks of a case are timed in the same interleaved rounds, on "
+            "inputs they have not seen, pass after pass on fresh buffers, and the outputs of their timed calls are "
+            "verified afterwards. Intervals: 95%, from the medians of the passes (rows of one pass: from its rounds). "
+            "The method, the bytes each direction moves and the limits: docs/methodology.md.",
+            sections.timing_tables(bench),
+        ]
+        blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
+    if train is not None:
+        files = plots.plot_training(train, palette, folder, device, op)
+        blocks += [
+            "### Training",
+            f"LeNet-5 on MNIST with {op} as every activation, NAdam lr {train['lr'].iloc[0]}, "
+            f"batch {train['batch_size'].iloc[0]}.",
+            sections.training_table(train),
+        ]
+        if sections.trained(train)["seed"].nunique() > 1:
+            blocks += ["Final test accuracy over seeds:", sections.seed_spread(train)]
+        blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
+    if profile is not None:
+        blocks += [
+            "### The activation's share of a training step",
+            "torch.profiler over a window of LeNet-5 training "
+            "steps after warm-up (device loader, batch 64); mean host time per step in each part, the activation "
+            "attributed by its modules' forwards and the backward nodes they create "
+            "(`opbench/training/stepprofile.py`). "
+            f"Step time vs {BASELINE}: median of the per-round ratios of unprofiled steps, 95% interval.",
+            render.step_table(profile, BASELINE),
+            f"![{op}_step_parts.png]({PLOTS}/{plots.plot_step(profile, folder, device, op)})",
+        ]
+    return blocks

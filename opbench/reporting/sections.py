@@ -1,0 +1,220 @@
+"""The report's Markdown sections, from the rows of one op: environment, correctness, timing tables, training tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from opbench.core import BASELINE, OUT_SUFFIX, YARDSTICKS, Status
+from opbench.reporting import render, results
+
+TARGET_ACCURACY = 98.5
+
+
+def machines(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The distinct (device, CPU, threads, torch, commit) the rows were measured under."""
+    rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    return rows[[c for c in results.MACHINE if c in rows]].astype(str).drop_duplicates()
+
+
+def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
+    rows = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    first = rows.iloc[0]
+    distinct = machines(frames)
+    if len(distinct) > 1:  # only with --allow-mixed
+        return (
+            "- **Mixed**: rows come from these machines, torch versions and commits (each row carries its own):\n\n"
+            + distinct.to_markdown(index=False)
+            + f"\n\n- Command: `{command}`"
+        )
+    lines = [
+        f"- Device: {first['device_name']}"
+        + (f" (host CPU: {first['cpu_model']})" if first["device_name"] != first["cpu_model"] else ""),
+        f"- Threads: {first['threads']}",
+        f"- torch {first['torch_version']}, CUDA {cuda if pd.notna(cuda := first['cuda_version']) else 'none'}, "
+        f"Python {first['python_version']}",
+        f"- opbench commit: {', '.join(sorted(rows['git_sha'].astype(str).unique()))}",
+        f"- Measured: {rows['timestamp'].min()} to {rows['timestamp'].max()}",
+        f"- Command: `{command}`",
+    ]
+    if quick:
+        lines.insert(
+            0, "- **Quick report**: a reduced sweep and short training runs (`--quick`); not the full measurement."
+        )
+    return "\n".join(lines)
+
+
+def correctness(check: pd.DataFrame) -> str:
+    parts = [render.check_table(check)]
+    notes = render.check_notes(check)
+    if notes:
+        parts.append(
+            "Failures, deviations, and implementations unavailable here:\n\n" + "\n".join(f"- {n}" for n in notes)
+        )
+    return "\n\n".join(p for p in parts if p)
+
+
+def timing_tables(bench: pd.DataFrame) -> str:
+    timed = bench[bench["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
+    ratios = {(dtype, direction): table for (_, dtype, direction), table in render.ratio_tables(bench)}
+    parts = []
+    for (dtype, direction), group in timed.groupby(["dtype", "direction"], sort=False):
+        ops = group[~group["implementation"].isin(YARDSTICKS)]
+        verified = ops[ops["status"] == Status.OK]
+        parts.append(
+            f"**{dtype} {direction}**: median time per call [95% interval]\n\n"
+            + render.by_size(
+                group,
+                lambda r: (
+                    f"{render.duration(r.median_s)} [{render.duration(r.ci_low_s)}, {render.duration(r.ci_high_s)}]"
+                ),
+            )
+        )
+        if (dtype, direction) in ratios:
+            parts.append(
+                f"**{dtype} {direction}**: time vs {BASELINE}, median of the passes' ratios [95% interval]; "
+                f"below 1 is faster, {render.NO_CLEAR_DIFFERENCE} no clear difference\n\n" + ratios[dtype, direction]
+            )
+        parts.append(
+            f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
+            "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell)
+        )
+        split = allocation_split(verified)
+        if split:
+            parts.append(
+                f"**{dtype} {direction}**: kernel time apart from allocation: the median of the `{OUT_SUFFIX.strip()}` "
+                "entry (writing into an output allocated once) and of the call as made, timed in the same rounds, "
+                "and their ratio. Well below 1x, the rest of the call is allocating its output and the output's "
+                "first-touch page faults; near 1x, allocation costs nothing measurable\n\n" + split
+            )
+        if "kernel_s" in ops and ops["kernel_s"].notna().any():
+            parts.append(
+                f"**{dtype} {direction}**: GPU time in kernels per call (share of the median wall time; "
+                "well below 100%, the call waits on CPU-side dispatch, launches or autograd, not on its kernels)\n\n"
+                + render.by_size(ops, lambda r: f"{render.duration(r.kernel_s)} ({100 * r.kernel_s / r.median_s:.0f}%)")
+            )
+    if "cold_call_s" in bench and bench["cold_call_s"].notna().any():
+        cold = bench.dropna(subset=["cold_call_s"]).pivot_table(
+            index="implementation", columns="dtype", values="cold_call_s", aggfunc="first", sort=False
+        )
+        parts.append(
+            "**First call** in the process (seconds, forward and backward of 1024 elements): where builds, "
+            "Triton JIT and torch.compile's compilation land, kept out of the medians above.\n\n"
+            + cold.reset_index().to_markdown(index=False, floatfmt=".3g")
+        )
+    notes = render.bench_notes(bench)
+    if notes:
+        parts.append("Flags, and rows not timed or timed and wrong:\n\n" + "\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(parts)
+
+
+def allocation_split(rows: pd.DataFrame) -> str | None:
+    """Per implementation with an out= entry: its median, the fresh call's, and their ratio, by size."""
+    into = rows[rows["implementation"].str.endswith(OUT_SUFFIX)]
+    if into.empty:
+        return None
+    fresh = rows.set_index(["implementation", "numel"])["median_s"]
+    paired = into.assign(implementation=into["implementation"].str.removesuffix(OUT_SUFFIX))
+    paired = paired[[key in fresh.index for key in zip(paired["implementation"], paired["numel"])]]
+    return render.by_size(
+        paired,
+        lambda r: (
+            f"{render.duration(r.median_s)} of {render.duration(fresh[r.implementation, r.numel])} "
+            f"({r.median_s / fresh[r.implementation, r.numel]:.2f}x)"
+        ),
+    )
+
+
+def bandwidth_cell(row) -> str:
+    if row.status != Status.OK:
+        return str(row.status)
+    flag = " **above limit**" if row.above_limit else ""
+    return f"{row.gbps:.3g} ({100 * row.bandwidth_fraction:.0f}% / {100 * row.clone_fraction:.0f}%){flag}"
+
+
+def seed_spread(train: pd.DataFrame) -> str:
+    """Final test accuracy over seeds per implementation and loader: mean, standard deviation, and
+    whether the mean lies within torch's range over the same seeds (what a change of seed does)."""
+    final = trained(train).sort_values("epoch").groupby(["implementation", "loader", "seed"], sort=False).last()
+    rows = []
+    for (name, loader), runs in final.groupby(level=["implementation", "loader"], sort=False):
+        accuracy = runs["test_accuracy"]
+        torch_runs = (
+            final.xs((BASELINE, loader), level=["implementation", "loader"])["test_accuracy"]
+            if (BASELINE, loader) in final.droplevel("seed").index
+            else None
+        )
+        within = (
+            "-"
+            if torch_runs is None or len(torch_runs) < 2
+            else ("yes" if torch_runs.min() <= accuracy.mean() <= torch_runs.max() else "no")
+        )
+        rows.append(
+            {
+                "implementation": name,
+                "loader": loader,
+                "seeds": len(accuracy),
+                "mean final accuracy %": f"{accuracy.mean():.2f}",
+                "std %": f"{accuracy.std():.2f}" if len(accuracy) > 1 else "-",
+                f"within {BASELINE}'s range over seeds": within,
+            }
+        )
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def trained(train: pd.DataFrame) -> pd.DataFrame:
+    """The epochs that trained (a CSV from before the status column: all of them; before seeds: seed 0)."""
+    if "seed" not in train:
+        train = train.assign(seed=0)
+    return train[train["status"] == Status.OK] if "status" in train else train
+
+
+def step_kind(runs: pd.DataFrame) -> str:
+    """'CUDA graph', 'eager', or why a run asked to be graphed was not (CSVs from before --graph: eager)."""
+    if "graphed" in runs and runs["graphed"].astype(bool).all():
+        return "CUDA graph"
+    reasons = runs["detail"].dropna().astype(str) if "detail" in runs else pd.Series(dtype=str)
+    reasons = reasons[reasons != ""]
+    return reasons.iloc[-1] if len(reasons) else "eager"
+
+
+def training_table(train: pd.DataFrame) -> str:
+    failed = train[train["status"] != Status.OK] if "status" in train else train.iloc[:0]
+    train = trained(train)
+    rows = []
+    for (name, loader, seed), runs in train.groupby(["implementation", "loader", "seed"], sort=False):
+        runs = runs.sort_values("epoch")
+        reached = runs[runs["test_accuracy"] >= TARGET_ACCURACY]
+        time_to_target = runs["epoch_s"].cumsum()[reached.index[0]] if len(reached) else None
+        rows.append(
+            {
+                "implementation": name,
+                "loader": loader,
+                "seed": seed,
+                "epochs": len(runs),
+                "final accuracy %": f"{runs['test_accuracy'].iloc[-1]:.2f}",
+                "best accuracy %": f"{runs['test_accuracy'].max():.2f}",
+                "final loss": f"{runs['train_loss'].iloc[-1]:.4f}",
+                "median epoch s": f"{runs['epoch_s'].median():.2f}",
+                "samples/s": f"{runs['samples_per_s'].median():.0f}",
+                f"time to {TARGET_ACCURACY}%": f"{time_to_target:.1f} s"
+                if time_to_target is not None
+                else "not reached",
+                "step": step_kind(runs),
+            }
+        )
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # cells are formatted above
+    if len(failed):
+        table += "\n\nDid not train:\n\n" + "\n".join(
+            f"- {r.implementation} ({r.loader}): **{r.status}**: {r.detail}" for r in failed.itertuples()
+        )
+    return table
+
+
+REFERENCE_SIZES = {"cpu": 2**20, "cuda": 2**24}
+
+
+def reference_size(bench: pd.DataFrame) -> int:
+    """The device's reference size where measured, else the largest size measured."""
+    sizes = sorted(set(bench.loc[bench["status"] == Status.OK, "numel"]))
+    wanted = REFERENCE_SIZES.get(bench["device"].iloc[0])
+    return wanted if wanted in sizes else sizes[-1]

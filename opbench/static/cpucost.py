@@ -1,0 +1,279 @@
+"""Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of
+csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
+
+Why a count and not a time: `cpp` must beat F.gelu on CPUs this project cannot run on. At 2^16 and
+2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a
+Zen 4 EPYC), so their speed ratio follows the ratio of instructions per element, to first order, where
+both run the same kind of instructions on the same units. Zen 4 executes a 512-bit instruction as two
+256-bit halves, so there an AVX-512 count costs about twice an AVX2 count of the same length; the
+comparison that matters is between loops of the same width. The twin is ATen's GELU math
+(ATen/native/cpu/Activation.cpp: x * 0.5 * (1 + erf(x / sqrt 2)) forward; dy * (cdf + x * pdf)
+backward) written over at::vec::Vectorized<float>, the header-only vector class ATen compiles once
+per capability: what F.gelu's backward runs, and its forward where oneDNN does not take over.
+`python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (built with
+-march=native) are checked separately: vectorized, no calls inside (`native_loops`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from opbench.impls import build
+from opbench.impls.cpp import FUSED_SOURCES
+from opbench.reporting import provenance, render
+
+# Both loops as plain functions: the GELU spans of activation_cpu.h, and the twin over ATen's Vectorized<float>,
+# one vector per iteration with the same scalar tail that cpu_kernel_vec would hand to its scalar op.
+TWIN = r"""
+#include <ATen/cpu/vec/vec.h>
+#include <cmath>
+
+#include "activation_cpu.h"
+
+using Vec = at::vec::Vectorized<float>;
+
+extern "C" {
+void opbench_forward(const float* x, float* y, int64_t n) { opbench::forward_span<opbench::math::Gelu>(x, y, n); }
+void opbench_backward(const float* g, const float* x, float* out, int64_t n) {
+  opbench::backward_span<opbench::math::Gelu>(g, x, out, n);
+}
+
+__attribute__((noinline)) void aten_forward(const float* __restrict x, float* __restrict y, int64_t n) {
+  const Vec alpha(float(M_SQRT1_2)), one(1.0f), half(0.5f);
+  int64_t i = 0;
+  for (; i + Vec::size() <= n; i += Vec::size()) {
+    const Vec v = Vec::loadu(x + i);
+    (v * half * (one + (v * alpha).erf())).store(y + i);
+  }
+  for (; i < n; ++i) y[i] = x[i] * 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
+}
+
+__attribute__((noinline)) void aten_backward(const float* __restrict g, const float* __restrict x,
+                                             float* __restrict out, int64_t n) {
+  const Vec alpha(float(M_SQRT1_2)), beta(float(M_2_SQRTPI * M_SQRT1_2 * 0.5));
+  const Vec one(1.0f), half(0.5f), minus_half(-0.5f);
+  int64_t i = 0;
+  for (; i + Vec::size() <= n; i += Vec::size()) {
+    const Vec v = Vec::loadu(x + i);
+    const Vec cdf = half * (one + (v * alpha).erf());
+    const Vec pdf = beta * (v * v * minus_half).exp();
+    (Vec::loadu(g + i) * (cdf + v * pdf)).store(out + i);
+  }
+  for (; i < n; ++i) {
+    const float cdf = 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
+    out[i] = g[i] * (cdf + x[i] * float(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(-0.5f * x[i] * x[i]));
+  }
+}
+}
+"""
+
+# The builds a CPU family gets: x86-64-v3 is Haswell-era AVX2 + FMA (Zen 1-3, most laptops), x86-64-v4
+# adds AVX-512 F/BW/DQ/VL (Xeon since Skylake-SP, Zen 4); CPU_CAPABILITY picks ATen's matching vectors.
+# -mprefer-vector-width=512 as build.CXX_FLAGS: without it g++ keeps AVX-512 code at 256 bits.
+ISAS = {
+    "avx2": ["-march=x86-64-v3", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
+    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512", "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"],
+}
+FUNCTIONS = {
+    "opbench_forward": ("opbench", "fwd"),
+    "opbench_backward": ("opbench", "bwd"),
+    "aten_forward": ("ATen Vectorized (F.gelu's math)", "fwd"),
+    "aten_backward": ("ATen Vectorized (F.gelu's math)", "bwd"),
+}
+LANES = {"xmm": 4, "ymm": 8, "zmm": 16}  # float32 elements in a register
+
+
+def _flags(isa: str) -> list[str]:
+    from torch.utils import cpp_extension
+
+    includes = [f"-I{path}" for path in cpp_extension.include_paths()]
+    # The flags of build.CXX_FLAGS that shape code, with the target CPU replaced.
+    return ["-std=c++20", "-O3", "-fno-trapping-math", "-fPIC", *ISAS[isa], f"-I{build.CSRC}", *includes]
+
+
+def compile_twin(isa: str) -> str:
+    """Disassembly (objdump, AT&T syntax) of the twin's object file for `isa`, cached by source and flags."""
+    flags = _flags(isa)
+    sources = TWIN + "".join(path.read_text() for path in sorted(build.CSRC.glob("activation_*.h")))
+    digest = hashlib.sha256((sources + " ".join(flags)).encode()).hexdigest()[:16]
+    folder = build.build_root() / "cpucost"
+    folder.mkdir(parents=True, exist_ok=True)
+    source, obj = folder / "twin.cpp", folder / f"twin-{isa}-{digest}.o"
+    if not obj.exists():
+        source.write_text(TWIN)
+        partial = obj.with_suffix(".partial.o")
+        compiled = subprocess.run(
+            ["c++", *flags, "-c", str(source), "-o", str(partial)], capture_output=True, text=True
+        )
+        if compiled.returncode:
+            raise build.BuildError(f"C++ build failed: {build.first_error_line(compiled.stderr)}")
+        partial.replace(obj)  # atomic: a half-written object never counts as cached
+    return disassemble(obj)
+
+
+def disassemble(path: str | Path, *options: str) -> str:
+    result = subprocess.run(
+        ["objdump", "-d", "-r", "--no-show-raw-insn", "-C", *options, str(path)], capture_output=True, text=True
+    )
+    if result.returncode:
+        raise build.BuildError(f"objdump failed on {path}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def functions(disassembly: str) -> dict[str, list[tuple[int, str]]]:
+    """Function name -> its instructions as (address, text). A call's text ends with its callee's
+    name: from the relocation that follows it in an object file, from <name@plt> in a library."""
+    found, current = {}, None
+    for line in disassembly.splitlines():
+        if header := re.match(r"^[0-9a-f]+ <(.+)>:$", line):
+            current = found.setdefault(header.group(1), [])
+        elif current is None:
+            continue
+        elif relocation := re.match(r"^\s+[0-9a-f]+: R_X86_64_\w+\s+([\w.]+)", line):
+            if current and current[-1][1].startswith("call"):
+                current[-1] = (current[-1][0], f"call {relocation.group(1)}")
+        elif instruction := re.match(r"^\s+([0-9a-f]+):\s+(\S.*)$", line):
+            current.append((int(instruction.group(1), 16), instruction.group(2).split("#")[0].strip()))
+    return found
+
+
+def _register_width(text: str) -> int:
+    return max((LANES[register] for register in re.findall(r"%(xmm|ymm|zmm)\d+", text)), default=0)
+
+
+def _stored_lanes(text: str) -> int:
+    """float32 elements a vector store writes to memory that is not the stack (spills don't count)."""
+    store = re.match(r"^vmov\w*\s+%(xmm|ymm|zmm)\d+,\s*(-?0x[0-9a-f]+)?\(([^)]*)\)", text)  # AT&T: destination last
+    return LANES[store.group(1)] if store and not re.search(r"%(rsp|rbp)", store.group(3)) else 0
+
+
+def vector_loop(instructions: list[tuple[int, str]]) -> list[str]:
+    """The main vector loop of a function: the shortest range closed by a backward jump that stores
+    the function's widest vector registers to memory. Empty where no loop stores vectors."""
+    widest = max((_stored_lanes(text) for _, text in instructions), default=0)
+    addresses = {address: index for index, (address, _) in enumerate(instructions)}
+    best: list[str] = []
+    for index, (address, text) in enumerate(instructions):
+        jump = re.match(r"^j\w+\s+([0-9a-f]+)", text)
+        if not widest or not jump or int(jump.group(1), 16) >= address or int(jump.group(1), 16) not in addresses:
+            continue
+        body = [t for _, t in instructions[addresses[int(jump.group(1), 16)] : index + 1]]
+        if any(_stored_lanes(t) == widest for t in body) and (not best or len(body) < len(best)):
+            best = body
+    return best
+
+
+def loop_cost(body: list[str], callee_cost=lambda name: 0) -> dict:
+    """Instructions per element of a loop body, counting each call's callee (callee_cost) as inline.
+    Elements per iteration are the float32 elements it stores: each output element is stored once."""
+    elements = sum(_stored_lanes(text) for text in body)
+    calls = [text.split()[-1].strip("<>") for text in body if text.startswith("call")]
+    instructions = len(body) + sum(callee_cost(name) for name in calls)
+    return dict(
+        instructions_per_iteration=instructions,
+        elements_per_iteration=elements,
+        instructions_per_element=instructions / elements if elements else float("nan"),
+        calls_in_loop=len(calls),
+    )
+
+
+def sleef_cost(isa: str):
+    """Instructions of a SLEEF function that ATen's vectors call (Vectorized<float>::exp is
+    Sleef_expf8_u10 on AVX2): the variant for `isa` in libtorch_cpu, plus the dispatcher's jump."""
+    library = Path(torch_library_folder(), "libtorch_cpu.so")
+    symbols = subprocess.run(["nm", "-S", "-D", "--defined-only", str(library)], capture_output=True, text=True).stdout
+    table = {
+        parts[3]: (int(parts[0], 16), int(parts[1], 16))
+        for parts in map(str.split, symbols.splitlines())
+        if len(parts) == 4
+    }
+    suffix = {"avx2": "avx2", "avx512": "avx512f"}[isa]
+
+    def cost(name: str) -> int:
+        variant = name if name.endswith(suffix) else name + suffix
+        if variant not in table:
+            raise build.BuildError(f"{library}: no {variant}; cannot count the call to {name}")
+        start, size = table[variant]
+        body = functions(disassemble(library, f"--start-address={start}", f"--stop-address={start + size}"))
+        return sum(len(instructions) for instructions in body.values()) + (variant != name)
+
+    return cost
+
+
+def torch_library_folder() -> str:
+    import torch
+
+    return str(Path(torch.__file__).parent / "lib")
+
+
+def _span(found: dict, direction: str) -> list[tuple[int, str]]:
+    span = f"{'forward' if direction == 'fwd' else 'backward'}_span<opbench::math::Gelu, float>"
+    name = next((f for f in found if span in f and not f.endswith("@plt")), None)
+    if name is None:
+        raise build.BuildError(f"no {span} in the disassembly (inlined away?)")
+    return found[name]
+
+
+def kernel_costs() -> pd.DataFrame:
+    """One row per ISA, formula and direction: the float32 vector loop's instructions per element."""
+    rows = []
+    for isa in ISAS:
+        found = functions(compile_twin(isa))
+        for name, (formula, direction) in FUNCTIONS.items():
+            # opbench_* are thin wrappers: their loop is in the span template they call.
+            instructions = _span(found, direction) if formula == "opbench" else found[name]
+            rows.append(
+                dict(
+                    isa=isa,
+                    direction=direction,
+                    formula=formula,
+                    **loop_cost(vector_loop(instructions), sleef_cost(isa)),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def native_loops(library: str | Path) -> pd.DataFrame:
+    """The float32 span loops of every op in the extension actually built (-march=native), one row per
+    functor and direction."""
+    rows = []
+    for name, instructions in functions(disassemble(library)).items():
+        span = re.search(r"(forward|backward)_span<opbench::math::(\w+), float>", name)
+        if span and not name.endswith("@plt"):
+            rows.append(
+                dict(
+                    functor=span.group(2),
+                    direction="fwd" if span.group(1) == "forward" else "bwd",
+                    **loop_cost(vector_loop(instructions)),
+                )
+            )
+    return pd.DataFrame(rows).sort_values(["functor", "direction"], ascending=[True, False], ignore_index=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m opbench.cpucost", description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    costs = kernel_costs()
+    table = costs.pivot_table(
+        index=["direction", "isa"], columns="formula", values="instructions_per_element", sort=False
+    )
+    table["opbench / ATen"] = table["opbench"] / table["ATen Vectorized (F.gelu's math)"]
+    compiler = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    print(
+        f"Instructions per float32 element in the vector loops, {compiler}, opbench {provenance.git_sha()}, "
+        f"`python -m opbench.cpucost`\n"
+    )
+    print(render.tabulate_frame(table.reset_index().round(2), "github"))
+    native = native_loops(build.load_extension("opbench", FUSED_SOURCES))
+    print("\nThe float32 loops of the extension as built on this machine (-march=native):\n")
+    print(render.tabulate_frame(native.round(2), "github"))
+
+
+if __name__ == "__main__":
+    main()

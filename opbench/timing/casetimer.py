@@ -1,0 +1,199 @@
+"""Verified timing of one case: every entry (the implementations and the copy yardsticks) timed in interleaved rounds,
+pass after pass on fresh buffers, the outputs of its timed calls checked against the float64 reference.
+
+The engine (timing.engine) runs the rounds and blocks; this module gives them the case's calls
+(timing.workloads: windows no call has seen, rotated between rounds) and checks each block's kept
+outputs. docs/methodology.md ("Verified timing") says what each step guards against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opbench.core import YARDSTICKS, Status, baseline_for
+from opbench.correctness import tolerance
+from opbench.timing import memory, stats
+from opbench.timing.engine import Block, Measured, Rotation, calibrate, time_block
+from opbench.timing.workloads import PROBE_SEED, Case, IntoOutput, Workload, calls_for, output_of, windows_for
+
+ROUNDS = 4  # rounds per pass
+PASSES = stats.MIN_UNITS  # passes per case: the fewest whose medians give a 95% interval (stats.py)
+BLOCK_S = 0.02  # target duration of one block
+
+
+@dataclass
+class Passes:
+    """How a case is timed: `passes` passes of `rounds` rounds of blocks of about block_s seconds; with
+    target_width (0.05 for +-5%), more passes, up to max_passes, while any implementation's 95% interval
+    is wider than that. The interval narrows as passes are added: a noisy machine pays in time, not in
+    uncertainty, up to the cap."""
+
+    rounds: int = ROUNDS
+    passes: int = PASSES
+    block_s: float = BLOCK_S
+    target_width: float | None = None
+    max_passes: int = 0
+
+
+ONE_PASS = Passes(passes=1)
+
+
+def verify(
+    kept: dict[int, object], workload: Workload, count: int, round_index: int, into_output: bool = False
+) -> str | None:
+    """None when every kept output is right and owns its memory (or, into_output, is the out= tensor
+    its call was given); else what was wrong, naming the element."""
+    case = workload.case
+    expected = workload.expected()
+    storages = {workload.x.untyped_storage().data_ptr(): "its input"}
+    for index, result in sorted(kept.items()):
+        got = output_of(result)
+        where = f"call {index + 1} of {count} in round {round_index + 1}"
+        for attribute, value, want in (
+            ("shape", tuple(got.shape), (case.numel,)),
+            ("dtype", got.dtype, case.dtype),
+            ("device", got.device, workload.x.device),
+        ):
+            if value != want:
+                return f"{where}: output has {attribute} {value}, expected {want}"
+        window = index % workload.windows  # call k ran on window k mod windows (calls_for)
+        span = workload.spans[window]
+        if into_output:  # its window's output, which two calls of a long block may share
+            if got.data_ptr() != workload.outputs[window].data_ptr():
+                return f"{where}: returned a tensor other than the out= tensor it was given"
+        else:
+            storage = got.untyped_storage().data_ptr()
+            if storage in storages:
+                return f"{where}: output shares memory with {storages[storage]}"
+            storages[storage] = f"the output of call {index + 1}"
+        # A gradient grad * f'(x) carries f's absolute error times |grad|, as in check_backward.
+        scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
+        element = tolerance.first_beyond(
+            *tolerance.error_and_allowed(got, expected[span], case.dtype, atol_scale=scale)
+        )
+        if element >= 0:
+            return (
+                f"{where}: element {element} is {got[element].item():.6g}, expected "
+                f"{expected[span][element].item():.6g} (input {workload.x[span][element].item():.6g})"
+            )
+    return None
+
+
+def interval_width(passes: dict[str, list[list[float]]], name: str) -> float:
+    """Half the width of name's 95% interval relative to its median: of its ratio to its baseline
+    (baseline_for), or of its own time for the baseline itself. nan until measurable."""
+    base = baseline_for(name)
+    if name == base or base not in passes:
+        interval = stats.interval(passes[name])
+    else:
+        interval = stats.paired_ratio(passes[name], passes[base])
+    return (interval.high - interval.low) / 2 / interval.median
+
+
+class CaseTimer(Rotation):
+    """One case's entries (name -> callable, YARDSTICKS included), timed pass by pass (run_pass): each
+    pass calibrates its blocks anew and times `rounds` interleaved, verified rounds on a fresh Workload.
+    Whatever a run would decide once and that moves its times (where the buffers land, how many calls
+    a block makes, how many windows the buffer holds) is drawn again per pass, so that its effect is
+    in the spread of the passes, which the interval covers, rather than in the difference between
+    two runs, which it would not.
+
+    An exception anywhere (calibration, graph building, a timed call, verification) ends that entry
+    alone: its Measured has status ERROR and the exception's first line, and the others go on.
+    """
+
+    def __init__(self, entries: dict[str, Callable], case: Case, block_s: float = BLOCK_S, seed: int = 0):
+        super().__init__(entries, seed)
+        self.entries, self.case, self.block_s = entries, case, block_s
+        self.warm_ups: dict[str, Callable[[], object]] = {}  # per pass: each entry's call on the calibration's input
+
+    def wants_pass(self, plan: Passes) -> bool:
+        """Whether to time another pass under plan (Passes; intervals: interval_width)."""
+        done = self.passes_done
+        if not self.live():
+            return False
+        if done < plan.passes:
+            return True
+        if plan.target_width is None or done >= plan.max_passes:
+            return False
+        timed = {name: self.results[name].passes for name in self.live()}
+        return any(interval_width(timed, name) > plan.target_width for name in timed if name not in YARDSTICKS)
+
+    def start_pass(self) -> Workload:
+        """Calibrate each live entry's calls per block on the probe's input (another seed than the timed
+        windows'), then a fresh Workload with a window for every call of the longest block."""
+        probe = Workload(self.case, windows=1, seed=PROBE_SEED)
+        for name in self.live():
+            try:
+                self.warm_ups[name] = calls_for(self.entries[name], self.case.direction, probe, 1, name in YARDSTICKS)[
+                    0
+                ]
+                self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
+            except Exception as error:  # a crash is this entry's row, never the run's end
+                self.fail(name, Status.ERROR, error)
+        longest = max((self.results[name].calls_per_block for name in self.live()), default=1)
+        workload = Workload(self.case, windows_for(self.case, longest))
+        self.begin_pass()
+        return workload
+
+    def prepare_block(self, name: str, workload: Workload) -> Block:
+        """name's block on this round's windows, after its untimed warm-up call (its output dropped
+        before the block allocates): the block times calls made back to back."""
+        count = self.results[name].calls_per_block
+        calls = calls_for(self.entries[name], self.case.direction, workload, count, name in YARDSTICKS)
+        block = Block(calls, {self.rng.randrange(count), count - 1})
+        self.warm_ups[name]()
+        return block
+
+    def check_block(self, name: str, workload: Workload, kept: dict[int, object], count: int, round_index: int):
+        """What was wrong with a block's inputs or kept outputs, None when nothing."""
+        problem = workload.restore_if_changed()
+        if problem is None and name not in YARDSTICKS:
+            problem = verify(kept, workload, count, round_index, isinstance(self.entries[name], IntoOutput))
+        return problem
+
+    def _timed_block(self, name: str, workload: Workload, round_index: int):
+        try:
+            block = self.prepare_block(name, workload)
+            count = len(block.calls)
+            seconds, kept = time_block(block, self.case.device)
+            del block  # the calls (and bwd's graphs) go before verification allocates
+            return seconds, self.check_block(name, workload, kept, count, round_index)
+        except Exception:
+            workload.restore_if_changed()
+            raise
+
+    def run_pass(self, rounds: int) -> None:
+        workload = self.start_pass()
+        for _ in range(rounds):
+            workload.refresh(self.rounds_done)
+            self.round(lambda name, round_index: self._timed_block(name, workload, round_index))
+        if self.passes_done == 1:
+            self._measure_memory(workload)
+
+    def _measure_memory(self, workload: Workload) -> None:
+        """Each implementation's memory use and, on CUDA, kernel time: after the timing, never inside it."""
+        for name in self.live():
+            if name in YARDSTICKS:
+                continue
+            try:
+                call = calls_for(self.entries[name], self.case.direction, workload, 1, False)[0]
+                measured = self.results[name]
+                measured.peak_bytes, measured.retained_bytes_per_call = memory.memory_use(
+                    call, self.case.device, self.case.tensor_bytes
+                )
+                if self.case.device == "cuda":
+                    measured.kernel_s = memory.kernel_time_s(call)
+            except Exception as error:
+                self.fail(name, Status.ERROR, error)
+
+
+def measure_case(
+    entries: dict[str, Callable], case: Case, plan: Passes = ONE_PASS, seed: int = 0
+) -> dict[str, Measured]:
+    """One case alone (CaseTimer): its passes one after the other, as many as plan asks."""
+    timer = CaseTimer(entries, case, plan.block_s, seed)
+    while timer.wants_pass(plan):
+        timer.run_pass(plan.rounds)
+    return timer.results

@@ -31,6 +31,12 @@ class UnavailableError(RuntimeError):
     """An implementation cannot run here (no device, a failed build); the message says why."""
 
 
+# What code under measurement may raise that ends its own row, never the run: every exception but
+# KeyboardInterrupt (Ctrl-C, and SIGTERM, which the `opbench` script turns into one). A plugin's
+# sys.exit() is a SystemExit: its implementation's error row, and the sweep goes on.
+IMPLEMENTATION_ERRORS = (Exception, SystemExit, GeneratorExit)
+
+
 def first_line(error: BaseException) -> str:
     """An exception's first message line, else its type name: reasons and failures in rows fit one line."""
     text = str(error).strip()

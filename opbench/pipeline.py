@@ -17,7 +17,7 @@ import torch
 import opbench.correctness.check
 import opbench.reporting.report
 import opbench.training.train
-from opbench.core import BASELINE, Status, describe
+from opbench.core import BASELINE, IMPLEMENTATION_ERRORS, Status, describe
 from opbench.reporting import results
 from opbench.spec import inputs, registry
 from opbench.spec.registry import Implementation
@@ -97,7 +97,7 @@ def train(
                 epochs = opbench.training.train.train(impl, config, csv)
             except data.DataError:
                 raise
-            except Exception as error:  # this implementation's failure; the others still train
+            except IMPLEMENTATION_ERRORS as error:  # this implementation's failure; the others still train
                 detail = describe(error)
                 failures.append(f"{label(impl)} [{config.loader}]: {Status.ERROR}: {detail}")
                 record_failure(impl, [config], Status.ERROR, detail, csv)
@@ -152,7 +152,7 @@ def _profile_op(impls, training_config: TrainConfig, config: ProfileConfig, imag
             stepper = stepprofile.Stepper(impl, training_config, images, labels)
             profiles.append(stepprofile.profile(stepper, config))
             steppers[impl.name] = stepper
-        except Exception as error:
+        except IMPLEMENTATION_ERRORS as error:
             failures.append(f"{label(impl)}: {Status.ERROR}: {describe(error)}")
     step_times, problems = stepprofile.interleaved_step_times(steppers, config)
     failures += [f"{name} ({impls[0].op.name}): {problem}" for name, problem in problems.items()]

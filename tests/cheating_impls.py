@@ -1,6 +1,8 @@
 """Cheating and faulty GELUs: each passes the random-input checks, yet the contract check or verified timing must catch
 and name it."""
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
@@ -84,6 +86,13 @@ opbench.register("raise-large-backward", _RaisesInBackward.apply, description=f"
 def raise_large(x):
     if x.numel() > LARGE:
         raise MemoryError(f"pretends to run out of memory at {x.numel()} elements")
+    return F.gelu(x)
+
+
+@opbench.register("exit-large", description=f"forward calls sys.exit() above {LARGE} elements")
+def exit_large(x):
+    if x.numel() > LARGE:
+        sys.exit(3)
     return F.gelu(x)
 
 

@@ -308,5 +308,8 @@ def test_a_sweep_times_every_cases_first_pass_before_any_second_and_saves_each_p
     config = bench.SweepConfig(sizes=[1024, 4096], directions=["fwd"], rounds=1, block_s=0.001, passes=3)
     frame = bench.sweep([opbench.get("torch")], config, on_rows=saved.append)
     assert order == [(1024, 1), (4096, 1), (1024, 2), (4096, 2), (1024, 3), (4096, 3)]
-    assert [sorted(set(f["passes"])) for f in saved] == [[1], [2], [3]]  # an interruption keeps the passes done
+    # each case's rows are saved as its pass ends: an interruption keeps every pass done
+    assert [(f["numel"].iloc[0], sorted(set(f["passes"]))) for f in saved] == [
+        (n, [k]) for k in (1, 2, 3) for n in (1024, 4096)
+    ]
     assert len(frame) == 2 * 3 and set(frame["passes"]) == {3}  # the last rows of each case, once

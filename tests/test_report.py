@@ -6,6 +6,7 @@ import torch
 
 import opbench
 from opbench import pipeline
+from opbench.cli import main
 from opbench.correctness import check
 from opbench.reporting import plots, report, results, sections
 from opbench.timing import bench
@@ -169,6 +170,23 @@ def test_results_never_splice(measured, tmp_path, capsys):
     assert main(["report", "--from", str(truncated), "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
     assert f"{truncated / 'bench.csv'}:" in err and "fields where the header has" in err
+
+
+@pytest.mark.parametrize("schema", ["99", "x"])
+def test_rows_of_a_newer_schema_are_refused_naming_the_file_and_both_versions(tmp_path, schema):
+    frame = pd.DataFrame([{"kind": "check", "op": "gelu", "check": "forward", "status": "pass", "schema": schema}])
+    frame.to_csv(tmp_path / "check.csv", index=False)
+    with pytest.raises(results.ResultsError, match=rf"check.csv: rows of schema {schema}, newer than this opbench's 3"):
+        results.load(tmp_path / "check.csv")
+    assert main(["report", "--from", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_rows_of_an_older_schema_are_read_as_current_ones(tmp_path):
+    """Schema 2 had no op column (its rows are GELU's) and named the profile's activation gelu_s."""
+    old = pd.DataFrame([{"kind": "profile", "implementation": "cpp", "gelu_s": 1e-3, "gelu_share": 0.1, "schema": 2}])
+    old.to_csv(tmp_path / "profile.csv", index=False)
+    frame = results.load(tmp_path / "profile.csv")
+    assert frame.loc[0, "op"] == "gelu" and frame.loc[0, "activation_s"] == 1e-3 and "gelu_s" not in frame
 
 
 def test_seed_spread_says_whether_each_mean_lies_within_torchs_range():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from opbench.core import Status, first_line
+from opbench.core import IMPLEMENTATION_ERRORS, Status, first_line
 from opbench.correctness.tolerance import agreement
 from opbench.spec import inputs
 from opbench.spec.devices import dtype_name
@@ -263,7 +263,7 @@ CHECK_NAMES = tuple(check.name for check in CHECKS)
 def _outcome(run: Callable[..., Outcome], *args) -> Outcome:
     try:
         return run(*args)
-    except Exception as error:  # a crash in an implementation is its failure, not the checker's
+    except IMPLEMENTATION_ERRORS as error:  # a crash in an implementation is its failure, not the checker's
         return Outcome(Status.FAIL, f"{type(error).__name__}: {first_line(error)}")
 
 

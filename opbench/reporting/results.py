@@ -72,6 +72,14 @@ def load(path: str | Path) -> pd.DataFrame:
                 )
     frame = pd.read_csv(path)
     kind_of(frame, path)
+    if "schema" in frame:  # older schemas are read as they are (RENAMED, the op column); newer ones refused
+        versions = pd.to_numeric(frame["schema"], errors="coerce")
+        if versions.isna().any() or versions.max() > SCHEMA:
+            found = ", ".join(sorted(set(frame["schema"].astype(str))))
+            raise ResultsError(
+                f"{path}: rows of schema {found}, newer than this opbench's {SCHEMA} (or not a version): "
+                "read it with the opbench that wrote it"
+            )
     if "op" not in frame:  # written before ops other than GELU existed
         frame.insert(0, "op", DEFAULT_OP)
     return frame.rename(columns=RENAMED)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from opbench.core import BASELINE, UnavailableError, first_line
+from opbench.core import BASELINE, IMPLEMENTATION_ERRORS, UnavailableError, first_line
 from opbench.spec.activations import DEFAULT, Op
 from opbench.spec.devices import FLOAT_DTYPES, device_present, dtype_name
 
@@ -65,7 +65,7 @@ def setup_error(impl: Implementation) -> str | None:
         return None
     try:
         impl.setup()
-    except Exception as error:  # any failure makes the implementation unavailable, never the harness
+    except IMPLEMENTATION_ERRORS as error:  # any failure makes the implementation unavailable, never the harness
         return first_line(error)
     return None
 

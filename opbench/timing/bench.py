@@ -171,9 +171,9 @@ class SweepConfig(casetimer.Passes):
 def sweep(impls: list[Implementation], config: SweepConfig, on_rows: Callable[[pd.DataFrame], None] | None = None):
     """Check, then time every case (each op's implementations in the same rounds) in passes: every
     case's first pass, then every case's second, and so on (casetimer.CaseTimer), so that each case's
-    passes lie the whole sweep apart. After each pass the rows of the cases it timed go to on_rows
-    (the CSV writer, which replaces a case's earlier rows): an interrupted sweep keeps every finished
-    pass. Returns the latest rows of every case."""
+    passes lie the whole sweep apart. After each case's pass its rows go to on_rows (the CSV writer,
+    which replaces the case's earlier rows): an interrupted sweep keeps every finished pass. Returns the
+    latest rows of every case."""
     with settings(impls):  # what any of them needs while it is checked and timed
         return _sweep(impls, config, on_rows)
 
@@ -228,10 +228,10 @@ def _sweep(impls: list[Implementation], config: SweepConfig, on_rows) -> pd.Data
     while pending := [t for t in timers if t[1].wants_pass(config)]:
         if progress.n + len(pending) > progress.total:  # passes beyond `passes`, for the target width
             progress.total = progress.n + len(pending)
-        for _, timer, _, _ in pending:
-            timer.run_pass(config.rounds)
+        for timed in pending:  # rows on disk as each case's pass ends: nothing finished is lost
+            timed[1].run_pass(config.rounds)
             progress.update()
-        emit([timed_rows(*timed) for timed in pending])
+            emit([timed_rows(*timed)])
     progress.close()
     return pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opbench.core import YARDSTICKS, Status, baseline_for
+from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for
 from opbench.correctness import tolerance
 from opbench.timing import memory, stats
 from opbench.timing.engine import Block, Measured, Rotation, calibrate, time_block
@@ -130,7 +130,7 @@ class CaseTimer(Rotation):
                     0
                 ]
                 self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
-            except Exception as error:  # a crash is this entry's row, never the run's end
+            except IMPLEMENTATION_ERRORS as error:  # a crash is this entry's row, never the run's end
                 self.fail(name, Status.ERROR, error)
         longest = max((self.results[name].calls_per_block for name in self.live()), default=1)
         workload = Workload(self.case, windows_for(self.case, longest))
@@ -160,7 +160,7 @@ class CaseTimer(Rotation):
             seconds, kept = time_block(block, self.case.device)
             del block  # the calls (and bwd's graphs) go before verification allocates
             return seconds, self.check_block(name, workload, kept, count, round_index)
-        except Exception:
+        except IMPLEMENTATION_ERRORS:
             workload.restore_if_changed()
             raise
 
@@ -185,7 +185,7 @@ class CaseTimer(Rotation):
                 )
                 if self.case.device == "cuda":
                     measured.kernel_s = memory.kernel_time_s(call)
-            except Exception as error:
+            except IMPLEMENTATION_ERRORS as error:
                 self.fail(name, Status.ERROR, error)
 
 

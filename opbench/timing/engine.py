@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from opbench.core import Status, describe
+from opbench.core import IMPLEMENTATION_ERRORS, Status, describe
 
 MAX_CALLS = 2000  # calls per block at most
 
@@ -142,7 +142,7 @@ class Rotation:
         for name in order:
             try:
                 seconds, problem = run_block(name, round_index)
-            except Exception as error:  # this entry's failure, never the run's end
+            except IMPLEMENTATION_ERRORS as error:  # this entry's failure, never the run's end
                 self.fail(name, Status.ERROR, error)
                 continue
             self.results[name].passes[-1].append(seconds)  # timed: the seconds stand, verified or not

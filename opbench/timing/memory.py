@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 
+from opbench.core import IMPLEMENTATION_ERRORS
 from opbench.spec import inputs
 
 # A call that retains more than this fraction of its output's bytes, call after call, leaks.
@@ -96,7 +97,7 @@ def cold_call_s(impl: Callable, dtype: torch.dtype, device: str) -> float:
     start = time.perf_counter()
     try:
         impl(x).sum().backward()
-    except Exception:
+    except IMPLEMENTATION_ERRORS:
         return math.nan
     if device == "cuda":
         torch.cuda.synchronize()

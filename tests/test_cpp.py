@@ -1,5 +1,9 @@
 """`cpp` and `cpp-composite`: the C++ extensions' ops for every op, their checks, errors and builds."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -138,6 +142,39 @@ def test_failed_build_gives_the_first_compiler_error(tmp_path):
         build.BuildError, match=r"C\+\+ build failed: .*broken.cpp:2:.*error: .undeclared_name. was not declared"
     ):
         build.load_extension("opbench_broken_probe", (str(source),))
+
+
+def _load_in_a_process(name: str, source, build_dir) -> subprocess.CompletedProcess:
+    code = f"from opbench.impls import build; build.load_extension({name!r}, ({str(source)!r},))"
+    env = {**os.environ, "OPBENCH_BUILD_DIR": str(build_dir)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "changed"])
+def test_a_corrupt_library_in_the_build_cache_is_rebuilt_with_a_notice(tmp_path, damage):
+    """A build killed while linking leaves a truncated library, which dlopen maps and faults on (SIGBUS)."""
+    source = tmp_path / "fine.cpp"
+    source.write_text('extern "C" int opbench_fine() { return 1; }\n')
+    first = _load_in_a_process("opbench_integrity_probe", source, tmp_path / "cache")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (library,) = (tmp_path / "cache").rglob("opbench_integrity_probe.so")
+    whole = library.read_bytes()
+    if damage == "truncated":
+        library.write_bytes(whole[: len(whole) // 2])
+        assert "truncated" in build.elf_problem(library)
+    else:
+        middle = len(whole) // 2
+        library.write_bytes(whole[:middle] + bytes([whole[middle] ^ 0xFF]) + whole[middle + 1 :])
+    again = _load_in_a_process("opbench_integrity_probe", source, tmp_path / "cache")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"opbench: {library}: corrupt build (" in again.stderr and "rebuilding" in again.stderr
+    assert library.read_bytes() == whole and build.elf_problem(library) is None
+
+
+def test_build_clean_empties_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPBENCH_BUILD_DIR", str(tmp_path))
+    (build.build_root() / "old").mkdir(parents=True)
+    assert build.clean() == build.build_root() and not build.build_root().exists()
 
 
 def test_missing_compiler_is_a_clear_reason(monkeypatch, tmp_path):

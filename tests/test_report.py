@@ -1,5 +1,10 @@
 """Reports: tables and plots from CSVs, unavailable implementations shown with their reason, nothing stale kept."""
 
+import errno
+import os
+import tempfile
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -170,6 +175,29 @@ def test_results_never_splice(measured, tmp_path, capsys):
     assert main(["report", "--from", str(truncated), "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
     assert f"{truncated / 'bench.csv'}:" in err and "fields where the header has" in err
+
+
+def test_a_full_disk_is_one_line_and_no_row_is_lost(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "full" / "check.csv"
+    assert main(["check", "--impl", "torch", "--dtype", "float32", "--csv", str(target)]) == 0
+    before = target.read_bytes()
+    write = results.write_atomically
+
+    def full_disk(frame, path):
+        if path.parent == target.parent:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write(frame, path)
+
+    monkeypatch.setattr(results, "write_atomically", full_disk)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the rescued rows go ($TMPDIR)
+    capsys.readouterr()
+    assert main(["check", "--impl", "torch", "--dtype", "bfloat16", "--csv", str(target)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"opbench: {target}: No space left on device; the rows are in ")
+    rescued = results.load(line.rsplit(" ", 1)[-1])
+    assert Path(line.rsplit(" ", 1)[-1]).parent == tmp_path
+    assert set(rescued["dtype"]) == {"float32", "bfloat16"}  # the old rows and the new
+    assert target.read_bytes() == before  # the old file as it was
 
 
 @pytest.mark.parametrize("schema", ["99", "x"])

@@ -33,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     except (data.DataError, UsageError, results.ResultsError) as error:  # the message says what and where
         print(f"opbench: {error}", file=sys.stderr)
         return 2
-    except UnavailableError as error:
+    except (UnavailableError, results.WriteError) as error:
         print(f"opbench: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a plot, the report or a log that could not be written: its path and why
+        print(f"opbench: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("opbench: interrupted; every finished row is saved in the CSV", file=sys.stderr)

@@ -16,6 +16,7 @@ from opbench.cli.isolation import run_isolated
 from opbench.cli.options import UsageError, selected
 from opbench.core import BASELINE, DIRECTIONS, OUT_SUFFIX, Status
 from opbench.correctness import check
+from opbench.impls import build
 from opbench.reporting import render, report, results
 from opbench.spec.devices import DTYPES_BY_NAME, device_present, dtype_name
 from opbench.spec.registry import setup_error
@@ -56,6 +57,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_build(args) -> int:
+    if args.clean:
+        print(f"emptied {build.clean()}")
     devices = {"cpu"} | ({"cuda"} if args.cuda or device_present("cuda") else set())
     rows, failures = [], 0
     for impl in opbench.implementations():

@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", parents=[common], help="compile the C++ (and CUDA) extensions")
     build.add_argument("--cuda", action="store_true", help="build the CUDA extension even with no GPU")
+    build.add_argument("--clean", action="store_true", help="empty the build cache first (every extension is rebuilt)")
 
     check_parser = commands.add_parser("check", parents=[common], help="correctness against the float64 reference")
     add_selection(check_parser)

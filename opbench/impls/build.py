@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
+import json
 import logging
 import os
 import re
 import shutil
+import struct
 import sys
 from pathlib import Path
 
@@ -93,6 +96,59 @@ def first_error_line(log: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+# Per build folder: the size and sha256 of each library as its build finished (check_cache reads them).
+INTEGRITY = "opbench-integrity.json"
+
+
+def elf_problem(library: Path) -> str | None:
+    """Why `library` cannot be a whole 64-bit ELF file, None if its program and section header tables
+    lie inside it. A build killed while linking leaves a truncated file that dlopen maps and then
+    faults on (SIGBUS) instead of refusing."""
+    size = library.stat().st_size
+    with open(library, "rb") as stream:
+        header = stream.read(64)
+    if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2:
+        return f"not a 64-bit ELF file ({size} bytes)"
+    program_offset, section_offset = struct.unpack_from("<QQ", header, 0x20)
+    program_size, programs, section_size, sections = struct.unpack_from("<HHHH", header, 0x36)
+    end = max(program_offset + programs * program_size, section_offset + sections * section_size)
+    return f"truncated: {size} bytes, its headers end at byte {end}" if end > size else None
+
+
+def _digest(library: Path) -> dict:
+    return {"size": library.stat().st_size, "sha256": hashlib.sha256(library.read_bytes()).hexdigest()}
+
+
+def check_cache(build_dir: Path) -> None:
+    """Delete each cached library of build_dir that is not whole (elf_problem) or differs from what its
+    build recorded, saying so in one line on stderr: the build that follows links it again."""
+    record_path = build_dir / INTEGRITY
+    records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    for library in sorted(build_dir.glob("*.so")):
+        problem = elf_problem(library)
+        recorded = records.get(library.name)
+        if problem is None and recorded is not None and recorded != _digest(library):
+            problem = "its size or sha256 differs from what its build recorded"
+        if problem:
+            print(f"opbench: {library}: corrupt build ({problem}); rebuilding", file=sys.stderr)
+            library.unlink()
+
+
+def record_build(library: Path) -> None:
+    """Record a finished build's size and digest beside it, for check_cache."""
+    record_path = library.parent / INTEGRITY
+    records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    records[library.name] = _digest(library)
+    record_path.write_text(json.dumps(records, indent=1))
+
+
+def clean() -> Path:
+    """Empty the build cache (build_root); returns its path."""
+    root = build_root()
+    shutil.rmtree(root, ignore_errors=True)
+    return root
+
+
 @functools.cache
 def load_extension(name: str, sources: tuple[str, ...]) -> str:
     """Compile the sources (paths relative to csrc/) into the extension `name` and load its ops.
@@ -115,7 +171,8 @@ def load_extension(name: str, sources: tuple[str, ...]) -> str:
 
         build_dir = build_root() / name
         build_dir.mkdir(parents=True, exist_ok=True)
-        return cpp_extension.load(
+        check_cache(build_dir)
+        library = cpp_extension.load(
             name=name,
             sources=[str(CSRC / source) for source in sources],
             extra_include_paths=[str(CSRC)],
@@ -126,6 +183,8 @@ def load_extension(name: str, sources: tuple[str, ...]) -> str:
             is_python_module=False,
             verbose=bool(os.environ.get("OPBENCH_VERBOSE_BUILD")),
         )
+        record_build(Path(library))
+        return library
     except BuildError:
         raise
     except Exception as error:  # the compiler's log is in the message; keep its first error line

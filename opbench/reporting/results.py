@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -115,11 +116,28 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
+class WriteError(RuntimeError):
+    """Rows could not be written where asked (a full disk, a vanished folder); the message names the
+    path, the error and where the rows went instead."""
+
+
+def rescue(frame: pd.DataFrame, path: Path) -> str:
+    """Put rows that `path` could not take in $TMPDIR, else on stderr; says where they went."""
+    try:
+        handle, fallback = tempfile.mkstemp(prefix=f"opbench-{path.stem}-", suffix=path.suffix)
+        with os.fdopen(handle, "w") as stream:
+            frame.to_csv(stream, index=False)
+        return f"the rows are in {fallback}"
+    except OSError:
+        sys.stderr.write(frame.to_csv(index=False))
+        return "the rows are on stderr above"
+
+
 def save(frame: pd.DataFrame, path: str | Path, kind: str, key: list[str]) -> pd.DataFrame:
     """Write frame's rows of `kind` to path, keeping rows of an existing file whose key the new rows do
-    not have; a file of another kind is refused."""
+    not have; a file of another kind is refused. Where path cannot be written, WriteError, after the
+    rows (old and new) are put somewhere else (rescue); the old file stays as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = frame.assign(kind=kind, schema=SCHEMA)
     if path.exists() and path.stat().st_size > 0:
         check_target(path, kind)
@@ -128,5 +146,9 @@ def save(frame: pd.DataFrame, path: str | Path, kind: str, key: list[str]) -> pd
             new_keys = pd.MultiIndex.from_frame(frame[key].astype(str))
             old_keys = pd.MultiIndex.from_frame(old[key].astype(str))
             frame = pd.concat([old[~old_keys.isin(new_keys)], frame], ignore_index=True)
-    write_atomically(frame, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(frame, path)
+    except OSError as error:
+        raise WriteError(f"{path}: {error.strerror or error}; {rescue(frame, path)}") from None
     return frame

@@ -196,6 +196,47 @@ def test_sys_exit_in_a_plugin_is_its_error_row_and_the_sweep_goes_on(cheats, tmp
     assert "FAIL exit-large (gelu) float32 fwd 2^18: error: SystemExit: 3" in capsys.readouterr().out
 
 
+HOSTILE = Path(__file__).with_name("hostile_plugins.py")
+
+
+def test_a_plugin_that_patches_the_clock_fails_verification_and_gets_no_speedup(tmp_path):
+    """The clock says the block took a tenth of what the process spent in CPU time: the kernel's clock
+    disagrees. torch, timed in the same rounds by the same patched clock, is not fooled (its calls do
+    not move the patch)."""
+    csv = tmp_path / "bench.csv"
+    command = [sys.executable, "-m", "opbench.cli", "bench", "--plugin", str(HOSTILE), "--impl", "torch"]
+    command += ["--impl", "clock-cheat", "--sizes", "2^12,2^16", "--direction", "fwd", "--csv", str(csv)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    rows = pd.read_csv(csv).set_index(["implementation", "numel"])
+    for numel in (1 << 12, 1 << 16):
+        cheat = rows.loc[("clock-cheat", numel)]
+        assert cheat["status"] == Status.FAILED_VERIFICATION and "timer disagrees" in cheat["detail"]
+        assert pd.isna(cheat["speedup_vs_torch"]) and pd.isna(cheat["time_vs_torch"])
+        assert rows.loc[("torch", numel), "status"] == Status.OK
+    assert "FAIL clock-cheat (gelu) float32 fwd 2^12: failed verification: timer disagrees" in result.stdout
+
+
+def test_clock_disagreement_is_the_cores_bound():
+    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.019, cores=2) is None  # two busy cores
+    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.026, cores=2) is None  # accounting ahead of the clock
+    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.001, cores=2) is None  # waiting on a device
+    assert "timer disagrees (the clock says 2 ms" in engine.clock_disagreement(wall_s=0.002, cpu_s=0.020, cores=2)
+
+
+def test_rows_above_the_bandwidth_limit_fail_verification_and_keep_no_ratio():
+    case = workloads.Case(GELU, "fwd", 1 << 16, torch.float32, "cpu")
+    fast, slow = [[1e-6] * 4] * 6, [[1e-5] * 4] * 6
+    measured = {name: engine.Measured(passes=slow) for name in (*core.YARDSTICKS, "torch")}
+    measured["too-fast"] = engine.Measured(passes=fast)
+    rows = [bench._row(name, case, m) for name, m in measured.items()]
+    frame = bench.add_comparisons(pd.DataFrame(rows), measured).set_index("implementation")
+    assert frame.loc["too-fast", "status"] == Status.FAILED_VERIFICATION and frame.loc["too-fast", "above_limit"]
+    assert "above the bandwidth limit: moved its bytes at 1000% of out.copy_(x)" in frame.loc["too-fast", "detail"]
+    assert frame.loc[["too-fast"], bench.RATIO_COLUMNS].isna().all().all()
+    assert frame.loc["torch", "status"] == Status.OK and frame.loc["torch", "time_vs_torch"] == 1.0
+
+
 def test_killed_bench_leaves_a_valid_csv_of_finished_passes(tmp_path):
     csv = tmp_path / "bench.csv"
     # Five cases, passes of 10 rounds (about a second per case): the CSV appears when the first case has

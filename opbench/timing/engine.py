@@ -10,6 +10,7 @@ Block.run). docs/methodology.md says why each piece is there.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -62,17 +63,36 @@ class Block:
         return kept
 
 
-def time_block(block: Block, device: str) -> tuple[float, dict[int, object]]:
-    """Seconds per call of one block on `device`'s clock, and the kept results.
+# No process uses more CPU time than its cores give it in the same wall time. The kernel's CPU-time
+# accounting runs ahead of the wall clock on some VMs (honest blocks have shown up to 1.3x the cores'
+# worth, docs/methodology.md), so the bound allows twice the cores, plus clock resolution.
+CPU_ACCOUNTING_MARGIN, CPU_SLACK_S = 2.0, 2e-4
+
+
+def clock_disagreement(wall_s: float, cpu_s: float, cores: int) -> str | None:
+    """Why a block's wall time cannot be true, None if it can: wall >= CPU time / (cores x margin).
+    A clock patched by code under measurement (time.perf_counter made to skip) fails this when it
+    hides more than about half of a block: the kernel's CPU time is another clock."""
+    if wall_s >= cpu_s / (cores * CPU_ACCOUNTING_MARGIN) - CPU_SLACK_S:
+        return None
+    return (
+        f"timer disagrees (the clock says {1e3 * wall_s:.3g} ms, the process used {1e3 * cpu_s:.3g} ms of CPU "
+        f"time on {cores} cores in it)"
+    )
+
+
+def time_block(block: Block, device: str) -> tuple[float, dict[int, object], str | None]:
+    """Seconds per call of one block on `device`'s clock, the kept results, and clock_disagreement.
 
     Each call is made once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up
     before the timed run, which would show every timed call its input first (a result cached by the
     input's values would serve the timed call, correct and free) and triple the work. The thread
     count is the process's: nothing here changes it."""
     now = clock(device)
-    began = now()
+    cpu_began, began = time.process_time(), now()
     kept = block.run()
-    return (now() - began) / len(block.calls), kept
+    wall, cpu = now() - began, time.process_time() - cpu_began
+    return wall / len(block.calls), kept, clock_disagreement(wall, cpu, len(os.sched_getaffinity(0)))
 
 
 def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:

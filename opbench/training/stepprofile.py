@@ -161,8 +161,8 @@ def interleaved_step_times(
         stepper = steppers[name]
         steps = engine.Block([stepper] * config.steps_per_round, {config.steps_per_round - 1})
         stepper()  # untimed: the block times steps made back to back
-        seconds, kept = engine.time_block(steps, stepper.device)
-        return seconds, _verify_loss(kept)
+        seconds, kept, disagreement = engine.time_block(steps, stepper.device)
+        return seconds, _verify_loss(kept) or disagreement
 
     for _ in range(config.rounds):
         rotation.round(block)

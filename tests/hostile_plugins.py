@@ -1,0 +1,31 @@
+"""Hostile plugins, each loaded with --plugin in a process of its own (they change the process): a GELU that patches
+the clock while it runs.
+
+clock-cheat: an honest F.gelu whose calls make time.perf_counter skip 90% of the time they take, so
+that a timer reading that clock sees it 10x faster than it is.
+"""
+
+import time
+
+import torch.nn.functional as F
+
+import opbench
+
+_real_perf_counter = time.perf_counter
+_hidden = 0.0  # seconds of clock-cheat calls the patched clock does not show
+
+
+def _patched_perf_counter() -> float:
+    return _real_perf_counter() - _hidden
+
+
+time.perf_counter = _patched_perf_counter
+
+
+@opbench.register("clock-cheat", description="F.gelu that makes time.perf_counter skip 90% of its calls' time")
+def clock_cheat(x):
+    global _hidden
+    start = _real_perf_counter()
+    y = F.gelu(x)
+    _hidden += 0.9 * (_real_perf_counter() - start)
+    return y

@@ -37,6 +37,16 @@ class UnavailableError(RuntimeError):
 IMPLEMENTATION_ERRORS = (Exception, SystemExit, GeneratorExit)
 
 
+def name_threads_left(before: set, owner: str) -> None:
+    """Name the Python threads started since `before` (threading.enumerate() then) and still alive after
+    `owner`'s calls: a busy machine's note then says whose work is still running."""
+    import threading
+
+    for thread in set(threading.enumerate()) - before:
+        if not thread.name.startswith("left by "):
+            thread.name = f"left by {owner}: {thread.name}"
+
+
 def first_line(error: BaseException) -> str:
     """An exception's first message line, else its type name: reasons and failures in rows fit one line."""
     text = str(error).strip()

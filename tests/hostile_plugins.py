@@ -5,8 +5,10 @@ clock-cheat: an honest F.gelu whose calls make time.perf_counter skip 90% of the
 that a timer reading that clock sees it 10x faster than it is.
 """
 
+import threading
 import time
 
+import torch
 import torch.nn.functional as F
 
 import opbench
@@ -28,4 +30,22 @@ def clock_cheat(x):
     start = _real_perf_counter()
     y = F.gelu(x)
     _hidden += 0.9 * (_real_perf_counter() - start)
+    return y
+
+
+BACKGROUND_S = 3.0
+
+
+def _fill_then_keep_busy(x, y):
+    time.sleep(0.001)
+    y.copy_(F.gelu(x))
+    work, until = torch.randn(1 << 16), _real_perf_counter() + BACKGROUND_S
+    while _real_perf_counter() < until:
+        F.gelu(work)
+
+
+@opbench.register("background-fill", description="returns at once; a thread fills the output and keeps working")
+def background_fill(x):
+    y = torch.empty_like(x)
+    threading.Thread(target=_fill_then_keep_busy, args=(x.detach(), y), daemon=True).start()
     return y

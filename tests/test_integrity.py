@@ -19,7 +19,7 @@ from opbench.core import Status
 from opbench.correctness import check
 from opbench.reporting import render
 from opbench.spec.activations import GELU
-from opbench.timing import bench, casetimer, engine, memory, workloads
+from opbench.timing import bench, casetimer, engine, memory, quiet, workloads
 from tests.conftest import requires_cuda
 
 CHEATS = Path(__file__).with_name("cheating_impls.py")
@@ -217,11 +217,40 @@ def test_a_plugin_that_patches_the_clock_fails_verification_and_gets_no_speedup(
     assert "FAIL clock-cheat (gelu) float32 fwd 2^12: failed verification: timer disagrees" in result.stdout
 
 
-def test_clock_disagreement_is_the_cores_bound():
-    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.019, cores=2) is None  # two busy cores
-    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.026, cores=2) is None  # accounting ahead of the clock
-    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.001, cores=2) is None  # waiting on a device
-    assert "timer disagrees (the clock says 2 ms" in engine.clock_disagreement(wall_s=0.002, cpu_s=0.020, cores=2)
+def test_work_left_running_by_a_plugin_marks_the_others_rows_busy(tmp_path):
+    """background-fill fails its checks, but its threads keep working while torch and cpp are timed: their
+    rows are marked busy, naming the threads it left, never silently slower."""
+    csv = tmp_path / "bench.csv"
+    command = [sys.executable, "-m", "opbench.cli", "bench", "--plugin", str(HOSTILE), "--impl", "torch"]
+    command += ["--impl", "cpp", "--impl", "background-fill", "--sizes", "2^12", "--direction", "fwd"]
+    result = subprocess.run([*command, "--csv", str(csv)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    rows = pd.read_csv(csv).set_index("implementation")
+    assert rows.loc["background-fill", "status"] == Status.FAILED_CHECK
+    for name in ("torch", "cpp"):
+        assert rows.loc[name, "status"] == Status.OK
+        assert "busy: pass 1: " in rows.loc[name, "detail"]
+        assert re.search(r"threads: \d+ left by background-fill[,;)]", rows.loc[name, "detail"]), rows.loc[
+            name, "detail"
+        ]
+
+
+def test_busy_is_background_cpu_time_in_the_process_or_other_runnable_tasks():
+    seen = dict(threads=("left by x: Thread-1",), steal=0.0, load="0.5")
+    assert not quiet.Background(process_cores=0.03, other_tasks=0.0, **seen).busy  # the window's own sampling
+    assert quiet.Background(process_cores=0.9, other_tasks=0.0, **seen).busy  # a thread of ours at work
+    assert quiet.Background(process_cores=0.03, other_tasks=1.0, **seen).busy  # another process
+    threads = ("left by x: Thread-1", "left by x: Thread-2", "MainLoop")
+    note = quiet.Background(process_cores=0.9, other_tasks=0.0, **{**seen, "threads": threads}).note()
+    assert "(threads: 2 left by x, MainLoop; load 0.5; steal 0%)" in note
+
+
+def test_clock_disagreement_bounds_the_wall_time_by_the_timing_threads_cpu_time():
+    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.0102) is None  # a busy thread, clocks' resolution
+    assert engine.clock_disagreement(wall_s=0.010, cpu_s=0.001) is None  # waiting on a device or other threads
+    assert "timer disagrees (the clock says 2 ms, the timing thread used 10 ms" in engine.clock_disagreement(
+        0.002, 0.01
+    )
 
 
 def test_rows_above_the_bandwidth_limit_fail_verification_and_keep_no_ratio():

@@ -4,6 +4,7 @@ verified, interleaved rounds; each case's rows saved as it ends."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,7 +66,8 @@ def _row(
     row.update(dict.fromkeys(MEASURED_COLUMNS, math.nan))  # every row has every column: untimed ones stay empty
     if measured is None:
         return row
-    row.update(status=measured.status, detail=measured.detail)
+    busy = f"busy: {'; '.join(measured.busy)}" if measured.busy else ""
+    row.update(status=measured.status, detail="; ".join(filter(None, (measured.detail, busy))))
     if measured.status in (Status.OK, Status.FAILED_VERIFICATION):  # timed: the numbers stand, verified or not
         interval = stats.interval(measured.passes)
         moved = core.bytes_moved("fwd" if name in core.YARDSTICKS else case.direction, case.numel, case.dtype)
@@ -191,7 +193,9 @@ def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]
             if impl.op != op or dtype not in impl.dtypes:
                 continue
             if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
+                threads = set(threading.enumerate())
                 cold[impl.name] = memory.cold_call_s(impl, dtype, device)
+                core.name_threads_left(threads, impl.name)
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:

@@ -10,7 +10,6 @@ Block.run). docs/methodology.md says why each piece is there.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -63,21 +62,22 @@ class Block:
         return kept
 
 
-# No process uses more CPU time than its cores give it in the same wall time. The kernel's CPU-time
-# accounting runs ahead of the wall clock on some VMs (honest blocks have shown up to 1.3x the cores'
-# worth, docs/methodology.md), so the bound allows twice the cores, plus clock resolution.
-CPU_ACCOUNTING_MARGIN, CPU_SLACK_S = 2.0, 2e-4
+# A thread uses at most one second of CPU time per second of wall time: the timing thread's CPU
+# time (the kernel's, read by that thread, so up to date) bounds a block's wall time from below.
+# (The process's CPU time would not: the kernel adds other threads' time at its ticks, so over a
+# 20 ms block it can exceed the cores' worth.) The margins cover the two clocks' resolutions.
+CPU_MARGIN, CPU_SLACK_S = 1.1, 2e-4
 
 
-def clock_disagreement(wall_s: float, cpu_s: float, cores: int) -> str | None:
-    """Why a block's wall time cannot be true, None if it can: wall >= CPU time / (cores x margin).
-    A clock patched by code under measurement (time.perf_counter made to skip) fails this when it
-    hides more than about half of a block: the kernel's CPU time is another clock."""
-    if wall_s >= cpu_s / (cores * CPU_ACCOUNTING_MARGIN) - CPU_SLACK_S:
+def clock_disagreement(wall_s: float, cpu_s: float) -> str | None:
+    """Why a block's wall time cannot be true, None if it can: wall >= the timing thread's CPU time.
+    A clock patched by code under measurement (time.perf_counter made to skip) fails this as soon
+    as it hides more than a tenth of a block the thread spent computing."""
+    if wall_s >= cpu_s / CPU_MARGIN - CPU_SLACK_S:
         return None
     return (
-        f"timer disagrees (the clock says {1e3 * wall_s:.3g} ms, the process used {1e3 * cpu_s:.3g} ms of CPU "
-        f"time on {cores} cores in it)"
+        f"timer disagrees (the clock says {1e3 * wall_s:.3g} ms, the timing thread used {1e3 * cpu_s:.3g} ms of "
+        "CPU time in it)"
     )
 
 
@@ -89,10 +89,10 @@ def time_block(block: Block, device: str) -> tuple[float, dict[int, object], str
     input's values would serve the timed call, correct and free) and triple the work. The thread
     count is the process's: nothing here changes it."""
     now = clock(device)
-    cpu_began, began = time.process_time(), now()
+    cpu_began, began = time.thread_time(), now()
     kept = block.run()
-    wall, cpu = now() - began, time.process_time() - cpu_began
-    return wall / len(block.calls), kept, clock_disagreement(wall, cpu, len(os.sched_getaffinity(0)))
+    wall, cpu = now() - began, time.thread_time() - cpu_began
+    return wall / len(block.calls), kept, clock_disagreement(wall, cpu)
 
 
 def calibrate(call: Callable[[], object], device: str, block_s: float) -> int:
@@ -121,6 +121,7 @@ class Measured:
     kernel_s: float = math.nan
     peak_bytes: float = math.nan  # memory one call holds at its peak (CUDA) or adds to the process (CPU)
     retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
+    busy: list[str] = field(default_factory=list)  # per pass timed on a busy machine: what timing.quiet saw
 
     @property
     def rounds(self) -> int:

@@ -123,7 +123,7 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     from opbench.cli import main
 
     monkeypatch.setattr(bench, "QUICK_SIZES", {"cpu": [1024]})
-    monkeypatch.setattr(train, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
+    monkeypatch.setattr(pipeline, "TrainConfig", functools.partial(train.TrainConfig, max_batches=20))
     stale = tmp_path / "runs" / "gelu-gone-device-cpu"
     stale.mkdir(parents=True)
     status = main(["report", "--quick", "--out", str(tmp_path), "--data-root", str(LOCAL_MNIST)])

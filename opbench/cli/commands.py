@@ -185,6 +185,7 @@ def train_configs(args) -> list[train.TrainConfig]:
     return [
         train.TrainConfig(
             epochs=args.epochs,
+            max_batches=args.max_batches,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=seed,

@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection(train_parser, dtypes=False)
     train_parser.add_argument("--epochs", type=positive_int, default=training.epochs)
     train_parser.add_argument(
+        "--max-batches", type=positive_int, help="at most this many batches per epoch (default: the whole training set)"
+    )
+    train_parser.add_argument(
         "--loader",
         action="append",
         choices=list(LOADERS),

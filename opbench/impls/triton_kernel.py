@@ -19,6 +19,15 @@ BLOCK = 1024  # elements per program: 4 KiB of float32 in, 4 KiB out
 OPS = ("gelu", "gelu-tanh", "silu")
 
 
+def _traceable(kernel):
+    """The kernel as torch.library.wrap_triton makes it, traceable by torch.compile and fake tensors. Under
+    TRITON_INTERPRET=1, @triton.jit gives an InterpretedFunction instead, launched as it is: what
+    wrap_triton itself returns for one in recent torch (2.14), while torch 2.11 refuses it."""
+    from triton.runtime.jit import JITFunction
+
+    return torch.library.wrap_triton(kernel) if isinstance(kernel, JITFunction) else kernel
+
+
 @functools.cache
 def load_ops():
     """Define opbench_triton::<op> and ::<op>_backward for every op, once; return torch.ops.opbench_triton."""
@@ -30,9 +39,7 @@ def load_ops():
     def launch(kernel, function, output, *tensors):
         n = output.numel()
         opmath = tl.float64 if output.dtype == torch.float64 else tl.float32
-        torch.library.wrap_triton(kernel)[(triton.cdiv(n, BLOCK),)](
-            *tensors, output, n, function, OPMATH=opmath, BLOCK=BLOCK
-        )
+        _traceable(kernel)[(triton.cdiv(n, BLOCK),)](*tensors, output, n, function, OPMATH=opmath, BLOCK=BLOCK)
         return output
 
     for op, (function, derivative) in triton_math.FORMULAS.items():

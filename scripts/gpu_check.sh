@@ -5,10 +5,10 @@
 #   scripts/gpu_check.sh --dry-run OUT  every step on the CPU, tiny, in under 3 minutes (CI runs it)
 #
 # The GPU machine: no network, python3 with torch, torchvision, triton, pytest, pytest-benchmark,
-# pandas, matplotlib, tensorboard, ninja, tqdm, tabulate, scipy and nvidia-ml-py installed; nothing of
-# ours. MNIST comes from $OPBENCH_DATA (a folder holding MNIST/raw with the raw or .gz files); where
-# the checkout was copied without .git, set OPBENCH_GIT_SHA to its commit (every CSV row records it).
-# Everything lands in OUT: logs, CSVs, TensorBoard runs, environment.txt, steps.txt, and the report
+# pandas, matplotlib, tensorboard, ninja, tqdm, tabulate, scipy and nvidia-ml-py installed ($PYTHON,
+# default python3); nothing of ours. MNIST comes from $OPBENCH_DATA (a folder holding MNIST/raw with
+# the raw or .gz files); where the checkout was copied without .git, set OPBENCH_GIT_SHA to its
+# commit (every CSV row records it). Everything lands in OUT: logs, CSVs, TensorBoard runs, environment.txt, steps.txt, and the report
 # written from them on the same machine (README.md, plots/).
 #
 # Steps, each with its own cap inside the overall budget (OPBENCH_GPU_BUDGET_S, default 450 s), and
@@ -51,6 +51,7 @@ out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 export OPBENCH_DATA="${OPBENCH_DATA:-$PWD/data}" PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 deadline=$(( $(date +%s) + ${OPBENCH_GPU_BUDGET_S:-450} ))
+python=${PYTHON:-python3}  # the interpreter whose packages the run uses
 status=0
 : > "$out/steps.txt"
 
@@ -71,12 +72,12 @@ step() {  # step NAME CAP COMMAND...: run for at most CAP s (and what is left), 
   echo "git: ${OPBENCH_GIT_SHA:-$(git rev-parse --short=10 HEAD 2>/dev/null || echo unknown)}"
   echo "mode: $( ((dry)) && echo "dry run (CPU)" || echo "GPU" )"
   ((dry)) || nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
-  python3 -c "import sys, torch; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda)"
-  python3 -m pip list 2>/dev/null | grep -iE "^(torch|torchvision|triton|pytest|pandas|matplotlib|tensorboard|ninja|nvidia-ml-py) "
+  "$python" -c "import sys, torch; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+  "$python" -m pip list 2>/dev/null | grep -iE "^(torch|torchvision|triton|pytest|pandas|matplotlib|tensorboard|ninja|nvidia-ml-py) "
   nvcc --version 2>/dev/null | tail -n 2
 } > "$out/environment.txt" 2>&1
 
-opbench=(python3 -m opbench.cli)
+opbench=("$python" -m opbench.cli)
 if ((dry)); then
   device=cpu impls=(--impl torch --impl cpp) first=(--impl cpp) others=(--impl torch --impl python)
   sizes=2^10 epochs=1 epochs_others=1 short=(--max-batches 20) profile=(--steps 5 --warmup 2 --rounds 2)
@@ -88,9 +89,9 @@ else
   tests=(-m cuda tests/)
 fi
 
-step install 30 python3 -m pip install --no-deps --no-build-isolation -e .
+step install 30 "$python" -m pip install --no-deps --no-build-isolation -e .
 step build 120 "${opbench[@]}" build --cuda
-step tests 120 python3 -m pytest -q -p no:cacheprovider "${tests[@]}" --junitxml="$out/pytest.xml"
+step tests 120 "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" --junitxml="$out/pytest.xml"
 step check 60 "${opbench[@]}" check --op all --device "$device" "${impls[@]}" --csv "$out/check.csv"
 step bench 120 "${opbench[@]}" bench --op all --device "$device" "${impls[@]}" --sizes "$sizes" --rounds 2 \
   --dtype float32 --dtype bfloat16 --direction fwd,bwd,fwd+bwd --outputs both --csv "$out/bench.csv"

@@ -2,6 +2,7 @@
 run, on the CPU) passes and leaves a report."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_step(args, message, tm
 def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     import os
 
-    env = {**os.environ, "OPBENCH_DATA": str(LOCAL_MNIST)}
+    env = {**os.environ, "OPBENCH_DATA": str(LOCAL_MNIST), "PYTHON": sys.executable}
     result = run("--dry-run", str(tmp_path), env=env)
     steps = (tmp_path / "steps.txt").read_text().splitlines()
     assert result.returncode == 0, "\n".join(steps)

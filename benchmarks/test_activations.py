@@ -1,12 +1,12 @@
 """pytest-benchmark suite: forward, backward and forward+backward of every available implementation of every op, on the
 timing engine of `opbench bench`.
 
-Each benchmark round is one block of calls on windows it has not seen (workloads.Workload, refreshed by
-pytest-benchmark's untimed setup, which then makes one call on the calibration's input, as
-`opbench bench` does before each block), so pytest-benchmark's statistics are per block; extra_info
-records the calls per block and the median per call. After the rounds, the outputs of the last
-round's first and last calls are verified against the float64 reference, as `opbench bench` does;
-a wrong one fails the benchmark. pytest-benchmark cannot interleave implementations: for paired
+Each test is one pass of `opbench bench`'s CaseTimer with a single entry: its calibration, its
+windows, its blocks (each after its untimed warm-up call, made in pytest-benchmark's untimed setup)
+and its verification of every block's kept outputs (a random call and the last), in the next setup
+and after the last round. The only difference is the clock: pytest-benchmark's around Block.run, so
+its statistics are per block; extra_info records the calls per block and the median per call.
+pytest-benchmark times one callable per test and cannot interleave implementations: for paired
 ratios with intervals, use `opbench bench`.
 """
 
@@ -16,6 +16,7 @@ import torch
 import opbench
 from benchmarks.conftest import DEVICES, DTYPES, ROUNDS, sizes
 from opbench import core
+from opbench.core import Status
 from opbench.correctness import check
 from opbench.spec.devices import dtype_name
 from opbench.spec.registry import settings
@@ -46,18 +47,22 @@ def test_activation(benchmark, case):
         benchmark.group = f"{impl.op.name} {device} {dtype_name(dtype)} {direction} n={numel}"
         timer = casetimer.CaseTimer({impl.name: impl}, workloads.Case(impl.op, direction, numel, dtype, device))
         workload = timer.start_pass()
-        blocks = []  # (block, its kept results, its round), each checked in the next setup, the last after all
+        measured = timer.results[impl.name]
+        assert measured.status == Status.OK, f"{impl.name} failed calibration: {measured.detail}"
+        last = {}  # the last block's kept results, count and round: checked in the next setup, and after all
 
         def check_last():
-            block, kept, round_index = blocks[-1]
-            return timer.check_block(impl.name, workload, kept, len(block.calls), round_index)
+            return timer.check_block(impl.name, workload, last["kept"], last["count"], last["round"])
 
         def setup():  # untimed: check the last block; new values in place; the next block after its warm-up call
-            problem = check_last() if blocks else None
+            problem = check_last() if last else None
             assert problem is None, f"{impl.name} failed verification: {problem}"
-            workload.refresh(len(blocks))
-            blocks.append((timer.prepare_block(impl.name, workload), {}, len(blocks)))
-            return (blocks[-1][0], blocks[-1][1]), {}
+            round_index = last["round"] + 1 if last else 0
+            workload.refresh(round_index)
+            block = timer.prepare_block(impl.name, workload)
+            last.clear()
+            last.update(kept={}, count=len(block.calls), round=round_index)
+            return (block, last["kept"]), {}
 
         def run(block, kept):
             kept.update(block.run())

@@ -1,5 +1,6 @@
-"""The pipeline as a library: check, sweep, train, profile and report take plain arguments and return frames or write
-files; the CLI only parses arguments and calls these.
+"""The pipeline as a library: check, sweep, train, profile and report take implementations and config objects
+(SweepConfig, TrainConfig, ProfileConfig) and return frames or write files;
+the CLI only parses arguments and calls these.
 
 Each step returns a Run: its long frame (the rows also saved to `csv` as they finish, when given) and
 failures, one line each, for what could not do as asked. Nothing here prints.

@@ -47,4 +47,6 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     for name in ("check.csv", "bench.csv", "train.csv", "profile.csv", "README.md", "environment.txt"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "mode: dry run (CPU)" in (tmp_path / "environment.txt").read_text()
+    runs = (tmp_path / "RUNS.md").read_text()
+    assert "git: " in runs and "- bench: `" in runs and "--device cpu" in runs
     assert "## gelu-tanh" in (tmp_path / "README.md").read_text()

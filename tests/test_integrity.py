@@ -253,17 +253,27 @@ def test_clock_disagreement_bounds_the_wall_time_by_the_timing_threads_cpu_time(
     )
 
 
-def test_rows_above_the_bandwidth_limit_fail_verification_and_keep_no_ratio():
-    case = workloads.Case(GELU, "fwd", 1 << 16, torch.float32, "cpu")
+def _above_the_limit(numel):
+    case = workloads.Case(GELU, "fwd", numel, torch.float32, "cpu")
     fast, slow = [[1e-6] * 4] * 6, [[1e-5] * 4] * 6
     measured = {name: engine.Measured(passes=slow) for name in (*core.YARDSTICKS, "torch")}
     measured["too-fast"] = engine.Measured(passes=fast)
     rows = [bench._row(name, case, m) for name, m in measured.items()]
-    frame = bench.add_comparisons(pd.DataFrame(rows), measured).set_index("implementation")
+    return bench.add_comparisons(pd.DataFrame(rows), measured).set_index("implementation")
+
+
+def test_rows_above_the_bandwidth_limit_fail_verification_and_keep_no_ratio():
+    frame = _above_the_limit(1 << 18)  # 2 MiB of copy traffic: the copy is bandwidth-bound
     assert frame.loc["too-fast", "status"] == Status.FAILED_VERIFICATION and frame.loc["too-fast", "above_limit"]
     assert "above the bandwidth limit: moved its bytes at 1000% of out.copy_(x)" in frame.loc["too-fast", "detail"]
     assert frame.loc[["too-fast"], bench.RATIO_COLUMNS].isna().all().all()
     assert frame.loc["torch", "status"] == Status.OK and frame.loc["torch", "time_vs_torch"] == 1.0
+
+
+def test_rows_above_the_limit_of_a_copy_that_costs_its_call_are_flagged_only():
+    frame = _above_the_limit(1 << 12)  # 32 KiB: a call's fixed cost is most of the copy's time
+    assert frame.loc["too-fast", "status"] == Status.OK and frame.loc["too-fast", "above_limit"]
+    assert frame.loc["too-fast", "time_vs_torch"] == pytest.approx(0.1)
 
 
 def test_killed_bench_leaves_a_valid_csv_of_finished_passes(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import opbench
 from opbench.cli.commands import COMMANDS
 from opbench.cli.options import UsageError, build_parser
-from opbench.core import IMPLEMENTATION_ERRORS, UnavailableError, first_line
+from opbench.core import IMPLEMENTATION_ERRORS, UnavailableError, describe
 from opbench.reporting import results
 from opbench.spec.devices import device_present
 from opbench.training import data
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             opbench.load_plugin(plugin)
         except IMPLEMENTATION_ERRORS as error:  # its code, its error: named in one line, no traceback of ours
-            print(f"opbench: --plugin {plugin}: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+            print(f"opbench: --plugin {plugin}: {describe(error)}", file=sys.stderr)
             return 2
     device = getattr(args, "device", "cpu")
     if not device_present(device) and not getattr(args, "source", None):  # report --from measures nothing

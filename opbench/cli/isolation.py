@@ -33,7 +33,7 @@ def child_argv(argv: list[str], op: str, names: list[str]) -> list[str]:
 def run_isolated(args, failed_row) -> int:
     """Each selected implementation in a child process of its own, given args.timeout seconds: a hang,
     a crash or an out-of-memory kill ends that child alone and becomes that implementation's error
-    row (failed_row(impl, detail)), and the run goes on. bench children time torch beside each
+    row (failed_row(impl, detail, csv)), and the run goes on. bench children time torch beside each
     implementation, so that its ratios come from the same rounds."""
     argv = list(sys.argv[1:] if args.argv is None else args.argv)
     csv = args.csv or str(Path(tempfile.mkdtemp(prefix="opbench-isolated-")) / f"{args.command}.csv")

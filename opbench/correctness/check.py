@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from opbench.core import IMPLEMENTATION_ERRORS, Status, first_line, name_threads_left
+from opbench.core import IMPLEMENTATION_ERRORS, Status, describe, name_threads_left
 from opbench.correctness.tolerance import agreement
 from opbench.spec import inputs
 from opbench.spec.devices import dtype_name
@@ -265,7 +265,7 @@ def _outcome(run: Callable[..., Outcome], *args) -> Outcome:
     try:
         return run(*args)
     except IMPLEMENTATION_ERRORS as error:  # a crash in an implementation is its failure, not the checker's
-        return Outcome(Status.FAIL, f"{type(error).__name__}: {first_line(error)}")
+        return Outcome(Status.FAIL, describe(error))
 
 
 def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECK_NAMES, sizes=()) -> list[CheckResult]:

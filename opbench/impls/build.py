@@ -119,11 +119,18 @@ def _digest(library: Path) -> dict:
     return {"size": library.stat().st_size, "sha256": hashlib.sha256(library.read_bytes()).hexdigest()}
 
 
+def _records(build_dir: Path) -> dict:
+    """What builds recorded in build_dir; an unreadable record (a kill mid-write) records nothing."""
+    try:
+        return json.loads((build_dir / INTEGRITY).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def check_cache(build_dir: Path) -> None:
     """Delete each cached library of build_dir that is not whole (elf_problem) or differs from what its
     build recorded, saying so in one line on stderr: the build that follows links it again."""
-    record_path = build_dir / INTEGRITY
-    records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    records = _records(build_dir)
     for library in sorted(build_dir.glob("*.so")):
         problem = elf_problem(library)
         recorded = records.get(library.name)
@@ -136,10 +143,11 @@ def check_cache(build_dir: Path) -> None:
 
 def record_build(library: Path) -> None:
     """Record a finished build's size and digest beside it, for check_cache."""
-    record_path = library.parent / INTEGRITY
-    records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    records = _records(library.parent)
     records[library.name] = _digest(library)
-    record_path.write_text(json.dumps(records, indent=1))
+    temporary = library.parent / f".{INTEGRITY}.{os.getpid()}"
+    temporary.write_text(json.dumps(records, indent=1))
+    os.replace(temporary, library.parent / INTEGRITY)  # whole or not at all
 
 
 def clean() -> Path:

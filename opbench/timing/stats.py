@@ -2,7 +2,7 @@
 the two-run comparison.
 
 One place, one method each:
-- The independent unit is the pass (timing.py): each pass times its rounds on fresh buffers, and a
+- The independent unit is the pass (timing/casetimer.py): each pass times its rounds on fresh buffers, and a
   sweep runs every case's first pass before any case's second, so a case's passes lie far apart.
   Rounds of one pass share that pass's state (where its buffers landed, what the allocator and the
   host were doing that minute) and are not independent draws. Measured on the 2-core development VM:

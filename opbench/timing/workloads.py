@@ -20,6 +20,7 @@ import torch
 from opbench.core import CLONE, COPY
 from opbench.spec import inputs
 from opbench.spec.activations import Op
+from opbench.spec.devices import dtype_name
 
 # Elements between consecutive input windows: 64 keeps every window 128-byte aligned in every dtype
 # (vectorized paths stay on), and shifts the values under each position.
@@ -183,7 +184,7 @@ def too_large(numels, dtypes, device: str) -> str | None:
             if needed > free:
                 return (
                     f"{inputs.size_label(numel)}: needs about {needed / 2**30:.1f} GiB in "
-                    f"{str(dtype).removeprefix('torch.')}, {free / 2**30:.1f} GiB is free on {device}"
+                    f"{dtype_name(dtype)}, {free / 2**30:.1f} GiB is free on {device}"
                 )
     return None
 

@@ -156,6 +156,7 @@ def test_bandwidth_limit_is_flagged_when_beaten(scratch_registry):
     measured = {"fast": engine.Measured(passes=[[1e-6] * 5]), core.COPY: engine.Measured(passes=[[2e-6] * 5])}
     flagged = bench.add_comparisons(frame, measured)
     assert flagged["above_limit"].iloc[0] and flagged["bandwidth_fraction"].iloc[0] == pytest.approx(2.0)
+    assert flagged["status"].iloc[0] == "failed verification" and pd.isna(flagged["time_vs_torch"].iloc[0])
     assert "measurement problem" in "\n".join(
         render.bench_notes(flagged.assign(device="cpu", direction="fwd", detail=""))
     )

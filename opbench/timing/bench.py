@@ -133,7 +133,7 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, engine.Measured]) -
                 f"above the bandwidth limit: moved its bytes at {100 * frame.loc[index, 'bandwidth_fraction']:.0f}% "
                 "of out.copy_(x)'s speed (a skipped write, a cached result or a patched clock, not a speedup)"
             )
-            frame.loc[index, "detail"] = "; ".join(filter(None, (problem, row["detail"])))
+            frame.loc[index, "detail"] = "; ".join(filter(None, (problem, row.get("detail"))))
     return frame
 
 

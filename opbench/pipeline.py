@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+import opbench.correctness.accuracy
 import opbench.correctness.check
 import opbench.reporting.report
 import opbench.training.train
@@ -67,6 +68,28 @@ def sweep(impls: list[Implementation], config: bench.SweepConfig, csv: str | Pat
             for r in bench.failures(frame).itertuples()
         ],
     )
+
+
+def accuracy(
+    impls: list[Implementation], device: str, dtypes=None, inputs: str = "default", csv: str | Path | None = None
+) -> Run:
+    """ULP errors of every implementation, op by op and dtype by dtype (correctness.accuracy), each
+    op's rows saved as they finish; failures are the implementations that raised."""
+    frames, failures = [], []
+    for op in dict.fromkeys(impl.op for impl in impls):
+        for dtype in dtypes or opbench.correctness.accuracy.DTYPES:
+            usable = [i for i in impls if i.op == op and dtype in i.dtypes and not i.unavailable_reason(device)]
+            if not usable:
+                continue
+            frame = results.to_frame(opbench.correctness.accuracy.measure(usable, device, dtype, inputs), device)
+            if csv:
+                results.save(frame, csv, "accuracy", opbench.correctness.accuracy.KEY)
+            frames.append(frame)
+            failures += [
+                f"{r.implementation} ({r.op}) {r.dtype}: {r.status}: {r.detail}"
+                for r in frame[frame["status"] != Status.OK].drop_duplicates("implementation").itertuples()
+            ]
+    return Run(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), failures)
 
 
 def record_failure(

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tabulate import tabulate
 
 import opbench
@@ -113,6 +114,19 @@ def cmd_check(args) -> int:
     print_failures(run.failures)
     print(f"{len(frame) - len(run.failures)} passed, {len(run.failures)} failed")
     return 1 if run.failures else 0
+
+
+def cmd_accuracy(args) -> int:
+    """Errors in ULPs per op, implementation, dtype and direction; exit 1 when an implementation raised."""
+    results.check_target(args.csv, "accuracy")
+    dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
+    if dtypes and torch.float64 in dtypes:
+        raise UsageError("--dtype float64: no higher-precision reference for ULP errors (bfloat16, float16, float32)")
+    run = pipeline.accuracy(selected(args, args.device), args.device, dtypes, args.inputs, args.csv)
+    for op, rows in run.frame.groupby("op", sort=False) if len(run.frame) else ():
+        print(f"{op}: largest error in ulps where the correct result is normal (+ nan or inf results, if any)")
+        print(f"{render.accuracy_table(rows, 'simple')}\n")
+    return print_failures(run.failures)
 
 
 def refuse_oversized(numels: list[int], dtypes, device: str) -> None:
@@ -265,4 +279,5 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "profile": cmd_profile,
+    "accuracy": cmd_accuracy,
 }

@@ -208,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check forward and backward at these sizes (alone: the largest size bench times)",
     )
 
+    accuracy_parser = commands.add_parser(
+        "accuracy", parents=[common], help="errors in ULPs over every bfloat16/float16 input and 2^22 float32 ones"
+    )
+    add_selection(accuracy_parser)
+    accuracy_parser.add_argument(
+        "--inputs",
+        choices=["default", "all"],
+        default="default",
+        help="float32: every pattern with fixed low bits (default) or all 2^32 (chunked, minutes)",
+    )
+    accuracy_parser.add_argument(
+        "--csv", type=writable_file, help="write one row per implementation, dtype and direction"
+    )
+
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
     add_selection(bench_parser)
     bench_parser.add_argument(

@@ -135,3 +135,21 @@ def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -
             )
         ]
     return tabulate_frame(table, tablefmt)
+
+
+def ulps(row) -> str:
+    """An accuracy row's cell: its largest ULP error where the correct result is normal, and the
+    count of nan or inf results where the reference is a number (or the reverse), if any."""
+    value = f"{row.max_ulp:.3g}" if row.max_ulp < 1e4 else f"{row.max_ulp:.2e}"
+    return value + (f" + {row.nonfinite} nan/inf" if row.nonfinite else "")
+
+
+def accuracy_table(frame: pd.DataFrame, tablefmt: str = "github") -> str:
+    """LLVM's conformance table, per op: one row per implementation, one column per dtype and direction,
+    the largest error in ulps where the correct result is normal, and the nan or inf results if any."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return ""
+    cells = ok.assign(cell=ok.apply(ulps, axis=1), column=ok["dtype"] + " " + ok["direction"])
+    table = cells.pivot_table(index="implementation", columns="column", values="cell", aggfunc="first", sort=False)
+    return tabulate_frame(table.reset_index(), tablefmt)

@@ -14,7 +14,7 @@ import pandas as pd
 from opbench.reporting.provenance import provenance
 from opbench.spec.activations import DEFAULT as DEFAULT_OP
 
-KINDS = ("check", "bench", "train", "profile")
+KINDS = ("check", "bench", "train", "profile", "accuracy")
 # The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch
 # size, epochs and threads; 3 the `op` column, first in every key (a file without it holds gelu rows).
 # Older files are read the same way.

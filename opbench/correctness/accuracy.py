@@ -1,0 +1,180 @@
+"""Accuracy in ULPs over every input: each implementation's forward and backward against the op's float64 reference,
+error counted in units in the last place of the dtype.
+
+The error of a result y for input x is |y - f(x)| / ulp(f(x)): f(x) the float64 reference,
+unrounded, and ulp the spacing of the dtype's floats at f(x) (below the smallest normal, the
+subnormal spacing). A correctly rounded result is at most 0.5 ulp off. A nan or inf where the
+reference is a number, or a number where it is nan or inf, is infinitely wrong. Inputs: every finite
+bit pattern of bfloat16 and float16; in float32 by default every pattern whose low STRATIFIED_BITS
+bits equal one fixed pseudo-random pattern (2^22 inputs over every binade; a zero pattern would read
+too accurate: short significands round less), or all 2^32 with inputs="all", in chunks, the float64
+reference computed once per chunk for every implementation. float64 has no higher-precision
+reference here and is out of scope. docs/methodology.md, "Accuracy in ULPs".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+from opbench.core import IMPLEMENTATION_ERRORS, Status, describe
+from opbench.spec.devices import dtype_name
+from opbench.spec.registry import Implementation, settings
+
+KEY = ["op", "implementation", "device", "dtype", "direction", "inputs"]
+DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+DIRECTIONS = ("fwd", "bwd")  # bwd: the input gradient for an upstream gradient of 1, i.e. f'(x)
+STRATIFIED_BITS = 10  # float32's default inputs: 2^(32 - 10) patterns
+STRATUM = 0x2A5  # their low bits: a fixed pattern, not zero
+CHUNK = 1 << 24  # float32 patterns per chunk with inputs="all"
+THRESHOLDS = (0.5, 1.0, 2.0, 4.0)  # ulp: the counts above each
+SIGNIFICAND_BITS = {torch.bfloat16: 7, torch.float16: 10, torch.float32: 23}
+BITS = {torch.bfloat16: torch.int16, torch.float16: torch.int16, torch.float32: torch.int32}
+
+
+def ulp(reference: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The spacing of dtype's floats at each float64 value: 2^(exponent - significand bits), the
+    exponent at least the smallest normal's (below it, the subnormals' fixed spacing)."""
+    info = torch.finfo(dtype)
+    _, exponent = torch.frexp(reference.abs())  # |r| = m 2^e with m in [0.5, 1): floor(log2 |r|) = e - 1
+    smallest = math.log2(info.smallest_normal)
+    floor_log2 = torch.where(reference == 0, smallest, torch.clamp(exponent.double() - 1, min=smallest))
+    return torch.exp2(floor_log2 - SIGNIFICAND_BITS[dtype])
+
+
+def ulp_error(actual: torch.Tensor, reference: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Per element, |actual - reference| / ulp(reference) in float64; 0 where both are the same nan or
+    infinity, inf where one is a number and the other not."""
+    actual, reference = actual.double(), reference.double()
+    error = (actual - reference).abs_().div_(ulp(reference, dtype))
+    finite = actual.isfinite() & reference.isfinite()
+    same_nonfinite = (actual.isnan() & reference.isnan()) | (actual.isinf() & (actual == reference))
+    return torch.where(finite, error, torch.where(same_nonfinite, 0.0, math.inf))
+
+
+def patterns(dtype: torch.dtype, inputs: str = "default") -> list[tuple[int, int]]:
+    """The input chunks as (first, count) of a range of indices (index_to_input turns them to floats)."""
+    if dtype != torch.float32:
+        return [(0, 1 << 16)]
+    if inputs == "all":
+        return [(start, CHUNK) for start in range(0, 1 << 32, CHUNK)]
+    return [(0, 1 << (32 - STRATIFIED_BITS))]
+
+
+def index_to_input(first: int, count: int, dtype: torch.dtype, inputs: str = "default") -> torch.Tensor:
+    """The finite floats of dtype for indices first .. first + count - 1: every bit pattern for
+    16-bit dtypes and float32 with inputs="all", else (index << STRATIFIED_BITS) | STRATUM."""
+    index = torch.arange(first, first + count, dtype=torch.int64)
+    if dtype == torch.float32 and inputs != "all":
+        index = (index << STRATIFIED_BITS) | STRATUM
+    width = torch.finfo(dtype).bits
+    signed = torch.where(index >= 1 << (width - 1), index - (1 << width), index)  # two's complement
+    x = signed.to(BITS[dtype]).view(dtype)
+    return x[x.isfinite()]
+
+
+def inputs_label(dtype: torch.dtype, inputs: str) -> str:
+    if dtype != torch.float32:
+        return "every finite"
+    return "every finite" if inputs == "all" else f"low {STRATIFIED_BITS} bits {STRATUM:#x}"
+
+
+@dataclass
+class ErrorStats:
+    """ULP errors accumulated over chunks of inputs, for one implementation, dtype and direction."""
+
+    dtype: torch.dtype
+    count: int = 0
+    max_ulp: float = 0.0  # where the correctly rounded result is normal (or zero)
+    at_input: float = math.nan
+    over: dict[float, int] = field(default_factory=lambda: dict.fromkeys(THRESHOLDS, 0))
+    subnormal_results: int = 0  # inputs whose correctly rounded result is a nonzero subnormal
+    flushed: int = 0  # of those, results returned as zero
+    sign_of_zero: int = 0  # a zero of the wrong sign where the correctly rounded result is zero
+    nonfinite: int = 0  # nan or inf where the reference is a number, or the reverse
+    worst_nonfinite_input: float = math.nan
+
+    def update(self, x: torch.Tensor, actual: torch.Tensor, reference: torch.Tensor) -> None:
+        info = torch.finfo(self.dtype)
+        error = ulp_error(actual, reference, self.dtype)
+        rounded = reference.to(self.dtype)  # the correctly rounded result
+        subnormal = (rounded != 0) & (rounded.abs() < info.smallest_normal)
+        normal = ~subnormal & reference.isfinite()
+        self.count += x.numel()
+        bad = ~error.isfinite()
+        if bad.any():
+            self.nonfinite += int(bad.sum())
+            if math.isnan(self.worst_nonfinite_input):
+                self.worst_nonfinite_input = float(x[bad][0])
+        judged = torch.where(normal & ~bad, error, 0.0)
+        if judged.numel():
+            worst = int(judged.argmax())
+            if float(judged[worst]) > self.max_ulp:
+                self.max_ulp, self.at_input = float(judged[worst]), float(x[worst])
+        for threshold in THRESHOLDS:
+            self.over[threshold] += int((judged > threshold).sum())
+        self.subnormal_results += int(subnormal.sum())
+        self.flushed += int((subnormal & (actual == 0)).sum())
+        zero = (rounded == 0) & (actual == 0)
+        self.sign_of_zero += int((zero & (rounded.signbit() != actual.signbit())).sum())
+
+    def row(self) -> dict:
+        worst = math.inf if self.nonfinite else self.max_ulp
+        return dict(
+            count=self.count,
+            max_ulp=self.max_ulp,
+            at_input=self.at_input,
+            worst_ulp=worst,
+            **{f"over_{t:g}_ulp".replace(".", "_"): n for t, n in self.over.items()},
+            subnormal_results=self.subnormal_results,
+            flushed=self.flushed,
+            sign_of_zero=self.sign_of_zero,
+            nonfinite=self.nonfinite,
+            nonfinite_at_input=self.worst_nonfinite_input,
+        )
+
+
+def _results(impl: Implementation, x: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
+    """The implementation's forward and its backward for an upstream gradient of 1, on the CPU."""
+    x = x.to(device)
+    with torch.no_grad():
+        forward = impl(x)
+    leaf = x.detach().requires_grad_()
+    (backward,) = torch.autograd.grad(impl(leaf), leaf, torch.ones_like(leaf))
+    return {"fwd": forward.detach().cpu(), "bwd": backward.cpu()}
+
+
+def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs: str = "default") -> list[dict]:
+    """One row per implementation (of one op) and direction: its ULP errors over the dtype's inputs."""
+    op = impls[0].op
+    stats = {(impl.name, d): ErrorStats(dtype) for impl in impls for d in DIRECTIONS}
+    failed: dict[str, str] = {}
+    chunks = patterns(dtype, inputs)
+    progress = tqdm(chunks, desc=f"accuracy {op.name} {dtype_name(dtype)}", unit="chunk", disable=len(chunks) == 1)
+    for first, count in progress:
+        x = index_to_input(first, count, dtype, inputs)
+        references = {"fwd": op.function(x.double()), "bwd": op.derivative(x.double())}  # once for every impl
+        for impl in impls:
+            if impl.name in failed:
+                continue
+            try:
+                with settings([impl]):
+                    got = _results(impl, x, device)
+            except IMPLEMENTATION_ERRORS as error:  # its row, never the run's end
+                failed[impl.name] = describe(error)
+                continue
+            for direction in DIRECTIONS:
+                stats[impl.name, direction].update(x, got[direction], references[direction])
+    rows = []
+    for (name, direction), accumulated in stats.items():
+        row = dict(op=op.name, implementation=name, device=device, dtype=dtype_name(dtype), direction=direction)
+        row.update(inputs=inputs_label(dtype, inputs), status=Status.OK, detail="")
+        if name in failed:
+            row.update(status=Status.ERROR, detail=failed[name])
+        else:
+            row.update(accumulated.row())
+        rows.append(row)
+    return rows

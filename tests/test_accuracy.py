@@ -1,0 +1,96 @@
+"""Accuracy in ULPs: the error measure at zero, the subnormal boundary and infinity, and the sweep over every input
+finding deliberately wrong implementations at exactly the input where they are wrong."""
+
+import math
+
+import pytest
+import torch
+
+import opbench
+from opbench.cli import main
+from opbench.correctness import accuracy
+from opbench.reporting import results
+
+F32 = torch.float32
+
+
+def test_ulp_is_the_spacing_of_the_dtype_at_the_reference():
+    reference = torch.tensor([1.0, 1.5, 2.0, -3.0, 0.0, 1e-40, 2.0**-126], dtype=torch.float64)
+    spacing = accuracy.ulp(reference, F32)
+    assert spacing.tolist() == [2.0**-23, 2.0**-23, 2.0**-22, 2.0**-22, 2.0**-149, 2.0**-149, 2.0**-149]
+    assert accuracy.ulp(torch.tensor([1.0], dtype=torch.float64), torch.bfloat16).item() == 2.0**-7
+
+
+def test_ulp_error_across_zero_the_subnormal_boundary_and_infinity():
+    reference = torch.tensor([0.0, 2.0**-126, 1.0, math.inf, -math.inf, math.nan, 1.0], dtype=torch.float64)
+    actual = torch.tensor([-(2.0**-149), 2.0**-126 - 2.0**-149, 1.0 + 2.0**-23, math.inf, 0.0, math.nan, math.nan])
+    assert accuracy.ulp_error(actual, reference, F32).tolist() == [1.0, 1.0, 1.0, 0.0, math.inf, 0.0, math.inf]
+
+
+def correctly_rounded(x):
+    """GELU as the float64 reference rounded to x's dtype: at most 0.5 ulp off everywhere."""
+    return opbench.get_op("gelu").function(x.double()).to(x.dtype)
+
+
+@pytest.fixture
+def wrong(scratch_registry):
+    """GELUs correctly rounded but for one thing, registered for the test; returns the one float32 input
+    (of the default inputs, its GELU a normal float) where two of them are wrong."""
+    x = accuracy.index_to_input(0, 1 << 22, F32)
+    target = x[(x.abs() > 1) & (x.abs() < 2)][0].item()
+
+    def one_ulp_off(x):  # the next float up at `target`
+        y = correctly_rounded(x)
+        return torch.where(x == target, torch.nextafter(y, torch.tensor(math.inf, dtype=y.dtype)), y)
+
+    def nan_at_target(x):
+        return torch.where(x == target, torch.tensor(math.nan, dtype=x.dtype), correctly_rounded(x))
+
+    def flushes(x):  # subnormal results flushed to zero
+        y = correctly_rounded(x)
+        return torch.where(y.abs() < torch.finfo(x.dtype).smallest_normal, torch.zeros_like(y), y)
+
+    for name, function in (
+        ("correctly-rounded", correctly_rounded),
+        ("one-ulp-off", one_ulp_off),
+        ("nan-at-target", nan_at_target),
+        ("flushes", flushes),
+    ):
+        opbench.register(name, function)
+    return target
+
+
+def test_a_one_ulp_error_is_found_at_exactly_its_input(wrong):
+    rows = accuracy.measure([opbench.get("one-ulp-off"), opbench.get("correctly-rounded")], "cpu", F32)
+    by = {(r["implementation"], r["direction"]): r for r in rows}
+    off, honest = by["one-ulp-off", "fwd"], by["correctly-rounded", "fwd"]
+    assert off["count"] == honest["count"] > 4_000_000 and honest["max_ulp"] <= 0.5 and honest["over_0_5_ulp"] == 0
+    assert off["at_input"] == wrong and 0.5 < off["max_ulp"] <= 1.5 and off["over_0_5_ulp"] == 1
+
+
+def test_nan_where_a_number_belongs_is_the_worst_error(wrong):
+    fwd = accuracy.measure([opbench.get("nan-at-target")], "cpu", F32)[0]
+    assert fwd["nonfinite"] == 1 and fwd["nonfinite_at_input"] == wrong and fwd["worst_ulp"] == math.inf
+    assert fwd["max_ulp"] <= 0.5  # everywhere else correctly rounded
+
+
+def test_flushed_subnormal_results_are_counted(wrong):
+    flushed, honest = (
+        accuracy.measure([opbench.get(n)], "cpu", torch.float16)[0] for n in ("flushes", "correctly-rounded")
+    )
+    assert flushed["subnormal_results"] == honest["subnormal_results"] > 1000 and honest["flushed"] == 0
+    assert flushed["flushed"] == flushed["subnormal_results"]
+
+
+def test_every_16_bit_input_is_measured():
+    x = accuracy.index_to_input(0, 1 << 16, torch.bfloat16)
+    assert x.numel() == (1 << 16) - 2 * 127 - 2  # all but the 254 nans and the two infinities
+    assert x.isfinite().all() and len(set(x.view(torch.int16).tolist())) == x.numel()
+
+
+def test_cli_writes_accuracy_rows(tmp_path):
+    csv = tmp_path / "accuracy.csv"
+    assert main(["accuracy", "--impl", "torch", "--impl", "cpp", "--dtype", "float16", "--csv", str(csv)]) == 0
+    frame = results.load(csv)
+    assert set(frame["kind"]) == {"accuracy"} and len(frame) == 4
+    assert set(frame["direction"]) == {"fwd", "bwd"} and (frame["count"] == 63488).all()

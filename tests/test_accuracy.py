@@ -88,6 +88,15 @@ def test_every_16_bit_input_is_measured():
     assert x.isfinite().all() and len(set(x.view(torch.int16).tolist())) == x.numel()
 
 
+def test_every_float32_pattern_is_in_exactly_one_chunk():
+    chunks = accuracy.patterns(F32, "all")
+    assert sum(count for _, count in chunks) == 1 << 32 and chunks[0] == (0, accuracy.CHUNK)
+    last = accuracy.index_to_input(*chunks[-1], F32, "all")  # 0xff000000 .. 0xffffffff: negative, nans at the end
+    assert last[0].item() == -(2.0**127) and last.isfinite().all()
+    first = accuracy.index_to_input(*chunks[0], F32, "all")
+    assert first[0].item() == 0.0 and first[1].item() == 2.0**-149
+
+
 def test_cli_writes_accuracy_rows(tmp_path):
     csv = tmp_path / "accuracy.csv"
     assert main(["accuracy", "--impl", "torch", "--impl", "cpp", "--dtype", "float16", "--csv", str(csv)]) == 0

@@ -6,7 +6,9 @@ The method behind these names is written once, in docs/methodology.md.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import threading
 
 
 class Status(enum.StrEnum):
@@ -37,14 +39,17 @@ class UnavailableError(RuntimeError):
 IMPLEMENTATION_ERRORS = (Exception, SystemExit, GeneratorExit)
 
 
-def name_threads_left(before: set, owner: str) -> None:
-    """Name the Python threads started since `before` (threading.enumerate() then) and still alive after
-    `owner`'s calls: a busy machine's note then says whose work is still running."""
-    import threading
-
-    for thread in set(threading.enumerate()) - before:
-        if not thread.name.startswith("left by "):
-            thread.name = f"left by {owner}: {thread.name}"
+@contextlib.contextmanager
+def naming_threads_left(owner: str):
+    """Around `owner`'s calls: name the Python threads they start that are still alive afterwards
+    ("left by OWNER: ..."), so that a busy machine's note says whose work is still running."""
+    before = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        for thread in set(threading.enumerate()) - before:
+            if not thread.name.startswith("left by "):
+                thread.name = f"left by {owner}: {thread.name}"
 
 
 def first_line(error: BaseException) -> str:

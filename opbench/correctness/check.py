@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from opbench.core import IMPLEMENTATION_ERRORS, Status, describe, name_threads_left
+from opbench.core import IMPLEMENTATION_ERRORS, Status, describe, naming_threads_left
 from opbench.correctness.tolerance import agreement
 from opbench.spec import inputs
 from opbench.spec.devices import dtype_name
@@ -280,8 +279,7 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECK_NAME
     def row(dtype: torch.dtype, name: str, outcome: Outcome) -> CheckResult:
         return CheckResult(impl.op.name, impl.name, device, dtype_name(dtype), name, **dataclasses.asdict(outcome))
 
-    threads = set(threading.enumerate())
-    with settings([impl]):
+    with settings([impl]), naming_threads_left(impl.name):
         for dtype in dtypes:
             for check in CHECKS:
                 if check.name in checks and check.applies(impl, dtype):
@@ -290,7 +288,6 @@ def run_checks(impl: Implementation, device: str, dtypes=None, checks=CHECK_NAME
                 for name, function in (("forward", check_forward), ("backward", check_backward)):
                     outcome = _outcome(function, impl, dtype, device, numel)
                     rows.append(row(dtype, f"{name} {inputs.size_label(numel)}", outcome))
-    name_threads_left(threads, impl.name)
     return rows
 
 

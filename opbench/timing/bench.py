@@ -4,7 +4,6 @@ verified, interleaved rounds; each case's rows saved as it ends."""
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -198,9 +197,8 @@ def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]
             if impl.op != op or dtype not in impl.dtypes:
                 continue
             if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
-                threads = set(threading.enumerate())
-                cold[impl.name] = memory.cold_call_s(impl, dtype, device)
-                core.name_threads_left(threads, impl.name)
+                with core.naming_threads_left(impl.name):
+                    cold[impl.name] = memory.cold_call_s(impl, dtype, device)
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:

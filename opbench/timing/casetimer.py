@@ -8,11 +8,10 @@ outputs. docs/methodology.md ("Verified timing") says what each step guards agai
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for, name_threads_left
+from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for, naming_threads_left
 from opbench.correctness import tolerance
 from opbench.timing import memory, quiet, stats
 from opbench.timing.engine import Block, Measured, Rotation, calibrate, time_block
@@ -126,15 +125,14 @@ class CaseTimer(Rotation):
         windows'), then a fresh Workload with a window for every call of the longest block."""
         probe = Workload(self.case, windows=1, seed=PROBE_SEED)
         for name in self.live():
-            threads = set(threading.enumerate())
-            try:
-                self.warm_ups[name] = calls_for(self.entries[name], self.case.direction, probe, 1, name in YARDSTICKS)[
-                    0
-                ]
-                self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
-            except IMPLEMENTATION_ERRORS as error:  # a crash is this entry's row, never the run's end
-                self.fail(name, Status.ERROR, error)
-            name_threads_left(threads, name)
+            with naming_threads_left(name):
+                try:
+                    self.warm_ups[name] = calls_for(
+                        self.entries[name], self.case.direction, probe, 1, name in YARDSTICKS
+                    )[0]
+                    self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
+                except IMPLEMENTATION_ERRORS as error:  # a crash is this entry's row, never the run's end
+                    self.fail(name, Status.ERROR, error)
         longest = max((self.results[name].calls_per_block for name in self.live()), default=1)
         workload = Workload(self.case, windows_for(self.case, longest))
         self.begin_pass()

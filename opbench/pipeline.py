@@ -71,23 +71,38 @@ def sweep(impls: list[Implementation], config: bench.SweepConfig, csv: str | Pat
 
 
 def accuracy(
-    impls: list[Implementation], device: str, dtypes=None, inputs: str = "default", csv: str | Path | None = None
+    impls: list[Implementation],
+    device: str,
+    dtypes=None,
+    inputs: str = "default",
+    csv: str | Path | None = None,
+    strict: bool = False,
 ) -> Run:
     """ULP errors of every implementation, op by op and dtype by dtype (correctness.accuracy), each
-    op's rows saved as they finish; failures are the implementations that raised."""
+    op's rows saved as they finish (an interrupted one's finished chunks too); failures are the
+    implementations that raised, and with strict those over their ULP budget."""
     frames, failures = [], []
     for op in dict.fromkeys(impl.op for impl in impls):
         for dtype in dtypes or opbench.correctness.accuracy.DTYPES:
             usable = [i for i in impls if i.op == op and dtype in i.dtypes and not i.unavailable_reason(device)]
             if not usable:
                 continue
-            frame = results.to_frame(opbench.correctness.accuracy.measure(usable, device, dtype, inputs), device)
+            try:
+                rows = opbench.correctness.accuracy.measure(usable, device, dtype, inputs)
+            except opbench.correctness.accuracy.Interrupted as stop:
+                if csv:
+                    results.save(results.to_frame(stop.rows, device), csv, "accuracy", opbench.correctness.accuracy.KEY)
+                raise
+            frame = results.to_frame(rows, device)
             if csv:
                 results.save(frame, csv, "accuracy", opbench.correctness.accuracy.KEY)
             frames.append(frame)
+            failing = frame["status"] == Status.ERROR
+            if strict:
+                failing |= frame["status"] == Status.DEVIATING
             failures += [
-                f"{r.implementation} ({r.op}) {r.dtype}: {r.status}: {r.detail}"
-                for r in frame[frame["status"] != Status.OK].drop_duplicates("implementation").itertuples()
+                f"{r.implementation} ({r.op}) {r.dtype} {r.direction}: {r.status}: {r.detail}"
+                for r in frame[failing].drop_duplicates(["implementation", "direction"]).itertuples()
             ]
     return Run(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), failures)
 
@@ -193,7 +208,7 @@ def report(
     data_root: str | None = None,
     command: str = "opbench.pipeline.report",
 ) -> Path:
-    """Measure every op's implementations on `device` (sweep with out= entries, checks, training with each
+    """Measure every op's implementations on `device` (sweep with out= entries, checks, ULP accuracy, training with each
     input pipeline, step profiles) into out/*.csv, replacing any earlier measurement there, and write
     out/README.md from those CSVs. Returns the README's path. Failures are findings of the report."""
     out = Path(out)
@@ -206,6 +221,7 @@ def report(
     sweep_config = (bench.SweepConfig.quick if quick else bench.SweepConfig)(device=device, outputs="both")
     sweep(impls, sweep_config, out / "bench.csv")
     check(impls, device, csv=out / "check.csv")
+    accuracy(impls, device, csv=out / "accuracy.csv")
     for loader in opbench.training.train.LOADERS:
         configs = [
             TrainConfig(

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import opbench
+from opbench import pipeline
 from opbench.cli import main
 from opbench.correctness import accuracy
 from opbench.reporting import results
@@ -66,12 +67,17 @@ def test_a_one_ulp_error_is_found_at_exactly_its_input(wrong):
     off, honest = by["one-ulp-off", "fwd"], by["correctly-rounded", "fwd"]
     assert off["count"] == honest["count"] > 4_000_000 and honest["max_ulp"] <= 0.5 and honest["over_0_5_ulp"] == 0
     assert off["at_input"] == wrong and 0.5 < off["max_ulp"] <= 1.5 and off["over_0_5_ulp"] == 1
+    ((low, high, ulps),) = results.curve_of(off["curve"])  # the curve: one bin over 0.5 ulp, around the input
+    assert low <= wrong < high and ulps == pytest.approx(off["max_ulp"], rel=1e-3)
+    assert honest["curve"] == "" and honest["status"] == "ok"
 
 
 def test_nan_where_a_number_belongs_is_the_worst_error(wrong):
     fwd = accuracy.measure([opbench.get("nan-at-target")], "cpu", F32)[0]
     assert fwd["nonfinite"] == 1 and fwd["nonfinite_at_input"] == wrong and fwd["worst_ulp"] == math.inf
     assert fwd["max_ulp"] <= 0.5  # everywhere else correctly rounded
+    assert fwd["status"] == "deviating" and fwd["over_budget"] == 1 and "1 nan/inf" in fwd["detail"]
+    assert results.curve_of(fwd["curve"])[0][2] == math.inf
 
 
 def test_flushed_subnormal_results_are_counted(wrong):
@@ -103,3 +109,58 @@ def test_cli_writes_accuracy_rows(tmp_path):
     frame = results.load(csv)
     assert set(frame["kind"]) == {"accuracy"} and len(frame) == 4
     assert set(frame["direction"]) == {"fwd", "bwd"} and (frame["count"] == 63488).all()
+
+
+GELU_SLOPE_ZERO = -0.7517915  # GELU'(x) = 0 here: Phi(x) = -x phi(x)
+
+
+def test_the_condition_number_is_large_only_next_to_a_zero_of_the_function():
+    derivative = opbench.get_op("gelu").derivative
+    x = torch.tensor([GELU_SLOPE_ZERO + 1e-4, 1.0, -3.0, 0.0], dtype=torch.float64)
+    kappa = accuracy.condition(derivative, x).tolist()
+    assert kappa[0] > 2**12 and kappa[1] < 2 and kappa[2] < 16 and kappa[3] == 0.0
+
+
+@pytest.mark.parametrize("absolute, verdict", [(1.5, "ok"), (3.0, "deviating")])
+def test_the_budget_is_absolute_next_to_gelus_slope_zero(scratch_registry, absolute, verdict):
+    """A backward correctly rounded but off by `absolute` ulp(1.0) where |x - x0| < 2^-10, x0 the zero of
+    GELU': millions of ulps of the tiny derivative, judged in ulp(1.0) there (tolerance.ULP_BUDGETS' rule)."""
+    op = opbench.get_op("gelu")
+
+    class Shifted(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return op.function(x.double()).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            near = (x - GELU_SLOPE_ZERO).abs() < 2.0**-10
+            slope = op.derivative(x.double()) + near * absolute * torch.finfo(x.dtype).eps
+            return grad * slope.to(x.dtype)
+
+    opbench.register("shifted-near-zero", Shifted.apply)
+    fwd, bwd = accuracy.measure([opbench.get("shifted-near-zero")], "cpu", F32)
+    assert fwd["status"] == "ok" and bwd["status"] == verdict and bwd["near_zero"] > 10
+    assert absolute - 0.5 < bwd["near_zero_max"] <= absolute + 0.5 and bwd["max_ulp"] <= 2
+    assert abs(bwd["near_zero_at"] - GELU_SLOPE_ZERO) < 2.0**-10
+
+
+def test_an_interrupted_sweep_keeps_its_finished_chunks(scratch_registry, monkeypatch, tmp_path):
+    monkeypatch.setattr(accuracy, "CHUNK", 1 << 20)
+    calls = []
+
+    def interrupted_on_the_third_chunk(x):
+        calls.append(1)
+        if len(calls) == 5:  # a chunk calls it twice (forward, then backward's forward)
+            raise KeyboardInterrupt
+        return correctly_rounded(x)
+
+    opbench.register("interrupted", interrupted_on_the_third_chunk)
+    csv = tmp_path / "accuracy.csv"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.accuracy([opbench.get("interrupted")], "cpu", [F32], "all", csv)
+    frame = results.load(csv)
+    assert len(frame) == 2 and (frame["count"] == 2 << 20).all()
+    assert frame["inputs"].str.endswith("first 2 of 4096 chunks").all()

@@ -38,6 +38,7 @@ def measured(tmp_path_factory):
         results.save(results.to_frame(rows, "cpu"), folder / "check.csv", "check", check.KEY)
         config = bench.SweepConfig(sizes=[2**10, 2**12], directions=["fwd", "fwd+bwd"], rounds=2, block_s=0.002)
         pipeline.sweep(impls, config, csv=folder / "bench.csv")
+        pipeline.accuracy(impls, "cpu", [torch.float16], csv=folder / "accuracy.csv")
     finally:
         opbench.unregister("needs-a-compiler")
     if LOCAL_MNIST:
@@ -57,6 +58,7 @@ def test_report_has_every_section_and_plot(measured, tmp_path):
         "## Environment",
         "## gelu: ",
         "### Correctness",
+        "### Accuracy in ULPs",
         "### Timing",
         "### Training",
         "## silu: ",
@@ -71,13 +73,16 @@ def test_report_has_every_section_and_plot(measured, tmp_path):
         "gelu_speedup.png",
         "gelu_time_vs_size_float32.png",
         "gelu_training_curves.png",
+        "gelu_ulp_error_float16.png",
         "silu_bandwidth_vs_size_float32.png",
         "silu_speedup.png",
         "silu_time_vs_size_float32.png",
+        "silu_ulp_error_float16.png",
     ]
     for plot in plots:
         assert f"(plots/{plot})" in text
-    assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "bench.csv", "train.csv"}
+    assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "accuracy.csv", "bench.csv", "train.csv"}
+    assert "| torch            | 5.8*" in text  # F.gelu's float16 forward: over its 1-ulp budget
 
 
 def test_unavailable_implementation_shows_its_reason(measured, tmp_path):
@@ -142,6 +147,7 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     )
     for op in ("gelu", "gelu-tanh", "silu"):
         assert f"\n## {op}: " in text
+    assert text.count("### Accuracy in ULPs") == 3 and (tmp_path / "plots" / "silu_ulp_error_float32.png").exists()
 
 
 def test_results_never_splice(measured, tmp_path, capsys):
@@ -157,7 +163,7 @@ def test_results_never_splice(measured, tmp_path, capsys):
     stale.mkdir(), empty.mkdir()
     (stale / "bench.csv").write_text((measured / "bench.csv").read_text())
     assert main(["report", "--from", str(empty), "--out", str(stale)]) == 2
-    assert "no check.csv, bench.csv, train.csv, profile.csv in" in capsys.readouterr().err
+    assert "no check.csv, accuracy.csv, bench.csv, train.csv, profile.csv in" in capsys.readouterr().err
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()

@@ -117,15 +117,19 @@ def cmd_check(args) -> int:
 
 
 def cmd_accuracy(args) -> int:
-    """Errors in ULPs per op, implementation, dtype and direction; exit 1 when an implementation raised."""
+    """Errors in ULPs per op, implementation, dtype and direction; exit 1 when an implementation raised
+    (or, with --strict, went over its ULP budget)."""
     results.check_target(args.csv, "accuracy")
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     if dtypes and torch.float64 in dtypes:
         raise UsageError("--dtype float64: no higher-precision reference for ULP errors (bfloat16, float16, float32)")
-    run = pipeline.accuracy(selected(args, args.device), args.device, dtypes, args.inputs, args.csv)
+    run = pipeline.accuracy(selected(args, args.device), args.device, dtypes, args.inputs, args.csv, args.strict)
     for op, rows in run.frame.groupby("op", sort=False) if len(run.frame) else ():
-        print(f"{op}: largest error in ulps where the correct result is normal (+ nan or inf results, if any)")
+        print(f"{op}: {render.ACCURACY_LEGEND}")
         print(f"{render.accuracy_table(rows, 'simple')}\n")
+    if not args.strict:
+        for row in run.frame[run.frame["status"] == Status.DEVIATING].itertuples() if len(run.frame) else ():
+            print(f"note: {row.implementation} ({row.op}) {row.dtype} {row.direction} {row.status}: {row.detail}")
     return print_failures(run.failures)
 
 

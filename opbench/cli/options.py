@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy_parser.add_argument(
         "--csv", type=writable_file, help="write one row per implementation, dtype and direction"
     )
+    accuracy_parser.add_argument("--strict", action="store_true", help="results over their ULP budget fail too")
 
     bench_parser = commands.add_parser("bench", parents=[common], help="time implementations alone over sizes")
     add_selection(bench_parser)

@@ -105,3 +105,38 @@ def agreement(
         first_wrong=first,
         first_wrong_value=actual.flatten()[first].item() if first >= 0 else math.nan,
     )
+
+
+# ---- ULP budgets: what `opbench accuracy` holds every implementation to ----------------------------
+
+
+@dataclass(frozen=True)
+class UlpBudget:
+    ulp: float  # the largest error allowed, in ulps of the dtype at the reference
+    reason: str
+
+
+# The rule. Where the correctly rounded result is normal (or zero) and the function computed (f
+# forward, f' backward) is well-conditioned at x, |x g'(x) / g(x)| <= CONDITION_LIMIT, the error is at
+# most the budget below. Next to a zero of g away from x = 0 (GELU' at x = -0.7518, SiLU' at -1.2785,
+# GELU-tanh' near -0.752) pieces of size ~0.2, each correctly rounded, cancel to a tiny g: millions of
+# ulps of g are unavoidable in the dtype there, so those results are held to an absolute budget of
+# NEAR_ZERO_BUDGET ulp(1.0) instead. Subnormal results are counted (and flushes) but not judged: flush to
+# zero is a hardware mode. A nan or inf where a number belongs (or the reverse) is always over budget.
+CONDITION_LIMIT = 2.0**8
+NEAR_ZERO_BUDGET = 2.0
+# Keyed by (op, dtype, direction); "*" is every op without an entry of its own (a plugin op may add one).
+ULP_BUDGETS = {
+    ("*", "float32", "fwd"): UlpBudget(1.0, "faithful rounding, what LLVM libc asks of its float functions"),
+    ("*", "float32", "bwd"): UlpBudget(2.0, "f' is a sum of two rounded terms (GELU: Phi + x phi)"),
+    # The 16-bit dtypes: float32 math rounded once to the dtype is within 0.5 ulp plus 2^-13 of one.
+    ("*", "bfloat16", "fwd"): UlpBudget(1.0, "float32 math rounded once: faithful at least"),
+    ("*", "bfloat16", "bwd"): UlpBudget(2.0, "as float32's backward"),
+    ("*", "float16", "fwd"): UlpBudget(1.0, "float32 math rounded once: faithful at least"),
+    ("*", "float16", "bwd"): UlpBudget(2.0, "as float32's backward"),
+}
+
+
+def ulp_budget(op: str, dtype: str, direction: str) -> UlpBudget:
+    """The ULP_BUDGETS entry for an op (else every op's), dtype name and direction."""
+    return ULP_BUDGETS.get((op, dtype, direction)) or ULP_BUDGETS["*", dtype, direction]

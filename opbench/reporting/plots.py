@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import opbench  # noqa: E402
 from opbench import core  # noqa: E402
 from opbench.core import BASELINE, CLONE, COPY, YARDSTICKS, Status  # noqa: E402
+from opbench.reporting import results  # noqa: E402
 from opbench.reporting.sections import TARGET_ACCURACY, reference_size, trained  # noqa: E402
 from opbench.spec.inputs import size_label  # noqa: E402
 
@@ -192,3 +193,49 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str,
     figure.savefig(folder / f"{op}_epoch_time.png", dpi=110)
     plt.close(figure)
     return [f"{op}_training_curves.png", f"{op}_epoch_time.png"]
+
+
+NONFINITE_AT = 1e12  # where a nan or inf result is drawn on the log axis
+
+
+def plot_accuracy(accuracy: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
+    """Per dtype, the largest error in ulps against x, forward and backward side by side, one line per
+    implementation: each bin of x over 0.5 ulp as a step (the row's curve cell), the budget dashed."""
+    rows = accuracy[accuracy["status"].isin([Status.OK, Status.DEVIATING])]
+    files = []
+    for dtype, of_dtype in rows.groupby("dtype", sort=False):
+        figure, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+        curves = {row.Index: results.curve_of(row.curve) for row in of_dtype.itertuples()}
+        # the x range of the finite errors (a nan or inf past it, e.g. an overflow near float's end, is in the note)
+        reach = max([8.0] + [max(abs(low), abs(high)) for c in curves.values() for low, high, u in c if u < 1e300])
+        for axis, direction in zip(axes, core.DIRECTIONS):
+            for row in of_dtype[of_dtype["direction"] == direction].itertuples():
+                cells = curves[row.Index]
+                for k, (low, high, ulps) in enumerate(cells):
+                    axis.hlines(
+                        min(ulps, NONFINITE_AT),
+                        low,
+                        high,
+                        color=palette[row.implementation],
+                        linewidth=2,
+                        label=row.implementation if k == 0 else None,
+                    )
+                axis.axhline(row.budget_ulp, color="black", linewidth=0.8, linestyle="--")
+            axis.set_xscale("symlog", linthresh=1.0)
+            axis.set_xlim(-1.2 * reach, 1.2 * reach)
+            axis.set_yscale("log")
+            axis.set_ylim(0.4, NONFINITE_AT * 3)
+            axis.set(xlabel="x", title=f"{direction}, {dtype}")
+            axis.grid(True, alpha=0.3)
+            axis.legend(fontsize=7)
+        axes[0].set_ylabel(f"largest error in ulps per bin of x (nan/inf at {NONFINITE_AT:.0e})")
+        figure.suptitle(
+            f"{op} on {device}: where each implementation is more than 0.5 ulp off (dashed: the budget); "
+            "next to a zero of f' judged in ulp(1.0), not drawn"
+        )
+        figure.tight_layout()
+        name = f"{op}_ulp_error_{dtype}.png"
+        figure.savefig(folder / name, dpi=110)
+        plt.close(figure)
+        files.append(name)
+    return files

@@ -138,16 +138,26 @@ def step_table(profile: pd.DataFrame, baseline: str, tablefmt: str = "github") -
 
 
 def ulps(row) -> str:
-    """An accuracy row's cell: its largest ULP error where the correct result is normal, and the
-    count of nan or inf results where the reference is a number (or the reverse), if any."""
+    """An accuracy row's cell: its largest ULP error where the correct result is normal (away from a zero
+    of the function), the count of nan or inf results where the reference is a number (or the reverse),
+    and OVER_BUDGET where the row is over its ULP budget."""
     value = f"{row.max_ulp:.3g}" if row.max_ulp < 1e4 else f"{row.max_ulp:.2e}"
-    return value + (f" + {row.nonfinite} nan/inf" if row.nonfinite else "")
+    value += f" + {row.nonfinite:.0f} nan/inf" if row.nonfinite else ""
+    return value + (OVER_BUDGET if row.status == "deviating" else "")
+
+
+OVER_BUDGET = "*"
+ACCURACY_LEGEND = (
+    "Largest error in ulps where the correct result is normal, next to a zero of the function judged in "
+    f"ulp(1.0) instead; {OVER_BUDGET}: over its ULP budget (opbench/correctness/tolerance.py)."
+)
 
 
 def accuracy_table(frame: pd.DataFrame, tablefmt: str = "github") -> str:
     """LLVM's conformance table, per op: one row per implementation, one column per dtype and direction,
-    the largest error in ulps where the correct result is normal, and the nan or inf results if any."""
-    ok = frame[frame["status"] == "ok"]
+    the largest error in ulps where the correct result is normal, the nan or inf results if any, and
+    the mark of a row over its budget (ACCURACY_LEGEND)."""
+    ok = frame[frame["status"].isin(["ok", "deviating"])]
     if ok.empty:
         return ""
     cells = ok.assign(cell=ok.apply(ulps, axis=1), column=ok["dtype"] + " " + ok["direction"])

@@ -1,5 +1,5 @@
-"""`opbench report`: the check, bench, train and profile CSVs turned into one Markdown report with matplotlib plots, a
-section per op.
+"""`opbench report`: the check, accuracy, bench, train and profile CSVs turned into one Markdown report with matplotlib
+plots, a section per op.
 
 The report reads only CSVs (as Liger-Kernel's plots do), so a report can be rebuilt from the CSVs of
 another machine (`--from`). Every number in it comes from a CSV row, with that row's provenance.
@@ -16,7 +16,7 @@ import opbench
 from opbench.core import BASELINE
 from opbench.reporting import plots, render, results, sections
 
-CSVS = ("check.csv", "bench.csv", "train.csv", "profile.csv")
+CSVS = ("check.csv", "accuracy.csv", "bench.csv", "train.csv", "profile.csv")
 PLOTS = "plots"
 
 
@@ -65,8 +65,9 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
     return readme
 
 
-def op_sections(op: str, check, bench, train, profile, palette: dict, folder: Path, device: str) -> list[str]:
-    """The report of one op: its correctness, timing, training and step profile, from its rows alone."""
+def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, folder: Path, device: str) -> list[str]:
+    """The report of one op: its correctness, accuracy in ULPs, timing, training and step profile, from its
+    rows alone."""
     defined = {o.name: o for o in opbench.ops()}
     blocks = [f"## {op}" + (f": {defined[op].description}" if op in defined else "")]
     if check is not None:
@@ -76,6 +77,17 @@ def op_sections(op: str, check, bench, train, profile, palette: dict, folder: Pa
             "Edges and limits deviations fail a run only with `--strict`.",
             sections.correctness(check),
         ]
+    if accuracy is not None:
+        files = plots.plot_accuracy(accuracy, palette, folder, device, op)
+        inputs = "; ".join(f"{d} {i}" for d, i in accuracy.drop_duplicates("dtype")[["dtype", "inputs"]].values)
+        blocks += [
+            "### Accuracy in ULPs",
+            f"Forward and backward (upstream gradient 1) against the op's float64 reference. Inputs: {inputs} "
+            "(float64 has no higher-precision reference here). " + render.ACCURACY_LEGEND,
+            render.accuracy_table(accuracy),
+            sections.accuracy_notes(accuracy),
+        ]
+        blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
     if bench is not None:
         files = plots.plot_timing(bench, palette, folder, device, op) + [
             plots.plot_speedup(bench, palette, folder, device, op)

@@ -41,6 +41,18 @@ def samples_of(text: str) -> list[list[float]]:
     return [[float(v) for v in rounds.split(ROUND_SEPARATOR)] for rounds in text.split(PASS_SEPARATOR)]
 
 
+def curve_text(cells: list[tuple[float, float, float]]) -> str:
+    """The curve cell of an accuracy row: 'low,high,max_ulp' per bin of x, ';' between bins."""
+    return ";".join(f"{low:.6g},{high:.6g},{ulps:.4g}" for low, high, ulps in cells)
+
+
+def curve_of(text) -> list[tuple[float, float, float]]:
+    """curve_text read back (an empty cell reads as nan: no bin over the floor)."""
+    if not isinstance(text, str) or not text:
+        return []
+    return [tuple(float(v) for v in cell.split(",")) for cell in text.split(";")]
+
+
 class ResultsError(ValueError):
     """A CSV that cannot be read or written as asked; the message names the file (and line)."""
 

@@ -1,4 +1,5 @@
-"""The report's Markdown sections, from the rows of one op: environment, correctness, timing tables, training tables."""
+"""The report's Markdown sections, from the rows of one op: environment, correctness, accuracy notes, timing tables,
+training tables."""
 
 from __future__ import annotations
 
@@ -51,6 +52,16 @@ def correctness(check: pd.DataFrame) -> str:
             "Failures, deviations, and implementations unavailable here:\n\n" + "\n".join(f"- {n}" for n in notes)
         )
     return "\n\n".join(p for p in parts if p)
+
+
+def accuracy_notes(accuracy: pd.DataFrame) -> str:
+    """One line per row over its budget or that raised, with the subnormal results it flushed to 0."""
+    notes = []
+    for row in accuracy[accuracy["status"] != Status.OK].itertuples():
+        flushed = f" ({row.flushed:.0f} of {row.subnormal_results:.0f} subnormal results flushed to 0)"
+        measured = row.status == Status.DEVIATING and row.flushed
+        notes.append(f"{row.implementation} {row.dtype} {row.direction}: {row.detail}" + (flushed if measured else ""))
+    return "\n".join(f"- {n}" for n in notes)
 
 
 def timing_tables(bench: pd.DataFrame) -> str:

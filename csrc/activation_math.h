@@ -14,11 +14,13 @@
 // sigmoid(-|z|) = e / (1 + e). Working from the small side, never from 1 + erf or 1 + tanh, keeps the
 // negative tails free of cancellation: the absolute error stays at rounding level where f(x) is tiny.
 //
-// float: exp and 2^t from one fitted polynomial, GELU's tail as exp(-x^2 / 2) times a fitted rational
-// function. Both are branch-free (selects and fabsf, no libm calls, no std::fmin/fmax), so g++ -O3
-// vectorizes loops over them and nvcc inlines them. On the GPU the division and exp use the special-function unit instead
-// (divide, exp2_of, exp_flushed): in bfloat16 an elementwise kernel runs near the SM's instruction issue limit
-// at copy bandwidth, so instructions per element decide its speed (python -m opbench.sass).
+// float: exp from one fitted polynomial, GELU's tail as exp(-x^2 / 2) times a fitted rational function,
+// both branch-free (selects and fabsf, no libm calls, no std::fmin/fmax), so g++ -O3 vectorizes loops
+// over them and nvcc inlines them. Where exp(y) would underflow, it is kept as a normal float times
+// 2^-64 until the result's last multiply (Scaled): nothing is flushed where the result is a normal
+// float. On the GPU the division and exp use the special-function unit instead (divide, exp_scaled):
+// in bfloat16 an elementwise kernel runs near the SM's instruction issue limit at copy bandwidth, so
+// instructions per element decide its speed (python -m opbench.sass).
 // double: libm's erfc and exp, correctly rounded to within an ulp or so.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
@@ -76,82 +78,60 @@ OPBENCH_HD uint32_t bits_of(float value) {
 #endif
 }
 
-// Coefficient k of the polynomial below for the variable v = r / unit: c_k * unit^k, folded at
-// compile time.
-OPBENCH_HD constexpr float scaled_coefficient(double c, int k, double unit) {
-  return k == 0 ? float(c) : scaled_coefficient(c * unit, k - 1, unit);
-}
-
 // exp(r) for |r| <= ln2 / 2 from a degree-6 polynomial fitted for least maximum relative error (2e-9,
-// scripts/fit_float_math.py exp; its two leading coefficients round to 1), six FMAs in Horner form.
-// Evaluated at v = r / unit: unit = 1 is exp(v); unit = ln2 is 2^v for |v| <= 1/2, the same polynomial
-// in a scaled variable, so the same relative error (1.2 * 2^-24 in float, 1.3 with the scaled
-// coefficients rounded). Cephes' degree-7 form p(r) r^2 + r + 1 is no more accurate in float (1.16 *
-// 2^-24) and costs two instructions more.
-template <bool kBase2>
-OPBENCH_HD float exp_reduced(float v) {
-  constexpr double unit = kBase2 ? kLn2 : 1.0;
-  float p = scaled_coefficient(1.3838633176e-03, 6, unit);
-  p = fused_multiply_add(p, v, scaled_coefficient(8.3753086309e-03, 5, unit));
-  p = fused_multiply_add(p, v, scaled_coefficient(4.1668222631e-02, 4, unit));
-  p = fused_multiply_add(p, v, scaled_coefficient(1.6666413735e-01, 3, unit));
-  p = fused_multiply_add(p, v, scaled_coefficient(4.9999991930e-01, 2, unit));
-  p = fused_multiply_add(p, v, scaled_coefficient(1.0, 1, unit));
-  return fused_multiply_add(p, v, 1.0f);
+// scripts/fit_float_math.py exp; its two leading coefficients round to 1), six FMAs in Horner form:
+// relative error 1.2 * 2^-24 in float. Cephes' degree-7 form p(r) r^2 + r + 1 is no more accurate in
+// float (1.16 * 2^-24) and costs two instructions more.
+OPBENCH_HD float exp_reduced(float r) {
+  float p = 1.3838633176e-03f;
+  p = fused_multiply_add(p, r, 8.3753086309e-03f);
+  p = fused_multiply_add(p, r, 4.1668222631e-02f);
+  p = fused_multiply_add(p, r, 1.6666413735e-01f);
+  p = fused_multiply_add(p, r, 4.9999991930e-01f);
+  p = fused_multiply_add(p, r, 1.0f);
+  return fused_multiply_add(p, r, 1.0f);
 }
 
 // Rounding to an integer n without a float-to-int conversion: adding 1.5 * 2^23 rounds a float of
 // magnitude below 2^22 exactly to the nearest integer and leaves it in the sum's low mantissa bits;
 // with 127 added as well they hold n + 127, the exponent field of 2^n. kRoundBias is that constant,
-// power_of_two(biased) the float 2^n it encodes (one shift; bits 0, the float 0, for n = -127).
+// power_of_two(biased) the float 2^n it encodes (one shift).
 constexpr float kRoundBias = 12582912.0f + 127.0f;
 OPBENCH_HD float power_of_two(float biased) { return float_from_bits(bits_of(biased) << 23); }
 
-// exp(a) for float a in [-88.37, 88], relative error 1.2 * 2^-24: a = n ln2 + r with |r| <= ln2 / 2
-// (Cephes expf's Cody-Waite reduction), exp(r) * 2^n. No range handling: callers keep a in range
-// (exp_flushed below). In [-88.37, -87.68], n = -127: the result is 0.
-OPBENCH_HD float exp_polynomial(float a) {
-  const float biased = a * float(kLog2E) + kRoundBias;
+// A number too small for a normal float as value * scale: in float, value = the number * 2^64 and
+// scale = 2^-64 always (a select between scaled and unscaled would cost more than the multiply: g++
+// then computed exp twice). Products with value stay normal until the last multiply by scale, which
+// rounds once: a result that is a normal float is as accurate as if nothing had underflowed, a
+// subnormal one is rounded from there, never flushed. double never needs it (scale 1).
+template <typename T>
+struct Scaled {
+  T value;
+  T scale;
+  OPBENCH_HD T number() const { return value * scale; }
+};
+// The smallest y exp_scaled takes: exp(-130) * 2^64 is 6.5e-38, still normal.
+constexpr float kExpEnd = -130.0f;
+
+// exp(y) for float y in [kExpEnd, 0] (nan stays nan), relative error 1.2 * 2^-24: y = n ln2 + r with
+// |r| <= ln2 / 2 (Cephes expf's Cody-Waite reduction), exp(r) * 2^(n + 64). On the GPU from the
+// special-function unit instead (ex2.approx.ftz, what __expf uses): one instruction instead of
+// eleven, relative error about 2 ulp plus the rounding of y * log2(e) (in bfloat16, instructions per
+// element decide an elementwise kernel's speed: python -m opbench.sass).
+OPBENCH_HD Scaled<float> exp_scaled(float y) {
+#if defined(__CUDA_ARCH__)
+  float value;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(value) : "f"(fused_multiply_add(y, float(kLog2E), 64.0f)));
+  return {value, 0x1p-64f};
+#else
+  const float biased = y * float(kLog2E) + kRoundBias;
   const float n = biased - kRoundBias;
-  float r = a - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
+  float r = y - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;
-  return exp_reduced<false>(r) * power_of_two(biased);
-}
-
-// 2^t for float t in [-127.5, 127]: t = n + f with |f| <= 1/2, exact (no reduction constant to
-// split), 2^f * 2^n; relative error 1.3 * 2^-24. For t in [-127.5, -126.5), n = -127: the result is 0.
-OPBENCH_HD float exp2_polynomial(float t) {
-  const float biased = t + kRoundBias;
-  const float n = biased - kRoundBias;
-  return exp_reduced<true>(t - n) * power_of_two(biased);
-}
-
-// 2^t for t in [-127.5, 127] (0 below about -126.5). On the GPU from the special-function unit
-// (ex2.approx.ftz, what __expf uses after scaling by log2(e)): one instruction instead of eleven,
-// relative error about 2 ulp, far under float rounding in the absolute terms the callers need.
-OPBENCH_HD float exp2_of(float t) {
-#if defined(__CUDA_ARCH__)
-  float result;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(result) : "f"(t));
-  return result;
-#else
-  return exp2_polynomial(t);
+  return {exp_reduced(r) * power_of_two(biased + 64.0f), 0x1p-64f};
 #endif
 }
-OPBENCH_HD double exp2_of(double t) { return exp2(t); }
-
-// exp(a) for any a <= 0 (nan stays nan), flushed to 0 where the float result would be subnormal
-// (a < -87.33): what makes exp(-inf) exactly 0 and the sigmoids' limits exact. __expf flushes by
-// itself (ex2.approx.ftz).
-OPBENCH_HD float exp_flushed(float a) {
-#if defined(__CUDA_ARCH__)
-  return __expf(a);
-#else
-  const float e = exp_polynomial(a < -87.33f ? -87.33f : a);
-  return a < -87.33f ? 0.0f : e;
-#endif
-}
-OPBENCH_HD double exp_flushed(double a) { return exp(a); }
+OPBENCH_HD Scaled<double> exp_scaled(double y) { return {exp(y), 1.0}; }
 
 // p / q for q >= 1. On the GPU an IEEE division costs a reciprocal, four FMAs and a range check whose
 // slow path (a call behind a barrier) serializes the elements of a pack; __fdividef is the reciprocal
@@ -165,39 +145,43 @@ OPBENCH_HD float divide(float p, float q) {
 }
 OPBENCH_HD double divide(double p, double q) { return p / q; }
 
-// GELU's Gaussian pieces are functions of a = |x|, clamped where they end in float: at a = sqrt(176),
-// exp(-a^2 / 2) = 2^-126.96 is below float's smallest normal number and comes out as exactly 0 (the
-// polynomial's 2^n is 2^-127, whose bits are 0; ex2.approx.ftz flushes), and so does the tail built on it. A
-// finite a keeps a * 0 = 0 where x = +-inf (not nan), in one instruction where a select on each
-// product would cost two. double: exp and erfc reach 0 before 40. nan stays nan (it fails the test).
+// GELU's Gaussian pieces are functions of a = |x|, clamped where every result built on them is 0 in
+// float (the backward's a phi(a) falls below 2^-150 at a = 14.5; at 16, exp(-a^2 / 2) = e^-128 is
+// still in exp_scaled's range). A finite a keeps a * kernel finite where x = +-inf (not nan). The clamp
+// is an integer min of the bits (they order like the floats for a >= 0): written as a float select,
+// g++ carried the constant a = 16 through every operation after it as one more blend each. nan
+// becomes 16 here: the callers carry x's nan themselves. double: exp and erfc reach 0 before 40.
 OPBENCH_HD float tail_abscissa(float x) {
-  const float a = fabsf(x);
-  return a > 13.2664992f ? 13.2664992f : a;
+  const uint32_t a = bits_of(x) & 0x7fffffffu, end = 0x41800000u;  // |x| and 16.0f
+  return float_from_bits(a < end ? a : end);
 }
 OPBENCH_HD double tail_abscissa(double x) {
   const double a = fabs(x);
   return a > 40.0 ? 40.0 : a;
 }
 
-// exp(-a^2 / 2) = 2^t with t = a * (a * -log2(e) / 2): the Gaussian density without its constant,
-// which GELU's backward needs, and on which the float tail below is built. Base 2 spares exp's
-// reduction (two FMAs and a multiply by log2(e)); the price is the rounding of t, two roundings of
-// relative size 2^-24 each, which 2^t turns into a relative error of ln2 * |t| * 2^-23 < 1.1e-5 (|t| <= 127),
-// against half that for exp(-a^2 / 2): tiny in absolute terms, as the kernel is e^-88 there.
+// exp(-a^2 / 2), scaled: the Gaussian density without its constant, which GELU's backward needs and
+// on which the float tail below is built. -a^2 / 2 = hi + lo exactly (lo from one FMA: a / 2 is
+// exact), and exp(hi + lo) = exp(hi) (1 + lo) to within lo^2 < 2^-48: the kernel is as accurate as
+// exp itself, where rounding -a^2 / 2 first had cost up to |a^2 / 2| * 2^-24 relative (84 ulp at a = 13).
 template <typename T>
-OPBENCH_HD T gaussian_kernel(T a) {
-  return exp2_of(a * (a * T(-0.5 * kLog2E)));
+OPBENCH_HD Scaled<T> gaussian_kernel(T a) {
+  const T half = T(-0.5) * a;
+  const T hi = half * a;
+  const T lo = fused_multiply_add(half, a, -hi);
+  const Scaled<T> e = exp_scaled(hi);
+  return {fused_multiply_add(e.value, lo, e.value), e.scale};
 }
 
 // Phi(-a) = 0.5 * erfc(a / sqrt(2)), the GELU tail probability, for float, given kernel =
-// exp(-a^2 / 2): kernel * R(a) with R(a) = 0.5 * erfcx(a / sqrt(2)), the scaled complementary error
-// function, smooth and decaying like 1 / (a sqrt(2 pi)). R is a rational P(a) / Q(a) of degrees 4 and
-// 5, fitted for least maximum relative error on [0, 13.25] (7.5e-9, well under float's 6e-8;
-// scripts/fit_float_math.py tail). All coefficients are positive: no Horner step cancels and Q >= 1.
-// So the tail's error is relative, a few ulp: a rational fitted to the tail itself has to cancel its
-// way down to exp(-a^2 / 2), and its absolute error (4e-8 near a = 4.5), multiplied by x in
-// x * (1 - tail), had made cpp's float GELU error 4.2e-7 against F.gelu's 3.7e-7. Nine FMAs, a
-// division and a multiply on top of the kernel.
+// exp(-a^2 / 2) (or that times a power of 2: the result carries the same): kernel * R(a) with R(a) =
+// 0.5 * erfcx(a / sqrt(2)), the scaled complementary error function, smooth and decaying like
+// 1 / (a sqrt(2 pi)). R is a rational P(a) / Q(a) of degrees 4 and 5, fitted for least maximum
+// relative error on [0, 13.25] (7.5e-9, well under float's 6e-8; scripts/fit_float_math.py tail);
+// beyond 13.25 its error grows slowly (asymptotically R ~ P / Q, both polynomials' leading terms
+// fitted). All coefficients are positive: no Horner step cancels and Q >= 1. So the tail's error is
+// relative, a few ulp: a rational fitted to the tail itself has to cancel its way down to
+// exp(-a^2 / 2). Nine FMAs, a division and a multiply on top of the kernel.
 OPBENCH_HD float gaussian_tail(float a, float kernel) {
   float p = 3.912572805e-03f;
   p = fused_multiply_add(p, a, 3.928243416e-02f);
@@ -212,72 +196,89 @@ OPBENCH_HD float gaussian_tail(float a, float kernel) {
   q = fused_multiply_add(q, a, 1.0f);
   return kernel * divide(p, q);
 }
-OPBENCH_HD float gaussian_tail(float a) { return gaussian_tail(a, gaussian_kernel(a)); }
 
-// double: libm's erfc, accurate as it is; no kernel needed.
-OPBENCH_HD double gaussian_tail(double a) { return 0.5 * erfc(a * kInvSqrt2); }
-OPBENCH_HD double gaussian_tail(double a, double) { return gaussian_tail(a); }
+// double: libm's erfc, accurate as it is; the kernel's scale is 1.
+OPBENCH_HD double gaussian_tail(double a, double) { return 0.5 * erfc(a * kInvSqrt2); }
 
-// x * factor, and 0 where the factor is 0: the limit of x * f(x) as |x| -> inf, not inf * 0 = nan.
-template <typename T>
-OPBENCH_HD T times_vanishing(T x, T factor) {
-  return factor == T(0) ? T(0) : x * factor;
-}
-
-// sigmoid(|z|) and sigmoid(-|z|), from e = exp(-|z|) in [0, 1]: nothing overflows, nothing cancels.
-// Relative error: exp's (1 ulp) and the division's (0.5 ulp), a few ulp in all. Where e underflows
-// (|z| > 87), they are exactly 1 and 0, as the limits need.
+// sigmoid(|z|) and sigmoid(-|z|), from e = exp(-|z|) in (0, 1]: nothing overflows, nothing cancels.
+// Relative error: exp's (1 ulp) and the division's (0.5 ulp), a few ulp in all. sigmoid(-|z|) is kept
+// scaled (exp_scaled), so x * sigmoid(-|z|) stays accurate where sigmoid(-|z|) alone is subnormal;
+// past |z| = 130 it is 0 (x sigmoid(-|z|) is below float's smallest subnormal there for every x that
+// does not overflow z).
 template <typename T>
 struct Logistic {
   T high;  // sigmoid(|z|), in [0.5, 1]
-  T low;   // sigmoid(-|z|) = 1 - high, in [0, 0.5]
-  OPBENCH_HD T value(T z) const { return z > T(0) ? high : low; }  // sigmoid(z); nan stays nan (low is nan)
-  OPBENCH_HD T slope() const { return high * low; }                 // sigmoid(z) sigmoid(-z)
+  Scaled<T> low;  // sigmoid(-|z|) = 1 - high
+  OPBENCH_HD T value(T z) const { return z > T(0) ? high : low.number(); }  // sigmoid(z); nan stays nan
 };
 
 template <typename T>
 OPBENCH_HD Logistic<T> logistic(T z) {
-  const T e = exp_flushed(z < T(0) ? z : -z);  // nan stays nan
-  const T high = divide(T(1), T(1) + e);
-  return {high, e * high};
+  const T y = z < T(0) ? z : -z;  // -|z|; nan stays nan
+  const bool vanishes = y < T(kExpEnd);
+  const Scaled<T> e = exp_scaled(vanishes ? T(kExpEnd) : y);
+  const T high = divide(T(1), fused_multiply_add(e.value, e.scale, T(1)));
+  return {high, {vanishes ? T(0) : e.value * high, e.scale}};
+}
+
+// The limit of x * g(x) as x -> +-inf where the finite formula would give inf * 0 = nan: x for
+// x = +inf, 0 for x = -inf.
+template <typename T>
+OPBENCH_HD T at_infinity(T x, T finite, T positive_limit) {
+  return x == T(INFINITY) ? positive_limit : (x == T(-INFINITY) ? T(0) : finite);
 }
 
 // x * sigmoid(z) for a z of x's sign. x > 0: x - x * sigmoid(-z) in one FMA, one rounding instead of
 // two (as GELU's x - x * tail): 0.5 ulp of the result plus x times the small sigmoid's error, where
-// x / (1 + e) would add the rounding of 1 + e (measured: 1.1 ulp against 0.5). x <= 0: x * sigmoid(-|z|).
-// Where sigmoid(-|z|) underflows to 0 (|z| > 87, +-inf) the result is the limit: x for x > 0, else 0.
+// x / (1 + e) would add the rounding of 1 + e (measured: 1.1 ulp against 0.5). x <= 0: x *
+// sigmoid(-|z|), scaled until the last multiply.
 template <typename T>
 OPBENCH_HD T times_sigmoid(T x, T z) {
   const Logistic<T> s = logistic(z);
-  const T positive = fused_multiply_add(-x, s.low, x);
-  const T negative = x * s.low;
-  const T limit = x > T(0) ? x : T(0);
-  const T product = x > T(0) ? positive : negative;
-  return s.low == T(0) ? limit : product;  // nan: s.low is nan, and so is the product
+  const T positive = fused_multiply_add(-x, s.low.number(), x);
+  const T negative = x * s.low.value * s.low.scale;
+  return at_infinity(x, x > T(0) ? positive : negative, x);  // nan: s.low is nan, and so is the product
+}
+
+// d/dx [x sigmoid(z)] = sigmoid(z) + x dz/dx sigmoid(z) sigmoid(-z): for z > 0, high + (x dz/dx) high
+// low; for z <= 0, (1 + (x dz/dx) high) low, scaled until the last multiply (and -0, not +0, past low's
+// end). Where x dz/dx overflows (x = +-inf, or x^3 overflowing in GELU-tanh's dz/dx) the slope is
+// exactly 0 and the result is the limit, 1 or 0.
+template <typename T>
+OPBENCH_HD T sigmoid_product_derivative(T x, T z, T dz_dx) {
+  const Logistic<T> s = logistic(z);
+  const T slope = x * dz_dx;
+  const T positive = fused_multiply_add(slope, s.high * s.low.number(), s.high);
+  const T negative = fused_multiply_add(slope, s.high, T(1)) * s.low.value * s.low.scale;  // -0 where low is 0
+  return at_infinity(slope, z > T(0) ? positive : negative, T(1));
 }
 
 struct Gelu {
   static constexpr const char* kName = "gelu";
 
-  // x * Phi(x) = x - |x| Phi(-|x|) for x > 0 and -|x| Phi(-|x|) otherwise: one FMA, -a * tail + max(x, 0),
-  // in both cases, so the result is rounded once (0.5 ulp plus |x| times the tail's own error; the
-  // two roundings of x * (1 - tail) would add up to x * 6e-8 more). Limits: past the end the tail is 0
-  // and a finite, so +inf gives +inf and -inf gives 0. Written x < 0 ? 0 : x, the max keeps nan (and
-  // -0: GELU(-0) = -0).
+  // x * Phi(x) = x - |x| Phi(-|x|) for x > 0, in one FMA (one rounding: 0.5 ulp plus |x| times the
+  // tail's own error), and -|x| Phi(-|x|) otherwise, scaled until the last multiply; written
+  // -a * tail + (x < 0 ? 0 : x), so GELU(-0) = -0 and GELU(+0) = +0. Limits: a stops at 16, so +inf
+  // gives +inf and -inf gives -0 (the limit from below); nan stays nan through x.
   template <typename T>
   static OPBENCH_HD T forward(T x) {
     const T a = tail_abscissa(x);
-    return fused_multiply_add(-a, gaussian_tail(a), x < T(0) ? T(0) : x);
+    const Scaled<T> kernel = gaussian_kernel(a);
+    const T tail = gaussian_tail(a, kernel.value);  // Phi(-a) / kernel.scale
+    const T positive = fused_multiply_add(-a, tail * kernel.scale, x);
+    const T negative = fused_multiply_add(-a, tail, x < T(0) ? T(0) : x) * kernel.scale;
+    return x > T(0) ? positive : negative;
   }
 
   // Phi(x) + x phi(x) = 1 - d for x > 0 and d otherwise, with d = Phi(-|x|) - |x| phi(x): one kernel
-  // exp(-x^2 / 2) gives the density phi and, in float, the tail.
+  // exp(-x^2 / 2) gives the density phi and, in float, the tail; d scaled until the last multiply.
+  // Limits: 1 at +inf, -0 at -inf (a stops at 16); nan is kept by the last select (x == x: not nan).
   template <typename T>
   static OPBENCH_HD T derivative(T x) {
     const T a = tail_abscissa(x);
-    const T kernel = gaussian_kernel(a);
-    const T d = fused_multiply_add(-a, kernel * T(kInvSqrt2Pi), gaussian_tail(a, kernel));
-    return x > T(0) ? T(1) - d : d;
+    const Scaled<T> kernel = gaussian_kernel(a);
+    const T d = fused_multiply_add(-a, kernel.value * T(kInvSqrt2Pi), gaussian_tail(a, kernel.value)) * kernel.scale;
+    return x > T(0) ? T(1) - d : (x == x ? d : x);
   }
 };
 
@@ -296,13 +297,10 @@ struct GeluTanh {
     return times_sigmoid(x, argument(x));
   }
 
-  // dz/dx = a + 3 b x^2 overflows to inf where the slope is already exactly 0: the product is 0.
   template <typename T>
   static OPBENCH_HD T derivative(T x) {
-    const T z = argument(x);
-    const Logistic<T> s = logistic(z);
     const T dz_dx = fused_multiply_add(T(6 * kSqrt2OverPi * kTanhCubic), x * x, T(2 * kSqrt2OverPi));
-    return s.value(z) + times_vanishing(x, times_vanishing(dz_dx, s.slope()));
+    return sigmoid_product_derivative(x, argument(x), dz_dx);
   }
 };
 
@@ -316,8 +314,7 @@ struct Silu {
 
   template <typename T>
   static OPBENCH_HD T derivative(T x) {
-    const Logistic<T> s = logistic(x);
-    return s.value(x) + times_vanishing(x, s.slope());
+    return sigmoid_product_derivative(x, x, T(1));
   }
 };
 

@@ -164,3 +164,17 @@ def test_an_interrupted_sweep_keeps_its_finished_chunks(scratch_registry, monkey
     frame = results.load(csv)
     assert len(frame) == 2 and (frame["count"] == 2 << 20).all()
     assert frame["inputs"].str.endswith("first 2 of 4096 chunks").all()
+
+
+@pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu"])
+def test_cpp_keeps_results_near_underflow_and_meets_the_16_bit_budgets(op):
+    """cpp scales exp before it underflows: where the answer is a normal float it is not flushed (a flush
+    costs 2^23 ulp in float32), and its half-precision results are within their ULP budgets."""
+    impl = opbench.get("cpp", op=op)
+    for dtype in accuracy.DTYPES:
+        for row in accuracy.measure([impl], "cpu", dtype):
+            assert row["nonfinite"] == 0 and row["sign_of_zero"] == 0
+            if dtype == F32:
+                assert row["max_ulp"] < 2**9, row
+            else:
+                assert row["status"] == "ok", row

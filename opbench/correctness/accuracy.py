@@ -153,7 +153,7 @@ class ErrorStats:
     near_zero_at: float = math.nan
     subnormal_results: int = 0  # inputs whose correctly rounded result is a nonzero subnormal
     flushed: int = 0  # of those, results returned as zero
-    sign_of_zero: int = 0  # a zero of the wrong sign where the correctly rounded result is zero
+    sign_of_zero: int = 0  # a zero of the wrong sign where the correctly rounded result is a signed zero
     nonfinite: int = 0  # nan or inf where the reference is a number, or the reverse
     worst_nonfinite_input: float = math.nan
     curve: torch.Tensor = field(default_factory=lambda: torch.zeros(CURVE_BINS, dtype=torch.float64))
@@ -188,7 +188,11 @@ class ErrorStats:
         self.subnormal_results += int(subnormal.sum())
         zero_result = actual == 0
         self.flushed += int(subnormal.logical_and_(zero_result).sum())
+        # The sign of a zero is known where the float64 reference is a number that rounds to 0, and at
+        # x = +-0; where the reference itself underflowed (GELU below x = -38.5), its zero has no sign.
+        signed = (reference != 0).logical_or_(x == 0)
         wrong_sign = (rounded.signbit() != actual.signbit()).logical_and_(zero_result).logical_and_(rounded == 0)
+        wrong_sign.logical_and_(signed)
         self.sign_of_zero += int(wrong_sign.sum())
 
     def _judge_near_zero(self, x, actual, reference, judged: torch.Tensor) -> None:

@@ -23,12 +23,13 @@ inline void check_backward_inputs(const char* op, const at::Tensor& grad, const 
 }
 
 // out= overloads write into the caller's tensor as it is: it must already have x's shape, dtype and
-// device and be contiguous (no resizing: a kernel timed with a preallocated output allocates nothing).
+// device (no resizing: a kernel timed with a preallocated output allocates nothing) and be dense, in
+// any order (no gaps, no element written twice).
 inline void check_output(const char* op, const at::Tensor& out, const at::Tensor& x) {
   TORCH_CHECK(out.sizes() == x.sizes(), op, ": out has shape ", out.sizes(), " but x has shape ", x.sizes());
   TORCH_CHECK(out.scalar_type() == x.scalar_type(), op, ": out is ", out.scalar_type(), " but x is ", x.scalar_type());
   TORCH_CHECK(out.device() == x.device(), op, ": out is on ", out.device(), " but x is on ", x.device());
-  TORCH_CHECK(out.is_contiguous(), op, ": out must be contiguous");
+  TORCH_CHECK(out.is_non_overlapping_and_dense(), op, ": out must be dense (no gaps or overlaps between elements)");
 }
 
 // The checks of an op's out= kernels (every functional kernel calls one), in messages that name the op

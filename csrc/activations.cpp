@@ -2,12 +2,15 @@
 // its schemas, declared once (<op>, <op>_backward and their out= overloads), and its fused CPU kernels.
 //
 // Each kernel is one pass: forward reads x and writes y (2 tensors of traffic), backward reads grad
-// and x and writes grad_input (3). The loops (activation_cpu.h) call the branch-free math of
-// activation_math.h, which g++ vectorizes at -O3 -march=native; at::parallel_for splits them over the
-// intra-op threads.
+// and x and writes grad_input (3), in whatever layout they come: a TensorIterator walks them (and splits
+// the walk over the intra-op threads), and every run of elements that lies contiguous in all of them
+// goes to the vectorized loops of activation_cpu.h, which call the branch-free math of
+// activation_math.h (g++ vectorizes it at -O3 -march=native). A dense input in any order (a transposed
+// or channels-last view) is one such run, and its output gets its strides; the halves h.chunk(2, -1)
+// gives are one run per row. Nothing is copied to contiguous first.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
+#include <ATen/TensorIterator.h>
 #include <torch/library.h>
 
 #if defined(__linux__)
@@ -44,10 +47,41 @@ void advise_huge_pages(void* data, int64_t bytes) {
 #endif
 }
 
+// x's layout where x is dense (a permuted view: transposed, channels-last), contiguous otherwise.
 at::Tensor empty_output_like(const at::Tensor& input) {
-  at::Tensor output = at::empty_like(input, at::MemoryFormat::Contiguous);
+  at::Tensor output = at::empty_like(input, at::MemoryFormat::Preserve);
   advise_huge_pages(output.data_ptr(), output.nbytes());
   return output;
+}
+
+// The TensorIterator's inner loop over `size0` elements and `size1` rows: operand k of row i starts at
+// data[k] + i * strides[ntensors + k] and steps by strides[k] bytes. Where every operand steps by one
+// element, the row goes to `span` (the vector loop); otherwise element by element through `element`.
+template <typename scalar_t, int kOperands, typename Span, typename Element>
+auto rows_loop(Span span, Element element) {
+  return [=](char** data, const int64_t* strides, int64_t size0, int64_t size1) {
+    bool unit = true;
+    for (int k = 0; k < kOperands; ++k) {
+      unit = unit && strides[k] == static_cast<int64_t>(sizeof(scalar_t));
+    }
+    for (int64_t i = 0; i < size1; ++i) {
+      char* row[kOperands];
+      for (int k = 0; k < kOperands; ++k) {
+        row[k] = data[k] + i * strides[kOperands + k];
+      }
+      if (unit) {
+        span(row, size0);
+      } else {
+        for (int64_t j = 0; j < size0; ++j) {
+          char* at[kOperands];
+          for (int k = 0; k < kOperands; ++k) {
+            at[k] = row[k] + j * strides[k];
+          }
+          element(at);
+        }
+      }
+    }
+  };
 }
 
 template <typename Op>
@@ -60,28 +94,41 @@ struct Schema {
 template <typename Op>
 void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
   check_forward_call<Op>(x, output);
-  const at::Tensor input = x.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
-    const scalar_t* in = input.const_data_ptr<scalar_t>();
-    scalar_t* out = output.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, input.numel(), kGrainSize, [=](int64_t begin, int64_t end) {
-      forward_span<Op>(in + begin, out + begin, end - begin);
-    });
+  at::TensorIterator iter = at::TensorIteratorConfig().add_output(output).add_const_input(x).build();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    iter.for_each(rows_loop<scalar_t, 2>(
+                      [](char** row, int64_t n) {
+                        forward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
+                                         reinterpret_cast<scalar_t*>(row[0]), n);
+                      },
+                      [](char** at) {
+                        const opmath_t value = *reinterpret_cast<const scalar_t*>(at[1]);
+                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(Op::forward(value));
+                      }),
+                  kGrainSize);
   });
 }
 
 template <typename Op>
 void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_input) {
   check_backward_call<Op>(grad, x, grad_input);
-  const at::Tensor input = x.contiguous();
-  const at::Tensor grad_output = grad.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), Op::kName, [&] {
-    const scalar_t* in = input.const_data_ptr<scalar_t>();
-    const scalar_t* g = grad_output.const_data_ptr<scalar_t>();
-    scalar_t* out = grad_input.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, input.numel(), kGrainSize, [=](int64_t begin, int64_t end) {
-      backward_span<Op>(g + begin, in + begin, out + begin, end - begin);
-    });
+  at::TensorIterator iter =
+      at::TensorIteratorConfig().add_output(grad_input).add_const_input(grad).add_const_input(x).build();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    iter.for_each(rows_loop<scalar_t, 3>(
+                      [](char** row, int64_t n) {
+                        backward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
+                                          reinterpret_cast<const scalar_t*>(row[2]),
+                                          reinterpret_cast<scalar_t*>(row[0]), n);
+                      },
+                      [](char** at) {
+                        const opmath_t g = *reinterpret_cast<const scalar_t*>(at[1]);
+                        const opmath_t value = *reinterpret_cast<const scalar_t*>(at[2]);
+                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(g * Op::derivative(value));
+                      }),
+                  kGrainSize);
   });
 }
 

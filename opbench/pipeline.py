@@ -20,8 +20,8 @@ import opbench.correctness.check
 import opbench.reporting.report
 import opbench.training.train
 from opbench.core import BASELINE, IMPLEMENTATION_ERRORS, Status, describe
-from opbench.reporting import results
-from opbench.spec import inputs, registry
+from opbench.reporting import render, results
+from opbench.spec import registry
 from opbench.spec.registry import Implementation
 from opbench.timing import bench
 from opbench.training import data, stepprofile
@@ -64,7 +64,7 @@ def sweep(impls: list[Implementation], config: bench.SweepConfig, csv: str | Pat
     return Run(
         frame,
         [
-            f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {inputs.size_label(r.numel)}: {r.status}: {r.detail}"
+            f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {render.case_label(r)}: {r.status}: {r.detail}"
             for r in bench.failures(frame).itertuples()
         ],
     )

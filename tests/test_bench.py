@@ -11,13 +11,14 @@ import pytest
 import torch
 
 import opbench
-from opbench import core
+from opbench import core, pipeline
 from opbench.cli import main
 from opbench.core import Status
+from opbench.correctness import check
 from opbench.reporting import render, results, sections
 from opbench.spec import inputs
 from opbench.spec.activations import GELU
-from opbench.timing import bench, casetimer, engine, workloads
+from opbench.timing import bench, casetimer, engine, memory, workloads
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def test_each_round_gives_every_window_new_values_in_place():
     workload.refresh(1)
     assert [w.data_ptr() for w in workload.plain] == pointers and [w._version for w in workload.plain] == versions
     assert all((w != b).all() for w, b in zip(workload.plain, before))
-    assert torch.equal(workload.expected()[workload.spans[1]], GELU.expected(workload.plain[1]))
+    assert torch.equal(workload.window(workload.expected(), 1), GELU.expected(workload.plain[1]))
 
 
 def test_cases_time_every_entry_in_every_round_of_every_pass():
@@ -314,3 +315,75 @@ def test_a_sweep_times_every_cases_first_pass_before_any_second_and_saves_each_p
         (n, [k]) for k in (1, 2, 3) for n in (1024, 4096)
     ]
     assert len(frame) == 2 * 3 and set(frame["passes"]) == {3}  # the last rows of each case, once
+
+
+# ---- shapes, layouts and memory ------------------------------------------------------------------
+
+
+def test_shape_presets_name_their_models_and_lenet5s_activations():
+    assert inputs.parse_shape("llama3-8b") == [(2048, 14336)] and inputs.parse_shape("gpt2", 64) == [(64, 3072)]
+    assert inputs.parse_shape("2^3x6x5") == [(8, 6, 5)] and inputs.parse_shape("lenet5")[0] == (64, 6, 24, 24)
+    with pytest.raises(ValueError, match="positive"):
+        inputs.parse_shape("4x0")
+
+
+@pytest.mark.parametrize("layout", inputs.LAYOUTS)
+def test_every_window_has_the_cases_shape_and_layout(layout):
+    case = workloads.Case(GELU, "fwd", (4, 6, 8, 8), torch.float32, "cpu", layout)
+    workload = workloads.Workload(case, windows=3)
+    reference = inputs.layout_view(torch.zeros(inputs.layout_elements(case.shape, layout)), case.shape, layout)
+    for view, leaf, grad in zip(workload.plain, workload.leaves, workload.grads):
+        assert view.shape == leaf.shape == grad.shape == case.shape
+        assert view.stride() == reference.stride() == workload.copy_target.stride()
+    assert len({v.data_ptr() for v in workload.plain}) == 3
+    assert torch.equal(workload.window(workload.expected(), 2), GELU.expected(workload.plain[2]))
+
+
+def test_a_sweep_times_each_shape_in_each_layout_it_can_have_with_its_memory(tmp_path):
+    config = bench.SweepConfig(
+        shapes=[(4, 6, 8, 8), (16, 96)], layouts=inputs.LAYOUTS, directions=["fwd", "fwd+bwd"], rounds=1, block_s=0.002
+    )
+    assert len(config.geometries()) == 4 + 3  # channels-last needs 4-D
+    csv = tmp_path / "bench.csv"
+    frame = pipeline.sweep([opbench.get("torch"), opbench.get("cpp"), opbench.get("python")], config, csv).frame
+    ops = frame[~frame["implementation"].isin(core.YARDSTICKS)]
+    assert (ops["status"] == "ok").all(), ops[ops["status"] != "ok"][["implementation", "shape", "layout", "detail"]]
+    assert set(zip(ops["shape"], ops["layout"])) == {(bench.shape_text(s), layout) for s, layout in config.geometries()}
+    cpp = ops[ops["implementation"] == "cpp"].set_index(["direction", "layout", "shape"])
+    # cpp writes a dense input's layout and keeps nothing for backward beyond its input; the halves of
+    # chunk() are not dense: its output is contiguous there
+    assert (
+        cpp.loc[("fwd", "transposed", "16x96"), "keeps_layout"]
+        and cpp.loc[("fwd", "channels-last"), "keeps_layout"].all()
+    )
+    assert not cpp.loc[("fwd", "chunked", "16x96"), "keeps_layout"] and (cpp["saved_bytes"] == 0).all()
+    assert ops["peak_bytes"].notna().all() and ops["saved_bytes"].notna().all()  # CPU peaks move in pages
+    assert results.load(csv)["layout"].tolist() == frame["layout"].tolist()
+
+
+def test_saved_bytes_count_what_autograd_keeps_beyond_the_input():
+    x = torch.randn(1000, requires_grad=True)
+    assert memory.saved_bytes(torch.nn.functional.gelu, x) == 0  # F.gelu saves its input only
+    assert memory.saved_bytes(lambda t: torch.nn.functional.silu(t) * t.exp(), x) == 2 * 4000  # silu(t), exp(t)
+
+
+def test_rows_from_before_shapes_read_as_1d_contiguous(tmp_path):
+    old = pd.DataFrame([{"kind": "bench", "op": "gelu", "implementation": "cpp", "direction": "fwd", "numel": 1024}])
+    old.to_csv(tmp_path / "bench.csv", index=False)
+    row = results.load(tmp_path / "bench.csv").iloc[0]
+    assert row["shape"] == "1024" and row["layout"] == "contiguous"
+
+
+def test_an_implementation_that_assumes_contiguous_input_fails_the_layout_check_naming_the_layout(scratch_registry):
+    def reads_memory_in_order(x):  # the storage from x's first element, as if it were contiguous
+        return torch.nn.functional.gelu(x.as_strided((x.numel(),), (1,))).view(x.shape) if x.numel() else x * 1
+
+    opbench.register("assumes-contiguous", reads_memory_in_order)
+    (row,) = check.run_checks(opbench.get("assumes-contiguous"), "cpu", [torch.float32], ("layouts",))
+    assert row.status == "fail" and "chunked input" in row.detail and "transposed input" in row.detail
+
+
+def test_bench_refuses_a_layout_no_shape_can_have(capsys):
+    assert main(["bench", "--sizes", "2^10", "--layout", "channels-last"]) == 2
+    assert "--layout channels-last: channels-last needs 4 dimensions (NCHW)" in capsys.readouterr().err
+    assert main(["bench", "--shape", "4x0"]) == 2

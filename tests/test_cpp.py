@@ -107,12 +107,12 @@ def test_out_overloads_write_into_the_given_tensor_bitwise_and_refuse_a_wrong_on
     assert torch.equal(grad_input, torch.ops.opbench.gelu_backward(grad, x))
     with pytest.raises(RuntimeError, match=r"opbench::gelu.out: out has shape \[4999\] but x has shape \[5000\]"):
         torch.ops.opbench.gelu.out(x, out=torch.empty(4999))
-    with pytest.raises(RuntimeError, match="opbench::gelu_backward.out: out must be contiguous"):
+    with pytest.raises(RuntimeError, match="opbench::gelu_backward.out: out must be dense"):
         torch.ops.opbench.gelu_backward.out(grad, x, grad_input=torch.empty(10000)[::2])
     torch.library.opcheck(torch.ops.opbench.gelu.out, (x,), {"out": out})
 
 
-@pytest.mark.parametrize("name", ["strided", "transposed", "misaligned", "zero-dim", "empty", "3d"])
+@pytest.mark.parametrize("name", list(inputs.layouts(torch.zeros(4099))))
 def test_layouts_equal_contiguous_copies_bitwise(fused, name):
     view = inputs.layouts(inputs.random_input(4099, torch.float32, scale=3.0))[name]
     y = fused(view)

@@ -210,7 +210,9 @@ def test_a_full_disk_is_one_line_and_no_row_is_lost(tmp_path, monkeypatch, capsy
 def test_rows_of_a_newer_schema_are_refused_naming_the_file_and_both_versions(tmp_path, schema):
     frame = pd.DataFrame([{"kind": "check", "op": "gelu", "check": "forward", "status": "pass", "schema": schema}])
     frame.to_csv(tmp_path / "check.csv", index=False)
-    with pytest.raises(results.ResultsError, match=rf"check.csv: rows of schema {schema}, newer than this opbench's 3"):
+    with pytest.raises(
+        results.ResultsError, match=rf"check.csv: rows of schema {schema}, newer than this opbench's {results.SCHEMA}"
+    ):
         results.load(tmp_path / "check.csv")
     assert main(["report", "--from", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
 

@@ -19,6 +19,7 @@ from opbench.core import BASELINE, DIRECTIONS, OUT_SUFFIX, Status
 from opbench.correctness import check
 from opbench.impls import build
 from opbench.reporting import render, report, results
+from opbench.spec import inputs
 from opbench.spec.devices import DTYPES_BY_NAME, device_present, dtype_name
 from opbench.spec.registry import setup_error
 from opbench.timing import bench, compare, stats, workloads
@@ -168,9 +169,21 @@ def sweep_config(args) -> bench.SweepConfig:
         target_width=args.target_width / 100 if args.target_width is not None else None,
     )
     fields.update({name: value for name, value in (("rounds", args.rounds), ("sizes", args.sizes)) if value})
+    if args.shape:
+        try:
+            fields["shapes"] = tuple(shape for text in args.shape for shape in inputs.parse_shape(text, args.tokens))
+        except ValueError as error:
+            raise UsageError(f"--shape {error}") from None
+    layouts = args.layout or ["contiguous"]
+    fields["layouts"] = inputs.LAYOUTS if "all" in layouts else tuple(dict.fromkeys(layouts))
     if args.dtype:
         fields["dtypes"] = tuple(DTYPES_BY_NAME[name] for name in args.dtype)
-    return (bench.SweepConfig.quick if args.quick else bench.SweepConfig)(**fields)
+    config = (bench.SweepConfig.quick if args.quick else bench.SweepConfig)(**fields)
+    if not config.geometries():  # every layout asked fails every shape: say why for the first of each
+        shape = (config.sizes[0],) if config.sizes else config.shapes[0]
+        problem = inputs.layout_problem(shape, config.layouts[0])
+        raise UsageError(f"--layout {config.layouts[0]}: {problem}, and no --shape has them")
+    return config
 
 
 def cmd_bench(args) -> int:
@@ -181,7 +194,9 @@ def cmd_bench(args) -> int:
             args,
             lambda impl, detail, csv: results.save(bench.failed_rows(impl, config, detail), csv, "bench", bench.KEY),
         )
-    refuse_oversized(list(config.sizes), config.dtypes, config.device)
+    refuse_oversized(
+        [inputs.layout_elements(s, layout) for s, layout in config.geometries()], config.dtypes, config.device
+    )
     run = pipeline.sweep(selected(args, config.device), config, args.csv)
     if len(run.frame):
         for op, rows in run.frame.groupby("op", sort=False):

@@ -229,6 +229,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes", type=sizes, help="comma-separated element counts, e.g. 2^16,2^20 (default: powers of 4)"
     )
     bench_parser.add_argument(
+        "--shape",
+        action="append",
+        metavar="SHAPE",
+        help=f"a tensor shape, e.g. 2048x3072 (any rank), or a preset: {', '.join(inputs.PRESETS)} (repeatable; "
+        "with it, --sizes only if given)",
+    )
+    bench_parser.add_argument(
+        "--tokens",
+        type=positive_int,
+        default=inputs.TOKENS,
+        help=f"tokens of the model presets' tokens x intermediate shapes (default {inputs.TOKENS})",
+    )
+    bench_parser.add_argument(
+        "--layout",
+        action="append",
+        choices=[*inputs.LAYOUTS, "all"],
+        help="memory layout of the inputs (repeatable, or all; default contiguous): each shape in each layout it "
+        "can have",
+    )
+    bench_parser.add_argument(
         "--direction", default=",".join(sweep.directions), help=f"any of {','.join(sweep.directions)} (default all)"
     )
     bench_parser.add_argument(

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import opbench  # noqa: E402
 from opbench import core  # noqa: E402
 from opbench.core import BASELINE, CLONE, COPY, YARDSTICKS, Status  # noqa: E402
-from opbench.reporting import results  # noqa: E402
+from opbench.reporting import render, results  # noqa: E402
 from opbench.reporting.sections import TARGET_ACCURACY, reference_size, trained  # noqa: E402
 from opbench.spec.inputs import size_label  # noqa: E402
 
@@ -58,7 +58,7 @@ def plot_step(profile: pd.DataFrame, folder: Path, device: str, op: str) -> str:
 
 
 def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
-    ok = bench[bench["status"] == Status.OK]
+    ok = bench[(bench["status"] == Status.OK) & render.sized(bench)]
     files = []
     for dtype, group in ok.groupby("dtype", sort=False):
         directions = [d for d in ("fwd", "fwd+bwd") if d in set(group["direction"])] or sorted(set(group["direction"]))
@@ -112,7 +112,7 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, o
 
 
 def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> str:
-    ok = bench[(bench["status"] == Status.OK) & ~bench["implementation"].isin(YARDSTICKS)]
+    ok = bench[(bench["status"] == Status.OK) & ~bench["implementation"].isin(YARDSTICKS) & render.sized(bench)]
     size = reference_size(bench)
     at = ok[ok["numel"] == size]
     groups = [(d, r) for d, r in at.groupby(["dtype", "direction"], sort=False)]
@@ -238,4 +238,37 @@ def plot_accuracy(accuracy: pd.DataFrame, palette: dict, folder: Path, device: s
         figure.savefig(folder / name, dpi=110)
         plt.close(figure)
         files.append(name)
+    return files
+
+
+def plot_layouts(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
+    """Per dtype and direction of the shapes-and-layouts rows: time per element by shape and layout, one
+    bar per implementation, 95% intervals."""
+    rows = bench[~render.sized(bench) & (bench["status"] == Status.OK)]
+    rows = rows[~rows["implementation"].isin(YARDSTICKS)]
+    files = []
+    for (dtype, direction), group in rows.groupby(["dtype", "direction"], sort=False):
+        cases = list(dict.fromkeys(zip(group["shape"], group["layout"])))
+        names = list(dict.fromkeys(group["implementation"]))
+        figure, axis = plt.subplots(figsize=(max(7, 0.9 * len(cases) * len(names)), 4.8))
+        width = 0.8 / len(names)
+        for k, name in enumerate(names):
+            mine = group[group["implementation"] == name].set_index(["shape", "layout"])
+            present = [(i, case) for i, case in enumerate(cases) if case in mine.index]
+            per_element = [1e9 * mine.loc[case, "median_s"] / mine.loc[case, "numel"] for _, case in present]
+            low = [1e9 * mine.loc[case, "ci_low_s"] / mine.loc[case, "numel"] for _, case in present]
+            high = [1e9 * mine.loc[case, "ci_high_s"] / mine.loc[case, "numel"] for _, case in present]
+            positions = [i + (k - (len(names) - 1) / 2) * width for i, _ in present]
+            errors = [[m - lo for m, lo in zip(per_element, low)], [hi - m for m, hi in zip(per_element, high)]]
+            axis.bar(positions, per_element, width, yerr=errors, capsize=2, color=palette[name], label=name)
+        axis.set_xticks(range(len(cases)), [f"{shape}\n{layout}" for shape, layout in cases], fontsize=7)
+        axis.set_ylabel("median time per element (ns), 95% interval")
+        axis.set_title(f"{op} {direction}, {dtype} on {device}: time per element by shape and layout")
+        axis.grid(True, axis="y", alpha=0.3)
+        axis.legend(fontsize=8)
+        figure.tight_layout()
+        file = f"{op}_layouts_{dtype}_{direction}.png"
+        figure.savefig(folder / file, dpi=110)
+        plt.close(figure)
+        files.append(file)
     return files

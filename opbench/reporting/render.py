@@ -10,18 +10,46 @@ from tabulate import tabulate
 
 from opbench import core
 from opbench.core import YARDSTICKS, baseline_for
-from opbench.spec.inputs import size_label
+from opbench.spec.inputs import LAYOUTS, size_label
 
 # Marks a ratio whose 95% interval contains 1.
 NO_CLEAR_DIFFERENCE = "≈"
 
 
+def case_label(row) -> str:
+    """A timed case's column: its size ('2^20') for a 1-D contiguous tensor, else shape and layout
+    ('2048x14336 chunked'); rows from before shapes are 1-D and contiguous."""
+    shape, layout = str(getattr(row, "shape", row.numel)), getattr(row, "layout", "contiguous")
+    if "x" not in shape and layout == "contiguous":
+        return size_label(row.numel)
+    return f"{shape} {layout}"
+
+
+def sized(frame: pd.DataFrame) -> pd.Series:
+    """Rows of 1-D contiguous cases (a size sweep), as opposed to shapes and layouts."""
+    if "shape" not in frame:
+        return pd.Series(True, index=frame.index)
+    return ~frame["shape"].astype(str).str.contains("x") & (frame["layout"] == "contiguous")
+
+
+def mebibytes(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value / 2**20:.3g}"
+
+
+def case_order(row) -> tuple:
+    layout = getattr(row, "layout", "contiguous")
+    return row.numel, str(getattr(row, "shape", "")), LAYOUTS.index(layout) if layout in LAYOUTS else len(LAYOUTS)
+
+
 def by_size(group: pd.DataFrame, cell, tablefmt: str = "github") -> str:
-    """One row per implementation, one column per size, cells from cell(row)."""
-    table = group.assign(cell=group.apply(cell, axis=1)).pivot_table(
-        index="implementation", columns="numel", values="cell", aggfunc="first", sort=False
+    """One row per implementation, one column per case (case_label: size, or shape and layout, in that
+    order), cells from cell(row)."""
+    rows = list(group.itertuples())
+    order = {case_label(r): case_order(r) for r in rows}
+    table = group.assign(cell=[cell(r) for r in rows], case=[case_label(r) for r in rows]).pivot_table(
+        index="implementation", columns="case", values="cell", aggfunc="first", sort=False
     )
-    table.columns = [size_label(n) for n in table.columns]
+    table = table[sorted(table.columns, key=order.get)]
     return tabulate_frame(table.reset_index(), tablefmt)
 
 
@@ -100,19 +128,19 @@ def bench_notes(frame: pd.DataFrame) -> list[str]:
     notes = []
     if "above_limit" in frame:
         notes += [
-            f"measurement problem: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} moved its "
+            f"measurement problem: {r.implementation} {r.dtype} {r.direction} {case_label(r)} moved its "
             f"bytes at {100 * r.bandwidth_fraction:.0f}% of the bandwidth limit (out.copy_(x))"
             for r in frame[frame["above_limit"].eq(True)].itertuples()
         ]
     if "leaks" in frame:
         notes += [
-            f"leak: {r.implementation} {r.dtype} {r.direction} {size_label(r.numel)} keeps "
+            f"leak: {r.implementation} {r.dtype} {r.direction} {case_label(r)} keeps "
             f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
             for r in frame[frame["leaks"].eq(True)].itertuples()
         ]
     not_ok = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status", "detail"])
     return notes + [
-        f"{r.implementation} ({r.dtype} {r.direction} {size_label(r.numel)}): **{r.status}**: {r.detail}"
+        f"{r.implementation} ({r.dtype} {r.direction} {case_label(r)}): **{r.status}**: {r.detail}"
         for r in not_ok.itertuples()
     ]
 

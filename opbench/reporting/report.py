@@ -101,6 +101,17 @@ def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, 
             sections.timing_tables(bench),
         ]
         blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
+        shapes = sections.shapes_tables(bench)
+        if shapes:
+            blocks += [
+                "### Shapes and layouts",
+                "The same verified timing on tensors of real models' shapes (`opbench bench --shape`) in each memory "
+                "layout (`--layout`: transposed = x.mT, chunked = the first half of h.chunk(2, -1), channels-last); "
+                "the copy yardsticks copy the same layout. An implementation that makes its input contiguous first "
+                "is timed with that copy.",
+                shapes,
+            ]
+            blocks += [f"![{p}]({PLOTS}/{p})" for p in plots.plot_layouts(bench, palette, folder, device, op)]
     if train is not None:
         files = plots.plot_training(train, palette, folder, device, op)
         blocks += [

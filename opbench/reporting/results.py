@@ -17,8 +17,9 @@ from opbench.spec.activations import DEFAULT as DEFAULT_OP
 KINDS = ("check", "bench", "train", "profile", "accuracy")
 # The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch
 # size, epochs and threads; 3 the `op` column, first in every key (a file without it holds gelu rows).
+# 4 the bench rows' `shape` and `layout`, in their key (a file without them holds 1-D contiguous rows).
 # Older files are read the same way.
-SCHEMA = 3
+SCHEMA = 4
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Columns of schema 2 that schema 3 names for any op.
@@ -95,6 +96,9 @@ def load(path: str | Path) -> pd.DataFrame:
             )
     if "op" not in frame:  # written before ops other than GELU existed
         frame.insert(0, "op", DEFAULT_OP)
+    if "numel" in frame and "shape" not in frame:  # bench rows from before shapes: 1-D and contiguous
+        frame.insert(frame.columns.get_loc("numel") + 1, "shape", frame["numel"].astype(str))
+        frame.insert(frame.columns.get_loc("shape") + 1, "layout", "contiguous")
     return frame.rename(columns=RENAMED)
 
 

@@ -3,6 +3,8 @@ training tables."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from opbench.core import BASELINE, OUT_SUFFIX, YARDSTICKS, Status
@@ -64,7 +66,13 @@ def accuracy_notes(accuracy: pd.DataFrame) -> str:
     return "\n".join(f"- {n}" for n in notes)
 
 
+CASE = ["numel", "shape", "layout"]  # the columns that tell two cases of one size apart
+
+
 def timing_tables(bench: pd.DataFrame) -> str:
+    """The size sweep's tables (1-D contiguous cases), with the notes of every row."""
+    notes = render.bench_notes(bench)
+    bench = bench[render.sized(bench)]
     timed = bench[bench["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
     ratios = {(dtype, direction): table for (_, dtype, direction), table in render.ratio_tables(bench)}
     parts = []
@@ -89,6 +97,11 @@ def timing_tables(bench: pd.DataFrame) -> str:
             f"**{dtype} {direction}**: GB/s (% of the bandwidth limit `out.copy_(x)` / % of `x.clone()`; "
             "**above limit** marks a measurement problem, not a win)\n\n" + render.by_size(ops, bandwidth_cell)
         )
+        if "saved_bytes" in ops:
+            parts.append(
+                f"**{dtype} {direction}**: memory of one call in MiB: its peak above what was held before it / saved "
+                "for backward beyond its input (a forward with autograd)\n\n" + render.by_size(ops, memory_cell)
+            )
         split = allocation_split(verified)
         if split:
             parts.append(
@@ -112,9 +125,39 @@ def timing_tables(bench: pd.DataFrame) -> str:
             "Triton JIT and torch.compile's compilation land, kept out of the medians above.\n\n"
             + cold.reset_index().to_markdown(index=False, floatfmt=".3g")
         )
-    notes = render.bench_notes(bench)
     if notes:
         parts.append("Flags, and rows not timed or timed and wrong:\n\n" + "\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(parts)
+
+
+def memory_cell(row) -> str:
+    return f"{render.mebibytes(row.peak_bytes)} / {render.mebibytes(getattr(row, 'saved_bytes', math.nan))}"
+
+
+def shapes_tables(bench: pd.DataFrame) -> str | None:
+    """Shapes and layouts: per dtype and direction, one row per case, time vs the baseline per
+    implementation (with time per element), memory, and whether each output kept its input's layout."""
+    shaped = bench[~render.sized(bench) & (bench["status"] == Status.OK) & ~bench["implementation"].isin(YARDSTICKS)]
+    if shaped.empty:
+        return None
+    parts = []
+    for (dtype, direction), group in shaped.groupby(["dtype", "direction"], sort=False):
+        cells = group.assign(
+            cell=[
+                f"{render.time_ratio_cell(r)}, {1e9 * r.median_s / r.numel:.3g} ns/el"
+                + (" (out in another layout)" if r.keeps_layout in (False, "False") else "")
+                for r in group.itertuples()
+            ],
+            memory=[memory_cell(r) for r in group.itertuples()],
+        )
+        for values, what in (
+            ("cell", f"time vs {BASELINE} [95%], time per element; '(out in another layout)': output strides not x's"),
+            ("memory", "MiB at the peak of one call / saved for backward beyond the input"),
+        ):
+            table = cells.pivot_table(
+                index=["shape", "layout"], columns="implementation", values=values, aggfunc="first", sort=False
+            )
+            parts.append(f"**{dtype} {direction}**: {what}\n\n" + render.tabulate_frame(table.reset_index(), "github"))
     return "\n\n".join(parts)
 
 
@@ -123,16 +166,17 @@ def allocation_split(rows: pd.DataFrame) -> str | None:
     into = rows[rows["implementation"].str.endswith(OUT_SUFFIX)]
     if into.empty:
         return None
-    fresh = rows.set_index(["implementation", "numel"])["median_s"]
+    case = [c for c in CASE if c in rows]
+    fresh = rows.set_index(["implementation", *case])["median_s"]
     paired = into.assign(implementation=into["implementation"].str.removesuffix(OUT_SUFFIX))
-    paired = paired[[key in fresh.index for key in zip(paired["implementation"], paired["numel"])]]
-    return render.by_size(
-        paired,
-        lambda r: (
-            f"{render.duration(r.median_s)} of {render.duration(fresh[r.implementation, r.numel])} "
-            f"({r.median_s / fresh[r.implementation, r.numel]:.2f}x)"
-        ),
-    )
+    keys = [tuple(k) for k in paired[["implementation", *case]].itertuples(index=False)]
+    paired = paired[[key in fresh.index for key in keys]]
+
+    def cell(r) -> str:
+        made = fresh[(r.implementation, *(getattr(r, c) for c in case))]
+        return f"{render.duration(r.median_s)} of {render.duration(made)} ({r.median_s / made:.2f}x)"
+
+    return render.by_size(paired, cell)
 
 
 def bandwidth_cell(row) -> str:
@@ -226,6 +270,6 @@ REFERENCE_SIZES = {"cpu": 2**20, "cuda": 2**24}
 
 def reference_size(bench: pd.DataFrame) -> int:
     """The device's reference size where measured, else the largest size measured."""
-    sizes = sorted(set(bench.loc[bench["status"] == Status.OK, "numel"]))
+    sizes = sorted(set(bench.loc[(bench["status"] == Status.OK) & render.sized(bench), "numel"]))
     wanted = REFERENCE_SIZES.get(bench["device"].iloc[0])
     return wanted if wanted in sizes else sizes[-1]

@@ -1,4 +1,5 @@
-"""Seeded inputs for checks and benchmarks: random tensors at several scales, each dtype's edge values, layouts."""
+"""Seeded inputs for checks and benchmarks: random tensors at several scales, each dtype's edge values, shapes (with
+the presets of real models) and memory layouts."""
 
 from __future__ import annotations
 
@@ -74,14 +75,96 @@ def embed(values: list[float], dtype: torch.dtype, device: str = "cpu", length: 
     return x.reshape(-1)
 
 
+# ---- shapes ------------------------------------------------------------------------------------
+
+# The MLP activations of real models: tokens x intermediate size, from each model's config.json
+# (intermediate_size) on the Hugging Face Hub.
+INTERMEDIATE = {
+    "gpt2": 3072,  # openai-community/gpt2: n_inner unset, 4 * n_embd = 4 * 768
+    "llama2-7b": 11008,  # meta-llama/Llama-2-7b-hf
+    "llama3-8b": 14336,  # meta-llama/Meta-Llama-3-8B
+    "qwen2.5-7b": 18944,  # Qwen/Qwen2.5-7B
+}
+TOKENS = 2048  # --tokens' default: one 2048-token sequence, or a batch of shorter ones
+# LeNet-5's activations at batch 64 (training.model.lenet5): after each convolution and pooling (NCHW),
+# then the two hidden linear layers.
+LENET5 = ((64, 6, 24, 24), (64, 6, 12, 12), (64, 16, 8, 8), (64, 16, 4, 4), (64, 120), (64, 84))
+PRESETS = (*INTERMEDIATE, "lenet5")
+
+
+def parse_shape(text: str, tokens: int = TOKENS) -> list[tuple[int, ...]]:
+    """'2048x3072' (any rank), or a preset's shapes (PRESETS; tokens x intermediate for the models)."""
+    text = text.strip().lower()
+    if text in INTERMEDIATE:
+        return [(tokens, INTERMEDIATE[text])]
+    if text == "lenet5":
+        return list(LENET5)
+    dims = [parse_size(d) for d in text.split("x")]
+    if not dims or any(d <= 0 for d in dims):
+        raise ValueError(f"{text!r}: dimensions must be positive")
+    return [tuple(dims)]
+
+
+def shape_label(shape: tuple[int, ...]) -> str:
+    """'2048x3072'; a 1-D shape as its size ('2^20')."""
+    return size_label(shape[0]) if len(shape) == 1 else "x".join(map(str, shape))
+
+
+# ---- layouts -----------------------------------------------------------------------------------
+
+# How a tensor of a case's shape lies in memory (layout_view):
+#   contiguous     row-major
+#   transposed     the last two dimensions swapped: x.mT of a contiguous tensor (x.t() in 2-D)
+#   chunked        the first half of h.chunk(2, -1), h twice as wide: rows 2x apart, each contiguous
+#   channels-last  a 4-D NCHW tensor in torch.channels_last memory format
+LAYOUTS = ("contiguous", "transposed", "chunked", "channels-last")
+
+
+def layout_problem(shape: tuple[int, ...], layout: str) -> str | None:
+    """Why a shape cannot have this layout, None when it can."""
+    if layout in ("transposed", "chunked") and len(shape) < 2:  # 1-D halves are contiguous
+        return f"{layout} needs at least 2 dimensions"
+    if layout == "channels-last" and len(shape) != 4:
+        return "channels-last needs 4 dimensions (NCHW)"
+    return None
+
+
+def layout_elements(shape: tuple[int, ...], layout: str) -> int:
+    """Elements of storage a view of this shape and layout spans (chunked: twice the tensor)."""
+    return math.prod(shape) * (2 if layout == "chunked" else 1)
+
+
+def layout_view(storage: torch.Tensor, shape: tuple[int, ...], layout: str) -> torch.Tensor:
+    """A view of `shape` in `layout` over the first layout_elements of a 1-D tensor."""
+    numel = math.prod(shape)
+    if layout == "contiguous":
+        return storage[:numel].view(shape)
+    if layout == "transposed":
+        return storage[:numel].view(*shape[:-2], shape[-1], shape[-2]).mT
+    if layout == "chunked":
+        return storage[: 2 * numel].view(*shape[:-1], 2 * shape[-1])[..., : shape[-1]]
+    if layout == "channels-last":
+        n, c, h, w = shape
+        return storage[:numel].view(n, h, w, c).permute(0, 3, 1, 2)
+    raise ValueError(f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
+
+
 def layouts(x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Views of the same kind of data that an implementation must treat like contiguous tensors."""
+    """Views of the same kind of data that an implementation must treat like contiguous tensors: the
+    benchmark's layouts (LAYOUTS) and a few more that trip kernels."""
     n = x.numel()
-    side = int(math.isqrt(n))
-    square = x[: side * side].reshape(side, side)
+    side = int(math.isqrt(n // 2))
+    views = {
+        layout: layout_view(x, shape, layout)
+        for layout, shape in (
+            ("transposed", (side, side - 1)),
+            ("chunked", (side, side)),
+            ("channels-last", (2, 3, side // 4, side // 4)),
+        )
+    }
     return {
+        **views,
         "strided": x[::2],
-        "transposed": square.t(),
         "misaligned": x[1:],
         "zero-dim": x[0].clone(),
         "empty": x[:0],

@@ -16,6 +16,7 @@ from opbench import core
 from opbench.core import Status
 from opbench.correctness import check
 from opbench.reporting import results
+from opbench.spec import inputs
 from opbench.spec.devices import DTYPES_BY_NAME, dtype_name
 from opbench.spec.registry import Implementation, settings
 from opbench.timing import casetimer, engine, memory, stats, workloads
@@ -25,7 +26,7 @@ from opbench.timing import casetimer, engine, memory, stats, workloads
 DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in range(5, 15)]}
 QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
 QUICK_ROUNDS = 2  # per pass: --quick keeps casetimer.PASSES passes, for intervals of the same coverage
-KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "threads"]
+KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "shape", "layout", "threads"]
 MEASURED_COLUMNS = (
     "passes",
     "rounds",
@@ -40,7 +41,14 @@ MEASURED_COLUMNS = (
     "peak_bytes",
     "retained_bytes_per_call",
     "leaks",
+    "saved_bytes",
+    "keeps_layout",
 )
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape as its CSV cell: '2048x3072', '1048576' in 1-D."""
+    return "x".join(map(str, shape))
 
 
 def _row(
@@ -58,6 +66,8 @@ def _row(
         dtype=dtype_name(case.dtype),
         direction=case.direction,
         numel=case.numel,
+        shape=shape_text(case.shape),
+        layout=case.layout,
         status=status,
         detail=detail,
         cold_call_s=cold_call_s,
@@ -82,6 +92,8 @@ def _row(
             peak_bytes=measured.peak_bytes,
             retained_bytes_per_call=measured.retained_bytes_per_call,
             leaks=measured.retained_bytes_per_call > memory.LEAK_FRACTION * case.tensor_bytes,
+            saved_bytes=measured.saved_bytes,
+            keeps_layout=measured.keeps_layout,
             gbps=moved / interval.median / 1e9,
             samples_s=results.samples_text(measured.passes),
         )
@@ -160,17 +172,27 @@ def entries_for(case: workloads.Case, usable: list[Implementation], outputs: str
 @dataclass
 class SweepConfig(casetimer.Passes):
     """What a sweep times and how: the one source of `opbench bench`'s defaults. dtypes and sizes left
-    None are the device's defaults (default_dtypes, DEFAULT_SIZES); quick() is --quick's sweep."""
+    None are the device's defaults (default_dtypes, DEFAULT_SIZES; no sizes where shapes are given);
+    each size is a 1-D shape, and every shape is timed in every layout it can have
+    (spec.inputs.layout_problem); quick() is --quick's sweep."""
 
     device: str = "cpu"
     dtypes: tuple[torch.dtype, ...] | None = None
     sizes: tuple[int, ...] | None = None
     directions: tuple[str, ...] = core.DIRECTIONS
     outputs: str = "fresh"  # one of OUTPUTS
+    shapes: tuple[tuple[int, ...], ...] = ()
+    layouts: tuple[str, ...] = ("contiguous",)
 
     def __post_init__(self):
         self.dtypes = tuple(self.dtypes or default_dtypes(self.device))
-        self.sizes = tuple(self.sizes or DEFAULT_SIZES[self.device])
+        self.sizes = tuple(self.sizes or (() if self.shapes else DEFAULT_SIZES[self.device]))
+        self.shapes = tuple(tuple(shape) for shape in self.shapes)
+
+    def geometries(self) -> list[tuple[tuple[int, ...], str]]:
+        """(shape, layout) of every case: the sizes as 1-D shapes, then the shapes, each in each layout it can have."""
+        shapes = [(n,) for n in self.sizes] + [s for s in self.shapes if s not in {(n,) for n in self.sizes}]
+        return [(s, layout) for s in shapes for layout in self.layouts if not inputs.layout_problem(s, layout)]
 
     @classmethod
     def quick(cls, device: str = "cpu", **fields) -> SweepConfig:
@@ -203,9 +225,9 @@ def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]
             problem = check.not_ready(impl, device, dtype)
             if problem:
                 skipped += [
-                    _row(impl.name, workloads.Case(op, d, n, dtype, device), None, *problem)
+                    _row(impl.name, workloads.Case(op, d, shape, dtype, device, layout), None, *problem)
                     for d in config.directions
-                    for n in config.sizes
+                    for shape, layout in config.geometries()
                 ]
             else:
                 usable.append(impl)
@@ -213,7 +235,9 @@ def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]
             emit([((op, dtype), results.to_frame(skipped, device))])
         if usable:
             plan += [
-                (workloads.Case(op, d, n, dtype, device), usable, cold) for n in config.sizes for d in config.directions
+                (workloads.Case(op, d, shape, dtype, device, layout), usable, cold)
+                for shape, layout in config.geometries()
+                for d in config.directions
             ]
     return plan
 
@@ -250,9 +274,9 @@ def failed_rows(impl: Implementation, config: SweepConfig, detail: str) -> pd.Da
     """ERROR rows for every case of one implementation that could not be measured at all."""
     return results.to_frame(
         [
-            _row(impl.name, workloads.Case(impl.op, d, n, dtype, config.device), None, Status.ERROR, detail)
+            _row(impl.name, workloads.Case(impl.op, d, shape, dtype, config.device, layout), None, Status.ERROR, detail)
             for dtype in config.dtypes
-            for n in config.sizes
+            for shape, layout in config.geometries()
             for d in config.directions
         ],
         config.device,

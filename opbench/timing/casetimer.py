@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for, naming_threads_left
 from opbench.correctness import tolerance
 from opbench.timing import memory, quiet, stats
@@ -51,14 +53,13 @@ def verify(
         got = output_of(result)
         where = f"call {index + 1} of {count} in round {round_index + 1}"
         for attribute, value, want in (
-            ("shape", tuple(got.shape), (case.numel,)),
+            ("shape", tuple(got.shape), case.shape),
             ("dtype", got.dtype, case.dtype),
             ("device", got.device, workload.x.device),
         ):
             if value != want:
                 return f"{where}: output has {attribute} {value}, expected {want}"
         window = index % workload.windows  # call k ran on window k mod windows (calls_for)
-        span = workload.spans[window]
         if into_output:  # its window's output, which two calls of a long block may share
             if got.data_ptr() != workload.outputs[window].data_ptr():
                 return f"{where}: returned a tensor other than the out= tensor it was given"
@@ -68,14 +69,13 @@ def verify(
                 return f"{where}: output shares memory with {storages[storage]}"
             storages[storage] = f"the output of call {index + 1}"
         # A gradient grad * f'(x) carries f's absolute error times |grad|, as in check_backward.
-        scale = 1.0 if case.direction == "fwd" else workload.grad[span].abs()
-        element = tolerance.first_beyond(
-            *tolerance.error_and_allowed(got, expected[span], case.dtype, atol_scale=scale)
-        )
-        if element >= 0:
+        scale = 1.0 if case.direction == "fwd" else workload.grads[window].abs()
+        want = workload.window(expected, window)
+        element = tolerance.first_beyond(*tolerance.error_and_allowed(got, want, case.dtype, atol_scale=scale))
+        if element >= 0:  # a flat index in the view's logical order, as error_and_allowed flattens
             return (
-                f"{where}: element {element} is {got[element].item():.6g}, expected "
-                f"{expected[span][element].item():.6g} (input {workload.x[span][element].item():.6g})"
+                f"{where}: element {element} is {got.flatten()[element].item():.6g}, expected "
+                f"{want.flatten()[element].item():.6g} (input {workload.plain[window].flatten()[element].item():.6g})"
             )
     return None
 
@@ -178,7 +178,8 @@ class CaseTimer(Rotation):
             self._measure_memory(workload)
 
     def _measure_memory(self, workload: Workload) -> None:
-        """Each implementation's memory use and, on CUDA, kernel time: after the timing, never inside it."""
+        """Each implementation's memory use (timing.memory), whether its output keeps its input's layout,
+        and, on CUDA, kernel time: after the timing, never inside it."""
         for name in self.live():
             if name in YARDSTICKS:
                 continue
@@ -188,6 +189,11 @@ class CaseTimer(Rotation):
                 measured.peak_bytes, measured.retained_bytes_per_call = memory.memory_use(
                     call, self.case.device, self.case.tensor_bytes
                 )
+                if not isinstance(self.entries[name], IntoOutput):
+                    measured.saved_bytes = memory.saved_bytes(self.entries[name], workload.leaves[0])
+                    with torch.no_grad():
+                        output = self.entries[name](workload.plain[0])
+                    measured.keeps_layout = output.stride() == workload.plain[0].stride()
                 if self.case.device == "cuda":
                     measured.kernel_s = memory.kernel_time_s(call)
             except IMPLEMENTATION_ERRORS as error:

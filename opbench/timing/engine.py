@@ -121,8 +121,10 @@ class Measured:
     detail: str = ""
     calls_per_block: int = 0  # in its latest pass (each pass calibrates anew)
     kernel_s: float = math.nan
-    peak_bytes: float = math.nan  # memory one call holds at its peak (CUDA) or adds to the process (CPU)
+    peak_bytes: float = math.nan  # memory one call holds at its peak above what was held before it
     retained_bytes_per_call: float = math.nan  # what calls keep after their outputs are dropped: a leak if large
+    saved_bytes: float = math.nan  # what a forward with autograd saves for backward beyond its inputs
+    keeps_layout: bool | None = None  # whether its output has its input's strides
     busy: list[str] = field(default_factory=list)  # per pass timed on a busy machine: what timing.quiet saw
 
     @property

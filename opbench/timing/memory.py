@@ -1,9 +1,10 @@
 """Memory and device time of one call, measured after the timing, never inside it: the peak one call holds, what calls
-retain (a leak), GPU kernel time, and the first call's cost.
+retain (a leak), what a forward saves for backward, GPU kernel time, and the first call's cost.
 
 CUDA: the caching allocator's counters, exact. CPU: the process's resident set (Linux), which
 moves in pages and only when the allocator asks the kernel for memory: coarse, but a call that
-keeps its output alive grows it by its output's size every call.
+keeps its output alive grows it by its output's size every call; its peak is the kernel's
+high-water mark (VmHWM), reset before the call.
 """
 
 from __future__ import annotations
@@ -53,6 +54,42 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_resident_peak() -> bool:
+    """Reset the kernel's high-water mark of this process's resident set (Linux 4.0+: clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _resident_peak() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def saved_bytes(entry: Callable, x: torch.Tensor) -> float:
+    """Bytes a forward with autograd saves for its backward beyond its input's own storage (each
+    storage counted once), from torch.autograd.graph.saved_tensors_hooks."""
+    inputs = {x.untyped_storage().data_ptr()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in inputs:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output = entry(x)
+    del output
+    return float(sum(saved.values()))
+
+
 def allocated_bytes(device: str) -> int:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -68,17 +105,18 @@ def leak_calls(output_bytes: int, device: str) -> int:
 
 
 def memory_use(call: Callable[[], object], device: str, output_bytes: int) -> tuple[float, float]:
-    """(peak bytes of one call, bytes retained per call over leak_calls calls whose outputs are dropped).
-
-    CUDA: the caching allocator's counters, exact. CPU: the process's resident set (Linux), which
-    moves in pages and only when the allocator asks the kernel for memory: coarse, but a call that
-    keeps its output alive grows it by the output's size every call."""
+    """(peak bytes of one call above what was held before it, bytes retained per call over leak_calls
+    calls whose outputs are dropped): the module's docstring says how each device measures them."""
     gc.collect()
     start = allocated_bytes(device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    high_water = device == "cpu" and _reset_resident_peak()
     output = call()
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda" else allocated_bytes(device)) - start
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() - start
+    else:
+        peak = (_resident_peak() if high_water else allocated_bytes(device)) - start
     del output
     gc.collect()
     calls = leak_calls(output_bytes, device)

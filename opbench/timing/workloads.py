@@ -1,10 +1,11 @@
-"""What one case's timed calls run on: the case (op, direction, size, dtype, device), its input buffer and windows no
-call has seen, the calls themselves, and the memory a case needs.
+"""What one case's timed calls run on: the case (op, direction, shape, layout, dtype, device), its input buffer and
+windows no call has seen, the calls themselves, and the memory a case needs.
 
 Inputs cannot be cached: every call of a block gets its own window of one buffer (its own pointer,
 and different values at every position), and between rounds the buffer's values are rotated in
 place without bumping its version counter, so a result kept from an earlier call, whatever it was
-keyed on, is wrong now (docs/methodology.md, "Verified timing").
+keyed on, is wrong now (docs/methodology.md, "Verified timing"). A window is a view of the case's
+shape and layout (spec.inputs.layout_view) at its own offset of the buffer.
 """
 
 from __future__ import annotations
@@ -53,9 +54,18 @@ class CopyIntoTarget:
 class Case:
     op: Op
     direction: str
-    numel: int
+    shape: tuple[int, ...]  # an int is a 1-D shape
     dtype: torch.dtype
     device: str
+    layout: str = "contiguous"  # one of spec.inputs.LAYOUTS
+
+    def __post_init__(self):
+        if isinstance(self.shape, int):
+            object.__setattr__(self, "shape", (self.shape,))
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
 
     @property
     def tensor_bytes(self) -> int:
@@ -68,27 +78,34 @@ class Workload:
 
     def __init__(self, case: Case, windows: int, seed: int = 1):
         self.case, self.windows = case, windows
-        length = case.numel + (windows - 1) * SHIFT
+        span = inputs.layout_elements(case.shape, case.layout)
+        length = span + (windows - 1) * SHIFT
         self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=seed)
         self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=seed + 1)
         self.x, self.grad = self.source_x.clone(), self.source_grad.clone()
         self._source_expected = self._expected = None
         self.shift = 0
-        spans = [slice(i * SHIFT, i * SHIFT + case.numel) for i in range(windows)]
-        self.plain = [self.x[span] for span in spans]
-        self.leaves = [self.x[span].detach().requires_grad_() for span in spans]  # share storage and version
-        self.grads = [self.grad[span] for span in spans]
-        self.spans = spans
+        self.plain = [self.window(self.x, k) for k in range(windows)]
+        self.leaves = [view.detach().requires_grad_() for view in self.plain]  # share storage and version
+        self.grads = [self.window(self.grad, k) for k in range(windows)]
         self._outputs: list[torch.Tensor] | None = None
-        # COPY's target, zeroed now: its pages are resident before any timing (COPY pays no page faults)
-        self.copy_target = torch.zeros(case.numel, dtype=case.dtype, device=case.device)
+        # COPY's target, zeroed now: its pages are resident before any timing (COPY pays no page faults); in
+        # the case's layout, so that the limit is a copy of the same bytes in the same order (a transposing
+        # copy into a contiguous target runs at a fraction of the bandwidth)
+        target = torch.zeros(span, dtype=case.dtype, device=case.device)
+        self.copy_target = inputs.layout_view(target, case.shape, case.layout)
+
+    def window(self, buffer: torch.Tensor, k: int) -> torch.Tensor:
+        """Window k of a buffer laid out like x (the input, its gradient, their references): the case's
+        shape and layout at offset k * SHIFT."""
+        return inputs.layout_view(buffer[k * SHIFT :], self.case.shape, self.case.layout)
 
     @property
     def outputs(self) -> list[torch.Tensor]:
         """One output tensor per window for out= entries, allocated on first use, kept for the case."""
         if self._outputs is None:
             self._outputs = [
-                torch.full((self.case.numel,), math.nan, dtype=self.case.dtype, device=self.case.device)
+                torch.full(self.case.shape, math.nan, dtype=self.case.dtype, device=self.case.device)
                 for _ in range(self.windows)
             ]
         return self._outputs

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
+import sys
 import threading
 
 
@@ -50,6 +52,32 @@ def naming_threads_left(owner: str):
         for thread in set(threading.enumerate()) - before:
             if not thread.name.startswith("left by "):
                 thread.name = f"left by {owner}: {thread.name}"
+
+
+# Where the C++ libraries' own logging goes while opbench runs them (torch.profiler's Kineto writes
+# "USDT: profiler_start" lines, and "ERROR: gpuGetDeviceCount failed" on a machine without a GPU,
+# straight to file descriptor 2): a file the command names at its end, or the terminal when None
+# (`--verbose`, and in-process callers that never set it).
+NATIVE_LOG: str | None = None
+
+
+@contextlib.contextmanager
+def native_messages_logged():
+    """Around a call into a chatty C++ library: file descriptor 2 appended to NATIVE_LOG (Python's
+    own sys.stderr writes included), restored afterwards."""
+    if NATIVE_LOG is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(NATIVE_LOG, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def first_line(error: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Fit the polynomial and rational approximations of csrc/activation_math.h, and report their float32 errors.
+"""Fit the polynomial and rational approximations of opbench/csrc/activation_math.h, and report their float32 errors.
 
     python scripts/fit_float_math.py tail [numerator degree] [denominator degree]   (default 4 5)
     python scripts/fit_float_math.py exp [degree]                                    (default 6)

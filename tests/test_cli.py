@@ -108,3 +108,24 @@ def test_plugin_errors_name_the_plugin(tmp_path, capsys, source, words):
     assert _run(["list", "--plugin", str(plugin)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"opbench: --plugin {plugin}: ") and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_list_takes_op_like_every_other_command(capsys):
+    assert main(["list", "--op", "silu"]) == 0
+    out = capsys.readouterr().out
+    assert "silu" in out and "gelu-tanh" not in out
+    assert main(["list", "--op", "nope"]) == 2 and "--op nope: no op of that name" in capsys.readouterr().err
+
+
+def test_the_extension_sources_ship_with_the_package():
+    """A non-editable install or a wheel carries opbench/csrc (pyproject's package-data), where build finds it."""
+    import tomllib
+    from pathlib import Path
+
+    from opbench.impls import build
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["opbench"]
+    shipped = {path for pattern in globs for path in (root / "opbench").glob(pattern)}
+    assert build.CSRC == root / "opbench" / "csrc" and shipped == set(build.CSRC.iterdir())
+    assert (root / "LICENSE").read_text().startswith("BSD 3-Clause License")

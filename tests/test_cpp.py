@@ -72,7 +72,7 @@ def test_composite_passes_in_full_precision(dtype):
 
 def test_the_python_op_list_names_exactly_the_ops_the_extension_declares():
     """cpp.KERNEL_OPS (which ops get a `cpp` implementation) and OPBENCH_ACTIVATIONS in
-    csrc/activation_math.h (which ops the extension declares) are two lists; a functor added to one
+    opbench/csrc/activation_math.h (which ops the extension declares) are two lists; a functor added to one
     and not the other must not go unnoticed."""
     cpp.load_fused()
     declared = {

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 import opbench
+from opbench import core
 from opbench.cli.commands import COMMANDS
 from opbench.cli.options import UsageError, build_parser
 from opbench.core import IMPLEMENTATION_ERRORS, UnavailableError, describe
@@ -18,6 +21,20 @@ from opbench.training import data
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
+    with tempfile.NamedTemporaryFile(prefix="opbench-native-", suffix=".log", delete=False) as log:
+        core.NATIVE_LOG = None if args.verbose else log.name
+    try:
+        return _run(args)
+    finally:
+        core.NATIVE_LOG = None
+        lines = Path(log.name).read_bytes().count(b"\n")
+        if lines:
+            print(f"opbench: {lines} lines of the C++ libraries' own logging in {log.name} (--verbose shows them)")
+        else:
+            Path(log.name).unlink(missing_ok=True)
+
+
+def _run(args) -> int:
     for plugin in args.plugin:
         try:
             opbench.load_plugin(plugin)

@@ -14,7 +14,7 @@ from tabulate import tabulate
 import opbench
 from opbench import pipeline
 from opbench.cli.isolation import run_isolated
-from opbench.cli.options import UsageError, selected
+from opbench.cli.options import UsageError, selected, selected_ops
 from opbench.core import BASELINE, DIRECTIONS, OUT_SUFFIX, Status
 from opbench.correctness import check
 from opbench.impls import build
@@ -28,8 +28,10 @@ from opbench.training.stepprofile import ProfileConfig
 
 
 def cmd_list(args) -> int:
-    """The ops, then one row per implementation name and one column per op: available, why not, or '-'."""
-    ops = opbench.ops()
+    """The ops (--op: those named, else all), then one row per implementation name and one column per op:
+    available, why not, or '-'."""
+    names = selected_ops(args) if args.op else [op.name for op in opbench.ops()]
+    ops = [op for op in opbench.ops() if op.name in names]
     print(
         tabulate(
             [[op.name, op.description, f"torch: {op.baseline_label}"] for op in ops],
@@ -38,8 +40,10 @@ def cmd_list(args) -> int:
     )
     print()
     rows = []
-    for name in dict.fromkeys(impl.name for impl in opbench.implementations()):
-        impls = {impl.op.name: impl for impl in opbench.implementations() if impl.name == name}
+    for name in dict.fromkeys(impl.name for impl in opbench.implementations() if impl.op.name in names):
+        impls = {
+            impl.op.name: impl for impl in opbench.implementations() if impl.name == name and impl.op.name in names
+        }
         first = next(iter(impls.values()))
         cells = []
         for op in ops:

@@ -175,12 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE_OR_FILE",
         help="import code that defines ops or registers implementations (repeatable)",
     )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the C++ libraries' own logging (torch.profiler's) instead of keeping it in a log file",
+    )
     parser = Parser(
         prog="opbench", description="Check, time and train implementations of activation ops (GELU, SiLU, ...)."
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    commands.add_parser("list", parents=[common], help="ops, their implementations and whether they can run here")
+    list_parser = commands.add_parser(
+        "list", parents=[common], help="ops, their implementations and whether they can run here"
+    )
+    list_parser.add_argument("--op", action="append", metavar="OP", help="op name (repeatable; default all)")
 
     add_data_root(
         commands.add_parser(

@@ -1,4 +1,4 @@
-"""Just-in-time builds of the C++ and CUDA extensions in csrc/ through torch.utils.cpp_extension.load."""
+"""Just-in-time builds of the C++ and CUDA extensions in opbench/csrc/ through torch.utils.cpp_extension.load."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-CSRC = Path(__file__).resolve().parents[2] / "csrc"
+CSRC = Path(__file__).resolve().parents[1] / "csrc"  # shipped as package data (pyproject.toml)
 
 # -O3 -march=native lets g++ vectorize the branch-free math of activation_math.h for this CPU; -fopenmp
 # turns on the OpenMP pragma inside at::parallel_for, which an extension compiles itself.
@@ -159,7 +159,7 @@ def clean() -> Path:
 
 @functools.cache
 def load_extension(name: str, sources: tuple[str, ...]) -> str:
-    """Compile the sources (paths relative to csrc/) into the extension `name` and load its ops.
+    """Compile the sources (paths relative to opbench/csrc/) into the extension `name` and load its ops.
 
     An unchanged extension is reused from the cache folder, across processes too.
     A source ending in .cu makes it a CUDA build. Returns the shared library's path; raises

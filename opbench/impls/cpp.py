@@ -1,5 +1,5 @@
-"""C++ implementations: the fused CPU kernels `cpp` of every op in csrc/activation_math.h (csrc/activations.cpp), and
-the lab's composite GELU `cpp-composite`."""
+"""C++ implementations: the fused CPU kernels `cpp` of every op in opbench/csrc/activation_math.h
+(opbench/csrc/activations.cpp), and the lab's composite GELU `cpp-composite`."""
 
 import torch
 
@@ -8,7 +8,7 @@ from opbench.spec.registry import register
 
 FUSED_SOURCES = ("activations.cpp",)
 COMPOSITE_SOURCES = ("gelu_composite.cpp",)
-# The ops with a functor in csrc/activation_math.h (its OPBENCH_ACTIVATIONS list; a test keeps the two equal).
+# The ops with a functor in opbench/csrc/activation_math.h (its OPBENCH_ACTIVATIONS list; a test keeps the two equal).
 KERNEL_OPS = ("gelu", "gelu-tanh", "silu")
 
 

@@ -1,4 +1,5 @@
-"""`cuda`: the CUDA kernels of csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for each op of `cpp`."""
+"""`cuda`: the CUDA kernels of opbench/csrc/activation_kernel.cu behind the same opbench ops as `cpp`, for each op of
+`cpp`."""
 
 from opbench.impls import build
 from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_fused

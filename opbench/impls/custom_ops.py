@@ -2,7 +2,7 @@
 
 An extension declares, for each op it implements, `<namespace>::<op>(Tensor x) -> Tensor` and
 `<namespace>::<op>_backward(Tensor grad, Tensor x) -> Tensor` (and maybe their out= overloads) and
-registers their autograd in C++ (csrc/activation_autograd.h: a Python autograd layer costs ~10 us per
+registers their autograd in C++ (opbench/csrc/activation_autograd.h: a Python autograd layer costs ~10 us per
 call); this module adds the fake kernels (torch.library.register_fake), as pytorch/extension-cpp does,
 so that opcheck passes and torch.compile traces through them.
 """

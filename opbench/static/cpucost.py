@@ -1,5 +1,5 @@
 """Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of
-csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
+opbench/csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
 
 Why a count and not a time: `cpp` must beat F.gelu on CPUs this project cannot run on. At 2^16 and
 2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a

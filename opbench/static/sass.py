@@ -198,7 +198,7 @@ def main(argv=None) -> None:
     nvcc = subprocess.run([toolkit_binary("nvcc"), "--version"], capture_output=True, text=True)
     release = next(line for line in nvcc.stdout.splitlines() if "release" in line)
     print(
-        f"Static cost of the vector loops of csrc/activation_kernel.cu: {args.arch}, "
+        f"Static cost of the vector loops of opbench/csrc/activation_kernel.cu: {args.arch}, "
         f"{THREADS_PER_BLOCK} threads per block, {release}, "
         f"opbench {provenance.git_sha()}, `python -m opbench.sass --arch {args.arch}`\n"
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from opbench import core
 from opbench.core import IMPLEMENTATION_ERRORS
 from opbench.spec import inputs
 
@@ -145,7 +146,8 @@ def cold_call_s(impl: Callable, dtype: torch.dtype, device: str) -> float:
 def kernel_time_s(run: Callable[[], object], calls: int = 20) -> float:
     """GPU seconds per call inside kernels and copies, summed over the device events torch.profiler
     records for `calls` calls; nan if it records none (no CUPTI)."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profiler:
+    activities = [torch.profiler.ProfilerActivity.CUDA]
+    with core.native_messages_logged(), torch.profiler.profile(activities=activities) as profiler:
         for _ in range(calls):
             run()
         torch.cuda.synchronize()

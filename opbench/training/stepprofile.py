@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from opbench import core
 from opbench.core import Status
 from opbench.spec.registry import Implementation
 from opbench.timing import engine, stats
@@ -112,7 +113,7 @@ def profile(stepper: Stepper, config: ProfileConfig) -> StepProfile:
     )
     step_s = []
     try:
-        with torch.profiler.profile(activities=activities) as profiler:
+        with core.native_messages_logged(), torch.profiler.profile(activities=activities) as profiler:
             for _ in range(steps):
                 synchronize(device)
                 start = time.perf_counter()

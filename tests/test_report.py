@@ -66,6 +66,10 @@ def test_report_has_every_section_and_plot(measured, tmp_path):
     ):
         assert heading in text
     assert text.index("## gelu: ") < text.index("## silu: ")
+    assert text.index("## Summary") < text.index("## Environment") < text.index("## gelu: ")
+    summary = text[text.index("## Summary") : text.index("## Environment")]
+    cpp = next(line for line in summary.splitlines() if line.startswith("| gelu ") and "| cpp " in line)
+    assert "| pass " in cpp and "2^12" in cpp and "x [" in cpp and "after 2 epochs (torch " in cpp
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert plots == [
         "gelu_bandwidth_vs_size_float32.png",

@@ -268,9 +268,10 @@ def cmd_report(args) -> int:
     out = Path(args.out or f"reports/{'gpu' if args.device == 'cuda' else 'cpu'}{'-quick' if args.quick else ''}")
     command = "opbench " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     if args.source:
-        print(report.write(Path(args.source), out, command, args.quick, args.allow_mixed))
+        readme = report.write(Path(args.source), out, command, args.quick, args.allow_mixed)
     else:  # plugins are loaded already: their implementations are measured too
-        print(pipeline.report(out, args.device, args.quick, args.data_root, command))
+        readme = pipeline.report(out, args.device, args.quick, args.data_root, command)
+    print(f"{report.summary(out)}\n\nThe report: {readme}")
     return 0
 
 

@@ -71,6 +71,7 @@ def provenance(device: str) -> dict:
     return {
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
+        "isa": torch.backends.cpu.get_cpu_capability(),  # the vector ISA ATen's CPU kernels dispatch to
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "",

@@ -16,13 +16,19 @@ import opbench
 from opbench.core import BASELINE
 from opbench.reporting import plots, render, results, sections
 
-CSVS = ("check.csv", "accuracy.csv", "bench.csv", "train.csv", "profile.csv")
+KINDS = ("check", "accuracy", "bench", "train", "profile")
+CSVS = tuple(f"{kind}.csv" for kind in KINDS)
 PLOTS = "plots"
 
 
 def read(folder: Path, name: str) -> pd.DataFrame | None:
     path = folder / name
     return results.load(path) if path.exists() and path.stat().st_size else None
+
+
+def summary(folder: Path, tablefmt: str = "simple") -> str:
+    """The report's Summary table from the CSVs in folder, for the terminal."""
+    return sections.summary({kind: read(folder, name) for kind, name in zip(KINDS, CSVS)}, tablefmt)
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -54,7 +60,18 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
     device = frames[0]["device_name"].iloc[0]
     names = set().union(*(set(f["implementation"]) for f in frames))
     palette = plots.colors(names)
-    blocks = [f"# opbench report: {device}", "## Environment", sections.environment(frames, command, quick)]
+    verdict = sections.summary(dict(zip(KINDS, loaded)))
+    blocks = [
+        f"# opbench report: {device}",
+        "## Summary",
+        "Per implementation: its checks against the float64 reference (`opbench check`), its largest float32 "
+        "errors in ulps (`opbench accuracy`; * over the ULP budget), its time vs the op's PyTorch function at the "
+        "largest size timed (median of the paired ratios, 95% interval; below 1 is faster) with its peak memory, "
+        "and LeNet-5's final test accuracy with it. The sections below hold every number behind these.",
+        verdict,
+        "## Environment",
+        sections.environment(frames, command, quick),
+    ]
     defined = [op.name for op in opbench.ops()]
     present = set().union(*(set(f["op"]) for f in frames))
     for op in [*(o for o in defined if o in present), *sorted(present - set(defined))]:

@@ -25,7 +25,7 @@ KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Columns of schema 2 that schema 3 names for any op.
 RENAMED = {"gelu_s": "activation_s", "gelu_share": "activation_share"}
 # Rows that differ in these were measured under different conditions: a report keeps them apart.
-MACHINE = ["device_name", "cpu_model", "threads", "torch_version", "settings", "git_sha"]
+MACHINE = ["device_name", "cpu_model", "isa", "threads", "torch_version", "settings", "git_sha"]
 
 
 # samples_s of a bench row: per-round seconds, ';' between rounds, '|' between passes (a file from before

@@ -9,6 +9,7 @@ import pandas as pd
 
 from opbench.core import BASELINE, OUT_SUFFIX, YARDSTICKS, Status
 from opbench.reporting import render, results
+from opbench.spec.inputs import size_label
 
 TARGET_ACCURACY = 98.5
 
@@ -44,6 +45,64 @@ def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
             0, "- **Quick report**: a reduced sweep and short training runs (`--quick`); not the full measurement."
         )
     return "\n".join(lines)
+
+
+def summary(frames: dict[str, pd.DataFrame | None], tablefmt: str = "github") -> str:
+    """The verdict first: per op and implementation, whether it passed its checks, its largest float32
+    ULP errors (forward / backward, * over budget), its time vs the baseline at the op's largest 1-D size
+    timed in float32 (each direction, 95% interval) with its peak memory there, and its final test
+    accuracy beside the baseline's; then one line of conditions."""
+    check, accuracy, bench, train = (frames.get(k) for k in ("check", "accuracy", "bench", "train"))
+    rows: dict[tuple[str, str], dict] = {}
+
+    def cell(op, name):
+        return rows.setdefault((op, name), {"op": op, "implementation": name})
+
+    if check is not None:
+        for (op, name), group in check.groupby(["op", "implementation"], sort=False):
+            failing = group[group["status"] == Status.FAIL]
+            unavailable = group["status"].eq(Status.UNAVAILABLE).all()
+            failed = (
+                f"fail: {', '.join(dict.fromkeys(failing['check']))} in {', '.join(dict.fromkeys(failing['dtype']))}"
+            )
+            cell(op, name)["checks"] = "unavailable" if unavailable else failed if len(failing) else "pass"
+    if accuracy is not None:
+        measured = accuracy[(accuracy["dtype"] == "float32") & accuracy["status"].isin([Status.OK, Status.DEVIATING])]
+        for (op, name), group in measured.groupby(["op", "implementation"], sort=False):
+            by = {r.direction: render.ulps(r) for r in group.itertuples()}
+            cell(op, name)["float32 max ulp fwd / bwd"] = f"{by.get('fwd', '-')} / {by.get('bwd', '-')}"
+    if bench is not None:
+        timed = bench[render.sized(bench) & (bench["status"] == Status.OK) & (bench["dtype"] == "float32")]
+        timed = timed[~timed["implementation"].isin(YARDSTICKS) & ~timed["implementation"].str.endswith(OUT_SUFFIX)]
+        for _, of_op in timed.groupby("op", sort=False):
+            at = of_op[of_op["numel"] == of_op["numel"].max()]
+            for r in at.itertuples():
+                entry = cell(r.op, r.implementation)
+                entry["timed at"] = size_label(r.numel)
+                if r.direction != "bwd":  # forward, and what training pays: forward+backward
+                    entry[f"time vs {BASELINE} {r.direction}"] = render.time_ratio_cell(r)
+                if r.direction == "fwd":
+                    entry["peak MiB fwd"] = render.mebibytes(r.peak_bytes)
+    if train is not None:
+        runs = trained(train)
+        runs = runs[runs["loader"] == "device"] if (runs["loader"] == "device").any() else runs
+        final = runs.sort_values("epoch").groupby(["op", "implementation"], sort=False).last()
+        for (op, name), r in final.iterrows():
+            base = final["test_accuracy"].get((op, BASELINE))
+            versus = f" ({BASELINE} {base:.2f}%)" if base is not None and name != BASELINE else ""
+            cell(op, name)["test accuracy"] = f"{r['test_accuracy']:.2f}% after {r['epoch']:.0f} epochs{versus}"
+    if not rows:
+        return ""
+    order = ["op", "implementation", "checks", "float32 max ulp fwd / bwd", "timed at"]
+    order += [f"time vs {BASELINE} fwd", f"time vs {BASELINE} fwd+bwd", "peak MiB fwd", "test accuracy"]
+    table = pd.DataFrame(rows.values())
+    table = table[[c for c in order if c in table]].fillna("-")
+    first = next(f for f in frames.values() if f is not None).iloc[0]
+    conditions = (
+        f"{first['device_name']}, ISA {first.get('isa', 'unrecorded')}, {first['threads']} threads, torch "
+        f"{first['torch_version']}; times in float32, elements as in 'timed at'"
+    )
+    return render.tabulate_frame(table, tablefmt) + f"\n\nConditions: {conditions}."
 
 
 def correctness(check: pd.DataFrame) -> str:

@@ -201,6 +201,14 @@ def _profile_op(impls, training_config: TrainConfig, config: ProfileConfig, imag
     return results.to_frame(stepprofile.rows(profiles, step_times, BASELINE), device), failures
 
 
+# --quick: every section with a row for every implementation, in minutes: one size, one round per pass and
+# no out= entries (bench.SweepConfig.quick), training on QUICK_BATCHES batches of one epoch with the device
+# loader (it learns; its accuracy is not a 10-epoch one, and the report says so), a short step profile.
+QUICK_LOADERS = ("device",)
+QUICK_BATCHES = 300
+QUICK_PROFILE = ProfileConfig(steps=10, warmup=3, rounds=6)
+
+
 def report(
     out: str | Path,
     device: str = "cpu",
@@ -218,14 +226,16 @@ def report(
     shutil.rmtree(out / "runs", ignore_errors=True)
     impls = registry.implementations(device)
     # sweep first: its cold calls then see compilation and JIT that the checks would otherwise have done
-    sweep_config = (bench.SweepConfig.quick if quick else bench.SweepConfig)(device=device, outputs="both")
+    outputs = "fresh" if quick else "both"
+    sweep_config = (bench.SweepConfig.quick if quick else bench.SweepConfig)(device=device, outputs=outputs)
     sweep(impls, sweep_config, out / "bench.csv")
     check(impls, device, csv=out / "check.csv")
     accuracy(impls, device, csv=out / "accuracy.csv")
-    for loader in opbench.training.train.LOADERS:
+    for loader in QUICK_LOADERS if quick else opbench.training.train.LOADERS:
         configs = [
             TrainConfig(
                 epochs=1 if quick else 10,
+                max_batches=QUICK_BATCHES if quick else None,
                 loader=loader,
                 device=device,
                 data_root=data_root,
@@ -234,6 +244,5 @@ def report(
             )
         ]
         train(impls, configs, out / "train.csv")
-    profile_config = ProfileConfig(steps=30, rounds=10) if quick else ProfileConfig()
-    profile(impls, device, profile_config, data_root, out / "profile.csv")
+    profile(impls, device, QUICK_PROFILE if quick else ProfileConfig(), data_root, out / "profile.csv")
     return opbench.reporting.report.write(out, out, command, quick)

@@ -116,6 +116,7 @@ def test_report_shows_the_kernel_share_of_gpu_calls():
     assert "50 µs (50%)" in text and "50 µs (71%)" in text  # cuda, torch
 
 
+@pytest.mark.slow
 def test_sweep_rows_carry_intervals_samples_and_provenance_and_reruns_replace_them(tmp_path):
     csv = tmp_path / "bench.csv"
     args = [
@@ -189,6 +190,7 @@ def test_failing_implementation_is_not_timed(scratch_registry):
     assert pd.isna(row["median_s"])
 
 
+@pytest.mark.slow
 def test_benchmark_suite_smoke_run():
     """Every benchmark file runs, once per case at a tiny size, so the suites cannot rot."""
     env = dict(os.environ, OPBENCH_BENCH_SIZES="1024")
@@ -213,6 +215,7 @@ def test_verified_gradients_get_the_checks_tolerance():
     assert measured["torch"].status == Status.OK, measured["torch"].detail
 
 
+@pytest.mark.slow
 def test_out_variants_are_timed_beside_the_ops_and_compared_with_torchs(tmp_path):
     csv = tmp_path / "bench.csv"
     assert (
@@ -339,6 +342,7 @@ def test_every_window_has_the_cases_shape_and_layout(layout):
     assert torch.equal(workload.window(workload.expected(), 2), GELU.expected(workload.plain[2]))
 
 
+@pytest.mark.slow
 def test_a_sweep_times_each_shape_in_each_layout_it_can_have_with_its_memory(tmp_path):
     config = bench.SweepConfig(
         shapes=[(4, 6, 8, 8), (16, 96)], layouts=inputs.LAYOUTS, directions=["fwd", "fwd+bwd"], rounds=1, block_s=0.002

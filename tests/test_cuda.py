@@ -20,6 +20,7 @@ ODD_SIZES = [0, 1, 3, 7, 8, 9, 4095, 4097]
 GRIDS = [(1, 1), (3, 5), (2, 256), (64, 128)]
 
 
+@pytest.mark.slow
 def test_cuda_extension_compiles_links_and_loads():
     """What `opbench build --cuda` does: nvcc compiles the kernel, g++ the binding, and the ops load."""
     cpp.load_fused()

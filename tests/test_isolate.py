@@ -5,6 +5,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from opbench.core import Status
 
@@ -23,6 +24,7 @@ def segfaults(x):
 """
 
 
+@pytest.mark.slow
 def test_hanging_and_crashing_plugins_are_error_rows(tmp_path):
     plugin = tmp_path / "untrusted.py"
     plugin.write_text(PLUGIN)

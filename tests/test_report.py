@@ -124,6 +124,7 @@ def test_time_to_target_accuracy():
     assert "11.0 s" in sections.training_table(frame)
 
 
+@pytest.mark.slow
 @requires_mnist
 def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     """`opbench report --quick`, the README's main job, shrunk: tiny sweep, 20 batches per epoch."""
@@ -141,7 +142,7 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     text = (tmp_path / "README.md").read_text()
     assert "Quick report" in text and "Command: `opbench report --quick --out" in text
     trained = pd.read_csv(tmp_path / "train.csv")
-    assert set(trained["loader"]) == set(train.LOADERS)
+    assert set(trained["loader"]) == set(pipeline.QUICK_LOADERS)
     unavailable = {
         (r.op, r.implementation) for r in pd.read_csv(tmp_path / "check.csv").itertuples() if r.status == "unavailable"
     }

@@ -50,6 +50,7 @@ def test_implementations_do_not_change_training(tmp_path):
     assert losses["cpp"] == pytest.approx(losses["torch"], rel=1e-4)
 
 
+@pytest.mark.slow
 @requires_mnist
 def test_cpp_reaches_the_reference_accuracy_in_10_epochs(tmp_path):
     csv = tmp_path / "train.csv"
@@ -161,6 +162,7 @@ def test_a_rerun_replaces_the_whole_run_never_some_epochs(tmp_path, scratch_regi
     assert len(events) == 1  # the re-run's TensorBoard folder started clean
 
 
+@pytest.mark.slow
 @requires_mnist
 def test_train_failures_exit_1_and_others_still_train(tmp_path, scratch_registry, capsys):
     scratch_registry.register(

@@ -14,6 +14,7 @@ def run_interpreted(*args):
     return subprocess.run([sys.executable, *args], env=INTERPRETER, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_triton_passes_every_check_of_every_op_under_the_interpreter():
     result = run_interpreted(
         "-m", "opbench.cli", "check", "--op", "all", "--impl", "triton", "--device", "cpu", "--strict"

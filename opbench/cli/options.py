@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument(
         "--csv", type=writable_file, help="write long-format rows here (rows with the same key are replaced)"
     )
-    bench_parser.add_argument("--quick", action="store_true", help="two sizes, fewer rounds")
+    bench_parser.add_argument("--quick", action="store_true", help="one size, one round per pass, short blocks")
     bench_parser.add_argument(
         "--rounds",
         type=positive_int,
@@ -336,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--csv", type=writable_file, help="write one row per implementation and epoch here")
 
     report_parser = commands.add_parser("report", parents=[common], help="check, bench and train, then write a report")
-    report_parser.add_argument("--quick", action="store_true", help="a smaller sweep and 1-epoch training (minutes)")
+    report_parser.add_argument(
+        "--quick", action="store_true", help="one size, short training and profile: every section in minutes"
+    )
     report_parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     report_parser.add_argument(
         "--out",

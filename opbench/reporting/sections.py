@@ -42,7 +42,10 @@ def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
     ]
     if quick:
         lines.insert(
-            0, "- **Quick report**: a reduced sweep and short training runs (`--quick`); not the full measurement."
+            0,
+            "- **Quick report** (`--quick`): one size, one round per pass, training on a few hundred batches of one "
+            "epoch (its accuracies say it learns, not how well after 10 epochs), a short profile; not the full "
+            "measurement.",
         )
     return "\n".join(lines)
 

@@ -22,10 +22,11 @@ from opbench.spec.registry import Implementation, settings
 from opbench.timing import casetimer, engine, memory, stats, workloads
 
 # Sizes in powers of 4: 2^4 .. 2^24 on the CPU (LeNet-5's activations are 2^12-2^18 elements; below
-# that a call's fixed cost is the whole cost), 2^10 .. 2^28 on CUDA; --quick keeps two.
+# that a call's fixed cost is the whole cost), 2^10 .. 2^28 on CUDA; --quick keeps one.
 DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in range(5, 15)]}
-QUICK_SIZES = {"cpu": [2**16, 2**20], "cuda": [2**20, 2**24]}
-QUICK_ROUNDS = 2  # per pass: --quick keeps casetimer.PASSES passes, for intervals of the same coverage
+QUICK_SIZES = {"cpu": [2**16], "cuda": [2**24]}
+QUICK_ROUNDS = 1  # per pass: --quick keeps casetimer.PASSES passes, for intervals of the same coverage
+QUICK_BLOCK_S = 0.005
 KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "shape", "layout", "threads"]
 MEASURED_COLUMNS = (
     "passes",
@@ -196,7 +197,8 @@ class SweepConfig(casetimer.Passes):
 
     @classmethod
     def quick(cls, device: str = "cpu", **fields) -> SweepConfig:
-        return cls(**{"device": device, "sizes": QUICK_SIZES[device], "rounds": QUICK_ROUNDS, **fields})
+        quick = {"sizes": QUICK_SIZES[device], "rounds": QUICK_ROUNDS, "block_s": QUICK_BLOCK_S}
+        return cls(**{"device": device, **quick, **fields})
 
 
 def sweep(impls: list[Implementation], config: SweepConfig, on_rows: Callable[[pd.DataFrame], None] | None = None):

@@ -158,7 +158,8 @@ class ErrorStats:
     worst_nonfinite_input: float = math.nan
     curve: torch.Tensor = field(default_factory=lambda: torch.zeros(CURVE_BINS, dtype=torch.float64))
 
-    def update(self, x: torch.Tensor, actual: torch.Tensor, reference: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, bins: torch.Tensor, actual: torch.Tensor, reference: torch.Tensor) -> None:
+        """Add one chunk: its inputs, their curve bins (curve_bin, once per chunk), results and references."""
         info = torch.finfo(self.dtype)
         error = ulp_error(actual, reference, self.dtype)
         rounded = reference.to(self.dtype)  # the correctly rounded result
@@ -175,9 +176,9 @@ class ErrorStats:
         judged = error.masked_fill_(subnormal.logical_or_(bad), 0.0)  # normal (or zero) correct results only
         subnormal = (magnitude < info.smallest_normal).logical_and_(magnitude != 0)  # (the mask was reused)
         self._judge_near_zero(x, actual, reference, judged)
-        self.curve.scatter_reduce_(0, curve_bin(x).long(), judged, "amax")
+        self.curve.scatter_reduce_(0, bins, judged, "amax")
         if nonfinite:  # the worst error, on the curve too
-            self.curve[curve_bin(x[bad]).long()] = math.inf
+            self.curve[bins[bad]] = math.inf
         worst = int(judged.argmax()) if judged.numel() else 0
         if judged.numel() and float(judged[worst]) > self.max_ulp:
             self.max_ulp, self.at_input = float(judged[worst]), float(x[worst])
@@ -286,6 +287,7 @@ def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs
         for first, count in progress:
             x = index_to_input(first, count, dtype, inputs)
             references = {d: function(x.double()) for d, function in functions.items()}  # once for every impl
+            bins = curve_bin(x).long()
             outputs = {}
             for impl in impls:
                 if impl.name in failed:
@@ -297,7 +299,7 @@ def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs
                     failed[impl.name] = describe(error)
             for name, got in outputs.items():  # after every call: Ctrl-C during the calls leaves the chunk out
                 for direction in DIRECTIONS:
-                    stats[name, direction].update(x, got[direction], references[direction])
+                    stats[name, direction].update(x, bins, got[direction], references[direction])
             finished += 1
     except KeyboardInterrupt:
         if not finished:

@@ -31,6 +31,14 @@ def colors(names) -> dict[str, str]:
     return mapping
 
 
+def save(figure, folder: Path, name: str) -> str:
+    """Lay the figure out, write it to folder/name as PNG and close it; returns the name."""
+    figure.tight_layout()
+    figure.savefig(folder / name, dpi=110)
+    plt.close(figure)
+    return name
+
+
 def plot_step(profile: pd.DataFrame, folder: Path, device: str, op: str) -> str:
     figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(profile)), 4.8))
     bottom = pd.Series(0.0, index=profile.index)
@@ -51,10 +59,7 @@ def plot_step(profile: pd.DataFrame, folder: Path, device: str, op: str) -> str:
     axis.set_title(f"LeNet-5 training step on {device}: where the time goes (hatched: the activation)")
     axis.tick_params(axis="x", rotation=30)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(folder / f"{op}_step_parts.png", dpi=110)
-    plt.close(figure)
-    return f"{op}_step_parts.png"
+    return save(figure, folder, f"{op}_step_parts.png")
 
 
 def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
@@ -100,11 +105,7 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, o
                 axis.grid(True, which="both", alpha=0.3)
                 axis.legend(fontsize=8)
             figure.suptitle(f"{op} {'time' if kind == 'time' else 'bandwidth'} vs size on {device}")
-            figure.tight_layout()
-            name = f"{op}_{kind}_vs_size_{dtype}.png"
-            figure.savefig(folder / name, dpi=110)
-            plt.close(figure)
-            files.append(name)
+            files.append(save(figure, folder, f"{op}_{kind}_vs_size_{dtype}.png"))
     return files
 
 
@@ -135,10 +136,7 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, 
     figure.suptitle(
         f"{op}: speedup vs {BASELINE} at {size_label(size)} elements on {device}, 95% intervals (above 1 is faster)"
     )
-    figure.tight_layout()
-    figure.savefig(folder / f"{op}_speedup.png", dpi=110)
-    plt.close(figure)
-    return f"{op}_speedup.png"
+    return save(figure, folder, f"{op}_speedup.png")
 
 
 def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
@@ -159,9 +157,7 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str,
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(f"LeNet-5 with {op} on MNIST on {device}: lines overlap where implementations agree")
-    figure.tight_layout()
-    figure.savefig(folder / f"{op}_training_curves.png", dpi=110)
-    plt.close(figure)
+    files = [save(figure, folder, f"{op}_training_curves.png")]
 
     times = train.groupby(["implementation", "loader"], sort=False)["epoch_s"].median().unstack("loader")
     figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(times)), 4.5))
@@ -189,10 +185,7 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str,
         ],
         title="loader",
     )
-    figure.tight_layout()
-    figure.savefig(folder / f"{op}_epoch_time.png", dpi=110)
-    plt.close(figure)
-    return [f"{op}_training_curves.png", f"{op}_epoch_time.png"]
+    return [*files, save(figure, folder, f"{op}_epoch_time.png")]
 
 
 NONFINITE_AT = 1e12  # where a nan or inf result is drawn on the log axis
@@ -233,11 +226,7 @@ def plot_accuracy(accuracy: pd.DataFrame, palette: dict, folder: Path, device: s
             f"{op} on {device}: where each implementation is more than 0.5 ulp off (dashed: the budget); "
             "next to a zero of f' judged in ulp(1.0), not drawn"
         )
-        figure.tight_layout()
-        name = f"{op}_ulp_error_{dtype}.png"
-        figure.savefig(folder / name, dpi=110)
-        plt.close(figure)
-        files.append(name)
+        files.append(save(figure, folder, f"{op}_ulp_error_{dtype}.png"))
     return files
 
 
@@ -266,9 +255,5 @@ def plot_layouts(bench: pd.DataFrame, palette: dict, folder: Path, device: str, 
         axis.set_title(f"{op} {direction}, {dtype} on {device}: time per element by shape and layout")
         axis.grid(True, axis="y", alpha=0.3)
         axis.legend(fontsize=8)
-        figure.tight_layout()
-        file = f"{op}_layouts_{dtype}_{direction}.png"
-        figure.savefig(folder / file, dpi=110)
-        plt.close(figure)
-        files.append(file)
+        files.append(save(figure, folder, f"{op}_layouts_{dtype}_{direction}.png"))
     return files

@@ -16,20 +16,23 @@ from opbench.spec.inputs import LAYOUTS, size_label
 NO_CLEAR_DIFFERENCE = "≈"
 
 
+def is_sized(shape, layout) -> bool:
+    """Whether a case is of the size sweep: a 1-D shape ('1048576', no 'x') in the contiguous layout."""
+    return "x" not in str(shape) and layout == "contiguous"
+
+
 def case_label(row) -> str:
     """A timed case's column: its size ('2^20') for a 1-D contiguous tensor, else shape and layout
     ('2048x14336 chunked'); rows from before shapes are 1-D and contiguous."""
     shape, layout = str(getattr(row, "shape", row.numel)), getattr(row, "layout", "contiguous")
-    if "x" not in shape and layout == "contiguous":
-        return size_label(row.numel)
-    return f"{shape} {layout}"
+    return size_label(row.numel) if is_sized(shape, layout) else f"{shape} {layout}"
 
 
 def sized(frame: pd.DataFrame) -> pd.Series:
-    """Rows of 1-D contiguous cases (a size sweep), as opposed to shapes and layouts."""
+    """Rows of 1-D contiguous cases (a size sweep, is_sized), as opposed to shapes and layouts."""
     if "shape" not in frame:
         return pd.Series(True, index=frame.index)
-    return ~frame["shape"].astype(str).str.contains("x") & (frame["layout"] == "contiguous")
+    return pd.Series([is_sized(*case) for case in zip(frame["shape"], frame["layout"])], index=frame.index, dtype=bool)
 
 
 def mebibytes(value: float) -> str:

@@ -99,6 +99,10 @@ OUT_SUFFIX = " (out=)"
 COPY = "copy (bandwidth limit)"
 CLONE = "clone (with allocation)"
 YARDSTICKS = (COPY, CLONE)
+# A bench row's witness: "" for opbench's own code timed in its own process; a plugin's rows timed in the
+# process that imported it say UNWITNESSED (--in-process: its clocks could have been patched), those a
+# parent process saw timed (timing.witness) WITNESSED.
+UNWITNESSED, WITNESSED = "none", "parent"
 
 
 def baseline_for(name: str) -> str:

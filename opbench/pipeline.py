@@ -61,13 +61,15 @@ def sweep(impls: list[Implementation], config: bench.SweepConfig, csv: str | Pat
     """bench.sweep, its rows saved pass by pass."""
     on_rows = (lambda frame: results.save(frame, csv, "bench", bench.KEY)) if csv else None
     frame = bench.sweep(impls, config, on_rows)
-    return Run(
-        frame,
-        [
-            f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {render.case_label(r)}: {r.status}: {r.detail}"
-            for r in bench.failures(frame).itertuples()
-        ],
-    )
+    return Run(frame, sweep_failures(frame))
+
+
+def sweep_failures(frame: pd.DataFrame) -> list[str]:
+    """A FAIL line per implementation and problem of a sweep's rows (bench.failures)."""
+    return [
+        f"{r.implementation} ({r.op}) {r.dtype} {r.direction} {render.case_label(r)}: {r.status}: {r.detail}"
+        for r in bench.failures(frame).itertuples()
+    ]
 
 
 def accuracy(
@@ -110,10 +112,15 @@ def accuracy(
 def record_failure(
     impl: Implementation, configs: list[TrainConfig], status: Status, detail: str, csv: str | Path | None
 ) -> None:
-    """Rows for runs that did not train, beside the epochs they finished (epoch 0 is no epoch)."""
+    """Rows for runs that did not train (failure_frame), beside the epochs they finished."""
     if csv:
-        rows = [opbench.training.train.failed_row(impl, config, status, detail) for config in configs]
-        results.save(results.to_frame(rows, configs[0].device), csv, "train", opbench.training.train.KEY)
+        results.save(failure_frame(impl, configs, status, detail), csv, "train", opbench.training.train.KEY)
+
+
+def failure_frame(impl: Implementation, configs: list[TrainConfig], status: Status, detail: str) -> pd.DataFrame:
+    """A row per run that did not train (epoch 0 is no epoch)."""
+    rows = [opbench.training.train.failed_row(impl, config, status, detail) for config in configs]
+    return results.to_frame(rows, configs[0].device)
 
 
 def train(

@@ -1,8 +1,10 @@
 """Hostile plugins, each loaded with --plugin in a process of its own (they change the process): a GELU that patches
-the clock while it runs.
+the clocks while it runs, and one that leaves work running.
 
-clock-cheat: an honest F.gelu whose calls make time.perf_counter skip 90% of the time they take, so
-that a timer reading that clock sees it 10x faster than it is.
+clock-cheat: an honest F.gelu whose calls make time.perf_counter and time.thread_time skip 90% of the
+time they take, so that a timer reading those clocks sees it 10x faster than it is, and the CPU-time
+bound of an in-process timer (engine.clock_disagreement) moves with it: only a witness outside the
+process sees through it.
 """
 
 import threading
@@ -13,18 +15,22 @@ import torch.nn.functional as F
 
 import opbench
 
-_real_perf_counter = time.perf_counter
-_hidden = 0.0  # seconds of clock-cheat calls the patched clock does not show
+_real_perf_counter, _real_thread_time = time.perf_counter, time.thread_time
+_hidden = 0.0  # seconds of clock-cheat calls the patched clocks do not show
 
 
 def _patched_perf_counter() -> float:
     return _real_perf_counter() - _hidden
 
 
-time.perf_counter = _patched_perf_counter
+def _patched_thread_time() -> float:
+    return _real_thread_time() - _hidden
 
 
-@opbench.register("clock-cheat", description="F.gelu that makes time.perf_counter skip 90% of its calls' time")
+time.perf_counter, time.thread_time = _patched_perf_counter, _patched_thread_time
+
+
+@opbench.register("clock-cheat", description="F.gelu that makes the clocks skip 90% of its calls' time")
 def clock_cheat(x):
     global _hidden
     start = _real_perf_counter()

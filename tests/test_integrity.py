@@ -19,7 +19,7 @@ from opbench.core import Status
 from opbench.correctness import check
 from opbench.reporting import render
 from opbench.spec.activations import GELU
-from opbench.timing import bench, casetimer, engine, memory, quiet, workloads
+from opbench.timing import bench, casetimer, engine, memory, quiet, witness, workloads
 from tests.conftest import requires_cuda
 
 CHEATS = Path(__file__).with_name("cheating_impls.py")
@@ -201,22 +201,91 @@ def test_sys_exit_in_a_plugin_is_its_error_row_and_the_sweep_goes_on(cheats, tmp
 HOSTILE = Path(__file__).with_name("hostile_plugins.py")
 
 
-def test_a_plugin_that_patches_the_clock_fails_verification_and_gets_no_speedup(tmp_path):
-    """The clock says the block took a tenth of what the process spent in CPU time: the kernel's clock
-    disagrees. torch, timed in the same rounds by the same patched clock, is not fooled (its calls do
-    not move the patch)."""
+def _bench_hostile(tmp_path, *options):
     csv = tmp_path / "bench.csv"
     command = [sys.executable, "-m", "opbench.cli", "bench", "--plugin", str(HOSTILE), "--impl", "torch"]
-    command += ["--impl", "clock-cheat", "--sizes", "2^12,2^16", "--direction", "fwd", "--csv", str(csv)]
+    command += ["--impl", "clock-cheat", "--direction", "fwd", "--csv", str(csv), *options]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return result, pd.read_csv(csv).set_index(["implementation", "numel"])
+
+
+def test_a_plugin_that_patches_the_clocks_is_refused_by_the_witnessing_parent(tmp_path):
+    """clock-cheat patches both clocks an in-process timer has (wall and CPU time), but by default plugins are
+    timed in a child process, and the parent, which never imported the plugin, saw every block take longer
+    than the child reported: the rows fail verification and keep no speedup. torch, timed in the same child,
+    is not fooled."""
+    result, rows = _bench_hostile(tmp_path, "--sizes", "2^12,2^16")
     assert result.returncode == 1, result.stderr[-2000:]
-    rows = pd.read_csv(csv).set_index(["implementation", "numel"])
     for numel in (1 << 12, 1 << 16):
         cheat = rows.loc[("clock-cheat", numel)]
-        assert cheat["status"] == Status.FAILED_VERIFICATION and "timer disagrees" in cheat["detail"]
+        assert cheat["status"] == Status.FAILED_VERIFICATION, cheat["detail"]
+        assert cheat["detail"].startswith(witness.REFUSAL) and cheat["witness"] == core.WITNESSED
         assert pd.isna(cheat["speedup_vs_torch"]) and pd.isna(cheat["time_vs_torch"])
         assert rows.loc[("torch", numel), "status"] == Status.OK
-    assert "FAIL clock-cheat (gelu) float32 fwd 2^12: failed verification: timer disagrees" in result.stdout
+    assert f"FAIL clock-cheat (gelu) float32 fwd 2^12: failed verification: {witness.REFUSAL}" in result.stdout
+
+
+def test_in_process_plugin_rows_say_they_were_not_witnessed(tmp_path):
+    """--in-process gives up the witness: the patched clocks win there (that is what the witness is for), and
+    the rows and the notes say the times are unwitnessed."""
+    result, rows = _bench_hostile(tmp_path, "--sizes", "2^12", "--in-process")
+    assert rows.loc[("clock-cheat", 1 << 12), "witness"] == core.UNWITNESSED
+    assert pd.isna(rows.loc[("torch", 1 << 12), "witness"])  # opbench's own code
+    assert "unwitnessed: clock-cheat is plugin code timed in the process that imported it" in result.stdout
+
+
+def test_isolated_bench_children_are_witnessed_too(tmp_path):
+    result, rows = _bench_hostile(tmp_path, "--sizes", "2^12", "--isolate")
+    assert rows.loc[("clock-cheat", 1 << 12), "detail"].startswith(witness.REFUSAL)
+    assert f"FAIL clock-cheat (gelu) float32 fwd 2^12: failed verification: {witness.REFUSAL}" in result.stdout
+    assert "unwitnessed" not in result.stdout  # the child's own lines, which could not know, are not shown
+
+
+WITNESS_CHILD = """
+import sys, time
+from opbench.timing import witness
+for label, slept, reported in (("honest", 0.02, 0.02), ("short", 0.03, 0.003)):
+    for _ in range(3):
+        witness.begin((label,))
+        time.sleep(slept)
+        witness.end((label,), reported)
+witness.begin(("unfinished",))
+"""
+
+
+def test_the_witness_judges_each_block_by_the_kernels_stamps():
+    """A child's honest blocks stand, blocks reported at a tenth of what the parent saw are refused, and a
+    block whose end never came is not counted as seen."""
+    watcher = witness.Witness()
+    subprocess.run([sys.executable, "-c", WITNESS_CHILD], env=watcher.env(), pass_fds=watcher.pass_fds, check=True)
+    watcher.close()
+    seen = watcher.seen()
+    assert 0 <= watcher.mark_cost_s() < witness.SLACK_S
+    assert seen[("honest",)].blocks == 3 and seen[("honest",)].problem() is None
+    assert seen[("short",)].problem().startswith(f"{witness.REFUSAL} a block take 3")
+    assert "3 of 3 blocks" in seen[("short",)].problem()
+    assert ("unfinished",) not in seen
+
+
+def test_rows_the_parent_did_not_see_timed_fail_and_a_refused_baseline_leaves_no_ratios():
+    case = dict(op="gelu", dtype="float32", direction="fwd", shape="4096", layout="contiguous", rounds=4)
+    frame = pd.DataFrame(
+        [
+            dict(case, implementation="torch", status=Status.OK, detail=float("nan"), speedup_vs_torch=1.0),
+            dict(case, implementation="mine", status=Status.OK, detail=float("nan"), speedup_vs_torch=2.0),
+        ]
+    ).assign(**{column: 1.0 for column in bench.RATIO_COLUMNS if column != "speedup_vs_torch"})
+    honest = witness.Seen(blocks=4)
+    seen = {("gelu", "torch", "float32", "fwd", "4096", "contiguous"): honest}
+    amended = bench.witnessed(frame, seen).set_index("implementation")
+    assert amended.loc["torch", "status"] == Status.OK and amended.loc["torch", "witness"] == core.WITNESSED
+    assert amended.loc["mine", "status"] == Status.FAILED_VERIFICATION
+    assert amended.loc["mine", "detail"] == f"{witness.REFUSAL} 0 of the 4 blocks the timing process reported)"
+    seen = {("gelu", name, "float32", "fwd", "4096", "contiguous"): honest for name in ("torch", "mine")}
+    seen[("gelu", "torch", "float32", "fwd", "4096", "contiguous")] = witness.Seen(4, [(0.001, 0.01)] * 4)
+    amended = bench.witnessed(frame, seen).set_index("implementation")
+    assert amended.loc["mine", "status"] == Status.OK
+    assert amended[bench.RATIO_COLUMNS].isna().all().all()
 
 
 def test_work_left_running_by_a_plugin_marks_the_others_rows_busy(tmp_path):

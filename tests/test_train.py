@@ -50,6 +50,15 @@ def test_implementations_do_not_change_training(tmp_path):
     assert losses["cpp"] == pytest.approx(losses["torch"], rel=1e-4)
 
 
+@requires_mnist
+def test_runs_on_other_batch_subsets_are_other_runs(tmp_path):
+    """--max-batches is in the run's key: a 3-batch run does not replace a 5-batch one."""
+    csv = tmp_path / "train.csv"
+    for batches in (5, 3):
+        train.train(opbench.get("torch"), config(tmp_path, epochs=1, max_batches=batches), csv)
+    assert sorted(pd.read_csv(csv)["max_batches"]) == [3, 5]
+
+
 @pytest.mark.slow
 @requires_mnist
 def test_cpp_reaches_the_reference_accuracy_in_10_epochs(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import opbench
 from opbench import core
+from opbench.cli import isolation
 from opbench.cli.commands import COMMANDS
 from opbench.cli.options import UsageError, build_parser
 from opbench.core import IMPLEMENTATION_ERRORS, UnavailableError, describe
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    for plugin in args.plugin:
+    # A witnessed command's plugins are imported by its child alone (cli.isolation).
+    for plugin in [] if isolation.witnessed(args) else args.plugin:
         try:
             opbench.load_plugin(plugin)
         except IMPLEMENTATION_ERRORS as error:  # its code, its error: named in one line, no traceback of ours

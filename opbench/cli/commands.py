@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 import opbench
 from opbench import pipeline
+from opbench.cli import isolation
 from opbench.cli.isolation import run_isolated
 from opbench.cli.options import UsageError, selected, selected_ops
 from opbench.core import BASELINE, DIRECTIONS, OUT_SUFFIX, Status
@@ -89,19 +90,11 @@ def cmd_check(args) -> int:
     if args.isolate:
         return run_isolated(
             args,
-            lambda impl, detail, csv: results.save(
-                results.to_frame(
-                    [
-                        check.CheckResult(
-                            impl.op.name, impl.name, args.device, "-", "process", Status.FAIL, detail=detail
-                        )
-                    ],
-                    args.device,
-                ),
-                csv,
-                "check",
-                check.KEY,
+            lambda impl, detail: results.to_frame(
+                [check.CheckResult(impl.op.name, impl.name, args.device, "-", "process", Status.FAIL, detail=detail)],
+                args.device,
             ),
+            check.KEY,
         )
     dtypes = [DTYPES_BY_NAME[name] for name in args.dtype] if args.dtype else None
     numels = []
@@ -194,16 +187,24 @@ def cmd_bench(args) -> int:
     results.check_target(args.csv, "bench")
     config = sweep_config(args)
     if args.isolate:
-        return run_isolated(
-            args,
-            lambda impl, detail, csv: results.save(bench.failed_rows(impl, config, detail), csv, "bench", bench.KEY),
-        )
+        return run_isolated(args, lambda impl, detail: bench.failed_rows(impl, config, detail), bench.KEY, show_bench)
     refuse_oversized(
         [inputs.layout_elements(s, layout) for s, layout in config.geometries()], config.dtypes, config.device
     )
+    if isolation.witnessed(args):
+        returncode, frame = isolation.run_witnessed(args)
+        if not len(frame):  # the child said why (an option, a plugin that would not load)
+            return returncode or 1
+        shown = show_bench(frame)
+        return shown or (1 if returncode else 0)
     run = pipeline.sweep(selected(args, config.device), config, args.csv)
-    if len(run.frame):
-        for op, rows in run.frame.groupby("op", sort=False):
+    return show_bench(run.frame)
+
+
+def show_bench(frame: pd.DataFrame) -> int:
+    """A sweep's ratio tables, notes and FAIL lines; 1 when any row failed."""
+    if len(frame):
+        for op, rows in frame.groupby("op", sort=False):
             for (device_name, dtype, direction), table in render.ratio_tables(rows, "simple"):
                 print(
                     f"{op} {device_name} {dtype} {direction}: time vs {BASELINE} "
@@ -212,7 +213,7 @@ def cmd_bench(args) -> int:
                 )
             for note in render.bench_notes(rows):
                 print(f"{op}: {note}")
-    return print_failures(run.failures)
+    return print_failures(pipeline.sweep_failures(frame))
 
 
 def train_configs(args) -> list[train.TrainConfig]:
@@ -243,7 +244,7 @@ def cmd_train(args) -> int:
     runs = train_configs(args)
     if args.isolate:
         return run_isolated(
-            args, lambda impl, detail, csv: pipeline.record_failure(impl, runs, Status.ERROR, detail, csv)
+            args, lambda impl, detail: pipeline.failure_frame(impl, runs, Status.ERROR, detail), train.KEY
         )
     run = pipeline.train(selected(args, args.device), runs, args.csv, args.min_accuracy)
     if len(run.frame):

@@ -135,8 +135,9 @@ def selected(args, device: str | None) -> list[opbench.Implementation]:
     return [impl for op in ops for impl in opbench.implementations(device, op=op) if not names or impl.name in names]
 
 
-def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
-    """The options that choose what runs: --op, --impl, --device and (unless training) --dtype."""
+def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True, isolate: bool = True) -> None:
+    """The options that choose what runs: --op, --impl, --device, (unless training) --dtype and, for the
+    commands that run implementations one per process (check, bench, train), --isolate and --timeout."""
     parser.add_argument(
         "--op",
         action="append",
@@ -147,6 +148,8 @@ def add_selection(parser: argparse.ArgumentParser, dtypes: bool = True) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     if dtypes:
         parser.add_argument("--dtype", action="append", choices=list(DTYPES_BY_NAME))
+    if not isolate:
+        return
     parser.add_argument(
         "--isolate",
         action="store_true",
@@ -219,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy_parser = commands.add_parser(
         "accuracy", parents=[common], help="errors in ULPs over every bfloat16/float16 input and 2^22 float32 ones"
     )
-    add_selection(accuracy_parser)
+    add_selection(accuracy_parser, isolate=False)
     accuracy_parser.add_argument(
         "--inputs",
         choices=["default", "all"],
@@ -263,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv", type=writable_file, help="write long-format rows here (rows with the same key are replaced)"
     )
     bench_parser.add_argument("--quick", action="store_true", help="one size, one round per pass, short blocks")
+    bench_parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time --plugin implementations in this process, without the witness of a parent process "
+        "(the default times them in a child whose blocks this process sees; their rows then say unwitnessed)",
+    )
     bench_parser.add_argument(
         "--rounds",
         type=positive_int,
@@ -355,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile_parser = commands.add_parser(
         "profile", parents=[common], help="the activation's share of a LeNet-5 training step"
     )
-    add_selection(profile_parser, dtypes=False)
+    add_selection(profile_parser, dtypes=False, isolate=False)
     profile_parser.add_argument(
         "--steps", type=positive_int, default=profiling.steps, help=f"steps profiled (default {profiling.steps})"
     )

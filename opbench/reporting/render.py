@@ -141,6 +141,12 @@ def bench_notes(frame: pd.DataFrame) -> list[str]:
             f"{r.retained_bytes_per_call / 2**20:.2f} MiB per call after its outputs are dropped"
             for r in frame[frame["leaks"].eq(True)].itertuples()
         ]
+    if "witness" in frame:
+        notes += [
+            f"unwitnessed: {name} is plugin code timed in the process that imported it (--in-process): its "
+            "clocks could have been patched, and no other process saw its blocks"
+            for name in frame.loc[frame["witness"].eq(core.UNWITNESSED), "implementation"].unique()
+        ]
     not_ok = frame[frame["status"] != "ok"].drop_duplicates(["implementation", "dtype", "status", "detail"])
     return notes + [
         f"{r.implementation} ({r.dtype} {r.direction} {case_label(r)}): **{r.status}**: {r.detail}"

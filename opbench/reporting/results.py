@@ -18,8 +18,9 @@ KINDS = ("check", "bench", "train", "profile", "accuracy")
 # The version of the CSV rules, on every row written: 2 added `kind` and the keys with lr, batch
 # size, epochs and threads; 3 the `op` column, first in every key (a file without it holds gelu rows).
 # 4 the bench rows' `shape` and `layout`, in their key (a file without them holds 1-D contiguous rows).
-# Older files are read the same way.
-SCHEMA = 4
+# 5 the train rows' `max_batches` (0: every batch), in their key (a file without it trained on every
+# batch), and the bench rows' `witness`. Older files are read the same way.
+SCHEMA = 5
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Columns of schema 2 that schema 3 names for any op.
@@ -99,6 +100,8 @@ def load(path: str | Path) -> pd.DataFrame:
     if "numel" in frame and "shape" not in frame:  # bench rows from before shapes: 1-D and contiguous
         frame.insert(frame.columns.get_loc("numel") + 1, "shape", frame["numel"].astype(str))
         frame.insert(frame.columns.get_loc("shape") + 1, "layout", "contiguous")
+    if "epoch" in frame and "max_batches" not in frame:  # train rows from before --max-batches was kept
+        frame["max_batches"] = 0
     return frame.rename(columns=RENAMED)
 
 

@@ -36,6 +36,8 @@ class Implementation:
     # Settings it needs while it is checked, timed or trained, as a context manager factory (`compiled`:
     # torch.compile's configuration); entered around that work (registry.settings), never process-wide.
     settings: Callable[[], contextlib.AbstractContextManager] | None = field(default=None, compare=False)
+    # The --plugin that registered it (load_plugin); empty for opbench's own.
+    plugin: str = ""
 
     def unavailable_reason(self, device: str | None = None) -> str | None:
         """None when it can run (on `device`, or on any of its devices), else why not."""
@@ -79,6 +81,7 @@ def settings(impls) -> contextlib.ExitStack:
 
 
 _OPS: dict[str, Op] = {}
+_loading = ""  # the plugin load_plugin is importing: what its registrations record
 _REGISTRY: dict[tuple[str, str], Implementation] = {}  # (op name, implementation name)
 
 
@@ -138,6 +141,7 @@ def register(name: str, forward: Callable | None = None, *, op: str = DEFAULT, *
     if (spec.name, name) in _REGISTRY:
         raise ValueError(f"an implementation named {name!r} of {spec.name} is already registered")
     fields.setdefault("description", (forward.__doc__ or name).strip().splitlines()[0])
+    fields.setdefault("plugin", _loading)
     impl = Implementation(name=name, forward=forward, op=spec, **fields)
     _REGISTRY[spec.name, name] = impl
     return impl
@@ -181,6 +185,15 @@ def implementations(
 
 def load_plugin(spec: str) -> None:
     """Import user code that registers ops or implementations: a module name (my_pkg.gelus) or a .py file."""
+    global _loading
+    previous, _loading = _loading, spec
+    try:
+        _import_plugin(spec)
+    finally:
+        _loading = previous
+
+
+def _import_plugin(spec: str) -> None:
     import importlib
     import importlib.util
     from pathlib import Path

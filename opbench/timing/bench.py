@@ -19,7 +19,7 @@ from opbench.reporting import results
 from opbench.spec import inputs
 from opbench.spec.devices import DTYPES_BY_NAME, dtype_name
 from opbench.spec.registry import Implementation, settings
-from opbench.timing import casetimer, engine, memory, stats, workloads
+from opbench.timing import casetimer, engine, memory, stats, witness, workloads
 
 # Sizes in powers of 4: 2^4 .. 2^24 on the CPU (LeNet-5's activations are 2^12-2^18 elements; below
 # that a call's fixed cost is the whole cost), 2^10 .. 2^28 on CUDA; --quick keeps one.
@@ -47,11 +47,6 @@ MEASURED_COLUMNS = (
 )
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """A shape as its CSV cell: '2048x3072', '1048576' in 1-D."""
-    return "x".join(map(str, shape))
-
-
 def _row(
     name: str,
     case: workloads.Case,
@@ -59,6 +54,7 @@ def _row(
     status: Status = Status.OK,
     detail: str = "",
     cold_call_s: float | None = None,
+    witness: str = "",
 ) -> dict:
     row = dict(
         op=case.op.name,
@@ -67,11 +63,12 @@ def _row(
         dtype=dtype_name(case.dtype),
         direction=case.direction,
         numel=case.numel,
-        shape=shape_text(case.shape),
+        shape=case.shape_text,
         layout=case.layout,
         status=status,
         detail=detail,
         cold_call_s=cold_call_s,
+        witness=witness,
     )
     row.update(dict.fromkeys(MEASURED_COLUMNS, math.nan))  # every row has every column: untimed ones stay empty
     if measured is None:
@@ -146,6 +143,32 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, engine.Measured]) -
                 "of out.copy_(x)'s speed (a skipped write, a cached result or a patched clock, not a speedup)"
             )
             frame.loc[index, "detail"] = "; ".join(filter(None, (problem, row.get("detail"))))
+    return frame
+
+
+WITNESS_KEY = ["op", "implementation", "dtype", "direction", "shape", "layout"]  # workloads.Case.row_key
+
+
+def witnessed(frame: pd.DataFrame, seen: dict) -> pd.DataFrame:
+    """A child's rows as its witnessing parent saw their blocks (witness.refusal): each row WITNESSED;
+    a timed row whose times the parent did not see fails verification and keeps no ratio, and a case
+    whose baseline's times fail keeps no ratio at all."""
+    frame = frame.astype({"detail": object})  # a CSV's empty details read as float nan
+    frame["witness"] = core.WITNESSED
+    refused_cases = set()
+    for index, row in frame.iterrows():
+        if row["status"] not in (Status.OK, Status.FAILED_VERIFICATION) or not row["rounds"] > 0:
+            continue
+        key = tuple(str(row[column]) for column in WITNESS_KEY)
+        problem = witness.refusal(seen.get(key), int(row["rounds"]))
+        if problem:
+            frame.loc[index, RATIO_COLUMNS] = np.nan
+            frame.loc[index, ["status", "detail"]] = Status.FAILED_VERIFICATION, problem
+            if row["implementation"] == core.BASELINE:
+                refused_cases.add(key[:1] + key[2:])
+    for index, row in frame.iterrows():
+        if tuple(str(row[column]) for column in WITNESS_KEY if column != "implementation") in refused_cases:
+            frame.loc[index, RATIO_COLUMNS] = np.nan
     return frame
 
 
@@ -252,8 +275,19 @@ def _sweep(impls: list[Implementation], config: SweepConfig, on_rows) -> pd.Data
         if on_rows and keyed_frames:
             on_rows(pd.concat([frame for _, frame in keyed_frames], ignore_index=True))
 
+    plugins = {impl.name for impl in impls if impl.plugin}
+
     def timed_rows(case, timer, unavailable, cold) -> tuple[workloads.Case, pd.DataFrame]:
-        rows = unavailable + [_row(name, case, m, cold_call_s=cold.get(name)) for name, m in timer.results.items()]
+        rows = unavailable + [
+            _row(
+                name,
+                case,
+                m,
+                cold_call_s=cold.get(name),
+                witness=core.UNWITNESSED if name.removesuffix(core.OUT_SUFFIX) in plugins else "",
+            )
+            for name, m in timer.results.items()
+        ]
         return case, add_comparisons(results.to_frame(rows, config.device), timer.results)
 
     timers = []

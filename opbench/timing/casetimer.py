@@ -158,7 +158,7 @@ class CaseTimer(Rotation):
         try:
             block = self.prepare_block(name, workload)
             count = len(block.calls)
-            seconds, kept, disagreement = time_block(block, self.case.device)
+            seconds, kept, disagreement = time_block(block, self.case.device, self.case.row_key(name))
             del block  # the calls (and bwd's graphs) go before verification allocates
             return seconds, self.check_block(name, workload, kept, count, round_index) or disagreement
         except IMPLEMENTATION_ERRORS:

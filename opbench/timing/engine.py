@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from opbench.core import IMPLEMENTATION_ERRORS, Status, describe
+from opbench.timing import witness
 
 MAX_CALLS = 2000  # calls per block at most
 
@@ -81,8 +82,9 @@ def clock_disagreement(wall_s: float, cpu_s: float) -> str | None:
     )
 
 
-def time_block(block: Block, device: str) -> tuple[float, dict[int, object], str | None]:
-    """Seconds per call of one block on `device`'s clock, the kept results, and clock_disagreement.
+def time_block(block: Block, device: str, label: tuple | None = None) -> tuple[float, dict[int, object], str | None]:
+    """Seconds per call of one block on `device`'s clock, the kept results, and clock_disagreement; a
+    block with a label (its row's key) is marked for a witnessing parent process (timing.witness).
 
     Each call is made once: torch.utils.benchmark's Timer.timeit runs its statement twice as warm-up
     before the timed run, which would show every timed call its input first (a result cached by the
@@ -90,10 +92,12 @@ def time_block(block: Block, device: str) -> tuple[float, dict[int, object], str
     count is the process's: nothing here changes it."""
     now = clock(device)
     began = now()  # on CUDA: after the stream's earlier work, which must not count as this block's CPU time
+    witness.begin(label)
     cpu_began = time.thread_time()
     kept = block.run()
     cpu = time.thread_time() - cpu_began
     wall = now() - began
+    witness.end(label, wall)
     return wall / len(block.calls), kept, clock_disagreement(wall, cpu)
 
 

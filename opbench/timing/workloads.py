@@ -68,6 +68,15 @@ class Case:
         return math.prod(self.shape)
 
     @property
+    def shape_text(self) -> str:
+        """The shape as its CSV cell: '2048x3072', '1048576' in 1-D."""
+        return "x".join(map(str, self.shape))
+
+    def row_key(self, name: str) -> tuple[str, ...]:
+        """The key of entry `name`'s row in this case, as the witness names its blocks (timing.witness)."""
+        return (self.op.name, name, dtype_name(self.dtype), self.direction, self.shape_text, self.layout)
+
+    @property
     def tensor_bytes(self) -> int:
         """Bytes of one tensor of the case: x, grad, or an output."""
         return self.numel * self.dtype.itemsize

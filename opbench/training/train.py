@@ -31,7 +31,7 @@ class NonFiniteLoss(ArithmeticError):
 # What makes one training run: a re-run of the same run replaces all of its rows, never some epochs.
 # The parts of a training step, as torch.profiler ranges (EagerStep).
 FORWARD, BACKWARD, OPTIMIZER = "opbench::forward", "opbench::backward", "opbench::optimizer"
-RUN_KEY = ["op", "implementation", "device", "loader", "seed", "lr", "batch_size", "epochs"]
+RUN_KEY = ["op", "implementation", "device", "loader", "seed", "lr", "batch_size", "epochs", "max_batches"]
 KEY = [*RUN_KEY, "epoch"]
 
 
@@ -194,6 +194,7 @@ def failed_row(impl: Implementation, config: TrainConfig, status: Status, detail
         lr=config.lr,
         batch_size=config.batch_size,
         epochs=config.epochs,
+        max_batches=config.max_batches or 0,
         epoch=0,
         status=status,
         detail=detail,
@@ -285,6 +286,7 @@ def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) ->
                 batch_size=config.batch_size,
                 lr=config.lr,
                 epochs=config.epochs,
+                max_batches=config.max_batches or 0,  # 0: every batch of an epoch
                 # CUDA: the allocator's peak in this epoch. CPU: the process's peak resident set so far
                 # (it never falls, so an epoch that leaks shows as growth from one row to the next).
                 peak_memory_mb=(

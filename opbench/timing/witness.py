@@ -1,0 +1,151 @@
+"""The parent's witness of the blocks a child process times: plugin code can patch every clock in the process it runs
+in, so the parent, which never imports it, sees each block begin and end and refuses times it did not see.
+
+The child marks each timed block's start and end with a datagram on a Unix socket the parent handed
+it (OPBENCH_WITNESS_FD); the kernel stamps each datagram with its clock as it is sent
+(SO_TIMESTAMPNS), so neither the parent's scheduling nor anything in the child moves the stamps. A
+block the child reports shorter than the stamps say (beyond the marks' own cost, measured on
+CALIBRATION_PAIRS empty blocks when the child starts, and SLACK) fails its row; so does a row that
+reports more timed blocks than the parent saw (a child that stopped marking).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+
+ENV = "OPBENCH_WITNESS_FD"
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's number where Python does not name it
+CALIBRATION = "calibration"
+CALIBRATION_PAIRS = 32
+# A reported block may fall short of the witnessed one by the marks' cost plus this: what runs between
+# a mark and the clock read (two calls), and a preemption there, which one block in a row may hit.
+SLACK_S, SLACK_FRACTION = 5e-4, 0.05
+# How a refused row's detail begins.
+REFUSAL = "timer disagrees (the parent process saw"
+# A row fails once this many of its blocks disagree (or all of them, when it has fewer).
+DISAGREEING_BLOCKS = 2
+
+_FD = os.environ.get(ENV)  # read once: unset (the usual case), marking costs one comparison
+_channel: socket.socket | None = None
+
+
+def _send(message: list) -> None:
+    global _channel
+    if _channel is None:
+        _channel = socket.socket(fileno=int(_FD))
+        for _ in range(CALIBRATION_PAIRS):  # empty blocks: what a pair of marks costs with nothing between
+            _channel.send(json.dumps([CALIBRATION, None]).encode())
+            _channel.send(json.dumps([CALIBRATION, 0.0]).encode())
+    _channel.send(json.dumps(message).encode())
+
+
+def begin(label: tuple | None) -> None:
+    """Mark the start of a timed block named `label` (a row's key; None: an unwitnessed block)."""
+    if _FD is not None and label is not None:
+        _send([list(label), None])
+
+
+def end(label: tuple | None, seconds: float) -> None:
+    """Mark the end of the block `label` began, with the seconds the child's clock gave it."""
+    if _FD is not None and label is not None:
+        _send([list(label), seconds])
+
+
+@dataclass
+class Seen:
+    """What the parent saw of one label's blocks: how many, and the disagreeing ones, worst first."""
+
+    blocks: int = 0
+    disagreeing: list[tuple[float, float]] = field(default_factory=list)  # (reported, witnessed) seconds
+
+    def problem(self) -> str | None:
+        """Why the label's times cannot stand, None when they can."""
+        if len(self.disagreeing) < min(DISAGREEING_BLOCKS, self.blocks):
+            return None
+        reported, witnessed = max(self.disagreeing, key=lambda pair: pair[1] - pair[0])
+        return (
+            f"{REFUSAL} a block take {1e3 * witnessed:.3g} ms that the timing "
+            f"process reported as {1e3 * reported:.3g} ms; {len(self.disagreeing)} of {self.blocks} blocks)"
+        )
+
+
+class Witness:
+    """The parent's end: a datagram socket whose peer a child inherits (env, pass_fds), read by a thread
+    that keeps every mark with its kernel stamp; close() then seen() judges the blocks."""
+
+    def __init__(self):
+        self._mine, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._mine.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._marks: list[tuple[float, list]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pass_fds(self) -> tuple[int]:
+        return (self._theirs.fileno(),)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, ENV: str(self._theirs.fileno())}
+
+    def _read(self) -> None:
+        while True:
+            data, ancillary, _, _ = self._mine.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+            if not data:  # close()'s end of marks
+                return
+            stamp = None
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                    stamp = seconds + nanoseconds * 1e-9
+            if stamp is not None:  # an unstamped mark is not seen: its row then has blocks the parent did not see
+                self._marks.append((stamp, json.loads(data)))
+
+    def close(self) -> None:
+        """After the child has exited: stop reading once every mark it sent is in."""
+        self._theirs.send(b"")
+        self._reader.join()
+        self._mine.close()
+        self._theirs.close()
+
+    def mark_cost_s(self) -> float:
+        """The longest an empty calibration block looked: the marks' own cost."""
+        return max(self._durations(CALIBRATION), default=0.0)
+
+    def _durations(self, wanted) -> list[float]:
+        return [witnessed for label, _, witnessed in self._blocks() if label == wanted]
+
+    def _blocks(self):
+        """(label, reported, witnessed seconds) of every block whose two marks arrived."""
+        started = {}
+        for stamp, (label, seconds) in self._marks:
+            key = tuple(label) if isinstance(label, list) else label
+            if seconds is None:
+                started[key] = stamp
+            elif key in started:
+                yield key, seconds, stamp - started.pop(key)
+
+    def seen(self) -> dict[tuple, Seen]:
+        """Every label's blocks as the parent saw them (the calibration's left out)."""
+        allowed = self.mark_cost_s() + SLACK_S
+        seen: dict[tuple, Seen] = {}
+        for label, reported, witnessed in self._blocks():
+            if label == CALIBRATION:
+                continue
+            entry = seen.setdefault(label, Seen())
+            entry.blocks += 1
+            if reported < witnessed * (1 - SLACK_FRACTION) - allowed:
+                entry.disagreeing.append((reported, witnessed))
+        return seen
+
+
+def refusal(seen: Seen | None, rounds: int) -> str | None:
+    """Why a row timed in `rounds` blocks cannot stand, given what the parent saw of them; None when it can."""
+    blocks = seen.blocks if seen else 0
+    if blocks < rounds:
+        return f"{REFUSAL} {blocks} of the {rounds} blocks the timing process reported)"
+    return seen.problem()

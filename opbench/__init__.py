@@ -2,7 +2,7 @@
 train them."""
 
 from opbench.core import BASELINE, UnavailableError
-from opbench.spec.activations import Op
+from opbench.spec.activations import Op, gated
 from opbench.spec.registry import (
     Implementation,
     define_op,
@@ -26,6 +26,7 @@ __all__ = [
     "Op",
     "UnavailableError",
     "define_op",
+    "gated",
     "get",
     "get_op",
     "implementations",

@@ -111,14 +111,18 @@ def baseline_for(name: str) -> str:
 
 
 DIRECTIONS = ("fwd", "bwd", "fwd+bwd")
-# Tensors of n elements an op must touch once: fwd reads x and writes y; bwd reads grad and x and
-# writes grad_input; fwd+bwd both (docs/methodology.md, "Bytes moved").
-TENSORS_TOUCHED = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}
 
 
-def bytes_moved(direction: str, numel: int, dtype) -> int:
+def tensors_touched(direction: str, inputs: int = 1) -> int:
+    """Tensors of n elements an op of `inputs` inputs must touch once: fwd reads them and writes y (2 for
+    one input, 3 for a gated op); bwd reads grad and the inputs and writes each input's gradient (3, 5);
+    fwd+bwd both (5, 8) (docs/methodology.md, "Bytes moved")."""
+    return {"fwd": inputs + 1, "bwd": 2 * inputs + 1, "fwd+bwd": 3 * inputs + 2}[direction]
+
+
+def bytes_moved(direction: str, numel: int, dtype, inputs: int = 1) -> int:
     """Bytes a call of `direction` must move over tensors of numel elements of dtype (a torch.dtype)."""
-    return TENSORS_TOUCHED[direction] * numel * dtype.itemsize
+    return tensors_touched(direction, inputs) * numel * dtype.itemsize
 
 
 # The parts of a LeNet-5 training step that the step profile splits its time into (profile.csv columns).

@@ -17,7 +17,7 @@ from opbench.core import Status
 from opbench.correctness import check
 from opbench.reporting import render, results, sections
 from opbench.spec import inputs
-from opbench.spec.activations import GELU
+from opbench.spec.activations import GELU, SWIGLU
 from opbench.timing import bench, casetimer, engine, memory, workloads
 from tests.conftest import requires_cuda
 
@@ -47,24 +47,25 @@ def test_calls_do_the_direction_each_on_its_own_window(direction):
     calls = workloads.calls_for(spy, direction, workload, 4, baseline=False)
     built = len(seen)  # bwd builds one graph per window up front, and each call replays only its backward
     assert built == (3 if direction == "bwd" else 0)
-    results = [workloads.output_of(call()) for call in calls]
+    results = [workloads.outputs_of(call())[0] for call in calls]
     pointers = [pointer for pointer, _ in seen]
     assert len(set(pointers)) == 3 and all(grad == (direction != "fwd") for _, grad in seen)
     assert len(seen) == (3 if direction == "bwd" else 4)
     if direction == "fwd":
-        assert torch.equal(results[0], 2 * workload.plain[0])
+        assert torch.equal(results[0], 2 * workload.plain[0][0])
     else:
         assert torch.equal(results[1], 2 * workload.grads[1])  # d(2x)/dx times the upstream gradient
 
 
 def test_each_round_gives_every_window_new_values_in_place():
     workload = workloads.Workload(workloads.Case(GELU, "fwd", 1000, torch.float32, "cpu"), windows=2)
-    before = [w.clone() for w in workload.plain]
-    pointers, versions = [w.data_ptr() for w in workload.plain], [w._version for w in workload.plain]
+    windows = [w for (w,) in workload.plain]
+    before = [w.clone() for w in windows]
+    pointers, versions = [w.data_ptr() for w in windows], [w._version for w in windows]
     workload.refresh(1)
-    assert [w.data_ptr() for w in workload.plain] == pointers and [w._version for w in workload.plain] == versions
-    assert all((w != b).all() for w, b in zip(workload.plain, before))
-    assert torch.equal(workload.window(workload.expected(), 1), GELU.expected(workload.plain[1]))
+    assert [w.data_ptr() for w in windows] == pointers and [w._version for w in windows] == versions
+    assert all((w != b).all() for w, b in zip(windows, before))
+    assert torch.equal(workload.window(workload.expected()[0], 1), GELU.expected(*workload.plain[1]))
 
 
 def test_cases_time_every_entry_in_every_round_of_every_pass():
@@ -330,16 +331,20 @@ def test_shape_presets_name_their_models_and_lenet5s_activations():
         inputs.parse_shape("4x0")
 
 
+@pytest.mark.parametrize("op", [GELU, SWIGLU], ids=lambda op: op.name)
 @pytest.mark.parametrize("layout", inputs.LAYOUTS)
-def test_every_window_has_the_cases_shape_and_layout(layout):
-    case = workloads.Case(GELU, "fwd", (4, 6, 8, 8), torch.float32, "cpu", layout)
+def test_every_window_has_the_cases_shape_and_layout(layout, op):
+    """Every input of the op (a gated op's gate and up) in every window, each its own buffer's view."""
+    case = workloads.Case(op, "fwd", (4, 6, 8, 8), torch.float32, "cpu", layout)
     workload = workloads.Workload(case, windows=3)
     reference = inputs.layout_view(torch.zeros(inputs.layout_elements(case.shape, layout)), case.shape, layout)
-    for view, leaf, grad in zip(workload.plain, workload.leaves, workload.grads):
-        assert view.shape == leaf.shape == grad.shape == case.shape
-        assert view.stride() == reference.stride() == workload.copy_target.stride()
-    assert len({v.data_ptr() for v in workload.plain}) == 3
-    assert torch.equal(workload.window(workload.expected(), 2), GELU.expected(workload.plain[2]))
+    for views, leaves, grad in zip(workload.plain, workload.leaves, workload.grads):
+        assert len(views) == len(leaves) == len(op.inputs)
+        for view, leaf in zip(views, leaves):
+            assert view.shape == leaf.shape == grad.shape == case.shape
+            assert view.stride() == reference.stride() == workload.copy_target.stride()
+    assert len({v.data_ptr() for views in workload.plain for v in views}) == 3 * len(op.inputs)
+    assert torch.equal(workload.window(workload.expected()[0], 2), op.expected(*workload.plain[2]))
 
 
 @pytest.mark.slow
@@ -369,8 +374,8 @@ def test_a_sweep_times_each_shape_in_each_layout_it_can_have_with_its_memory(tmp
 
 def test_saved_bytes_count_what_autograd_keeps_beyond_the_input():
     x = torch.randn(1000, requires_grad=True)
-    assert memory.saved_bytes(torch.nn.functional.gelu, x) == 0  # F.gelu saves its input only
-    assert memory.saved_bytes(lambda t: torch.nn.functional.silu(t) * t.exp(), x) == 2 * 4000  # silu(t), exp(t)
+    assert memory.saved_bytes(torch.nn.functional.gelu, (x,)) == 0  # F.gelu saves its input only
+    assert memory.saved_bytes(lambda t: torch.nn.functional.silu(t) * t.exp(), (x,)) == 2 * 4000  # silu(t), exp(t)
 
 
 def test_rows_from_before_shapes_read_as_1d_contiguous(tmp_path):

@@ -71,16 +71,17 @@ def test_composite_passes_in_full_precision(dtype):
 
 
 def test_the_python_op_list_names_exactly_the_ops_the_extension_declares():
-    """cpp.KERNEL_OPS (which ops get a `cpp` implementation) and OPBENCH_ACTIVATIONS in
-    opbench/csrc/activation_math.h (which ops the extension declares) are two lists; a functor added to one
-    and not the other must not go unnoticed."""
+    """cpp.KERNEL_OPS and GATED_OPS (which ops get a `cpp` implementation) and OPBENCH_ACTIVATIONS and
+    OPBENCH_GATED in opbench/csrc/activation_math.h (which ops the extension declares) are two lists each; a
+    functor added to one and not the other must not go unnoticed."""
     cpp.load_fused()
     declared = {
         name.split("::")[1].split(".")[0]
         for name in torch._C._dispatch_get_all_op_names()
         if name.startswith("opbench::")
     }
-    assert declared == {f"{custom_ops.schema_name(op)}{suffix}" for op in OPS for suffix in ("", "_backward")}
+    ops = OPS + cpp.GATED_OPS
+    assert declared == {f"{custom_ops.schema_name(op)}{suffix}" for op in ops for suffix in ("", "_backward")}
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])

@@ -1,6 +1,8 @@
 """Ops as specs: a fourth op declared in a plugin, from its reference alone, is checked, timed, trained and reported
 with no edit anywhere else."""
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
@@ -10,6 +12,7 @@ from opbench import pipeline
 from opbench.cli import main
 from opbench.reporting import report, results
 from opbench.timing import bench
+from opbench.training import train
 from tests.conftest import LOCAL_MNIST, requires_mnist
 
 # Mish, x tanh(softplus(x)): its float64 reference with explicit limits, and F.mish as its baseline.
@@ -115,3 +118,36 @@ def test_every_command_takes_op_all(capsys):
     assert main(["check", "--op", "all", "--impl", "torch", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert all(f"{op}:\n" in out for op in ("gelu", "gelu-tanh", "silu"))
+
+
+# ReGLU, relu(gate) * up, declared from its activation's reference alone (opbench.gated).
+REGLU = """
+import torch
+
+import opbench
+
+opbench.define_op(opbench.gated("reglu", "relu(gate) * up", torch.relu, lambda x: (x > 0).to(x.dtype)))
+"""
+
+
+@requires_mnist
+def test_a_gated_plugin_op_is_checked_timed_trained_and_reported(tmp_path, scratch_registry):
+    plugin = tmp_path / "reglu.py"
+    plugin.write_text(REGLU)
+    opbench.load_plugin(str(plugin))
+    impls = opbench.implementations("cpu", op="reglu")
+    assert opbench.get_op("reglu").inputs == ("gate", "up")
+    checked = pipeline.check(impls, "cpu", [torch.float32, torch.float64], csv=tmp_path / "check.csv")
+    assert checked.failures == [], checked.failures
+    config = bench.SweepConfig(shapes=[(64, 256)], layouts=("contiguous", "chunked"), directions=["fwd", "fwd+bwd"])
+    swept = pipeline.sweep(impls, dataclasses.replace(config, rounds=2), csv=tmp_path / "bench.csv")
+    assert swept.failures == [], swept.failures
+    rows = results.load(tmp_path / "bench.csv").set_index(["implementation", "direction", "layout"])
+    assert rows.loc[("torch", "fwd+bwd", "chunked"), "status"] == "ok"
+    assert rows.loc[("torch", "fwd", "chunked"), "bytes"] == 3 * 64 * 256 * 4  # reads gate and up, writes y
+    trained = pipeline.train(
+        impls, [train.TrainConfig(epochs=1, max_batches=30, loader="device", data_root=str(LOCAL_MNIST))]
+    )
+    assert trained.failures == [] and set(trained.frame["op"]) == {"reglu"}
+    text = report.write(tmp_path, tmp_path / "report", "test").read_text()
+    assert "## reglu: relu(gate) * up" in text

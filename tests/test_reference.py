@@ -16,8 +16,13 @@ def test_erf_form_matches_the_textbook_formula():
 
 @pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
 def test_each_reference_matches_pytorch_in_float64_where_pytorch_is_exact(op):
-    x = torch.linspace(-6, 6, 10001, dtype=torch.float64)
-    torch.testing.assert_close(op.function(x), op.baseline(x), rtol=1e-14, atol=1e-15)
+    xs = _inputs(op, torch.linspace(-6, 6, 10001, dtype=torch.float64))
+    torch.testing.assert_close(op.function(*xs), op.baseline(*xs), rtol=1e-14, atol=1e-15)
+
+
+def _inputs(op, x):
+    """x as the first input, and for an op of several, the others varied over [-3, 3] in another order."""
+    return (x, *(torch.linspace(3, -3, len(x), dtype=x.dtype).roll(k * 37) for k in range(1, len(op.inputs))))
 
 
 def test_erfc_form_keeps_the_negative_tail():
@@ -39,18 +44,21 @@ def test_sigmoid_forms_keep_the_negative_tail():
 
 @pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
 def test_derivative_is_the_autograd_derivative(op):
-    x = torch.linspace(-8, 8, 2001, dtype=torch.float64, requires_grad=True)
-    (autograd,) = torch.autograd.grad(op.function(x).sum(), x)
-    torch.testing.assert_close(op.derivative(x.detach()), autograd, rtol=1e-12, atol=1e-14)
+    """Each partial derivative, of each input."""
+    xs = [x.requires_grad_() for x in _inputs(op, torch.linspace(-8, 8, 2001, dtype=torch.float64))]
+    autograd = torch.autograd.grad(op.function(*xs).sum(), xs)
+    for partial, expected in zip(op.partials, autograd, strict=True):
+        torch.testing.assert_close(partial(*(x.detach() for x in xs)), expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("op", activations.BUILT_IN, ids=lambda op: op.name)
 def test_limits(op):
+    """Along the first input, the others at 1 (Op.along), as the op declares them."""
     x = torch.tensor([value for value, _, _ in op.limits], dtype=torch.float64)
     values = torch.tensor([v for _, v, _ in op.limits], dtype=torch.float64)
     slopes = torch.tensor([s for _, _, s in op.limits], dtype=torch.float64)
-    torch.testing.assert_close(op.function(x), values, equal_nan=True)
-    torch.testing.assert_close(op.derivative(x), slopes, equal_nan=True)
+    torch.testing.assert_close(op.function(*op.along(x)), values, equal_nan=True)
+    torch.testing.assert_close(op.partials[0](*op.along(x)), slopes, equal_nan=True)
     big = torch.tensor([1e300, -1e300], dtype=torch.float64)
-    assert op.function(big).tolist() == [1e300, 0.0]
-    assert op.derivative(big).tolist() == [1.0, 0.0]
+    assert op.function(*op.along(big)).tolist() == [1e300, 0.0]
+    assert op.partials[0](*op.along(big)).tolist() == [1.0, 0.0]

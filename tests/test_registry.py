@@ -93,7 +93,7 @@ def test_wrong_device_names_the_device():
 
 
 def test_non_tensor_input():
-    with pytest.raises(TypeError, match="expected a torch.Tensor, got list"):
+    with pytest.raises(TypeError, match="expected a torch.Tensor for x, got list"):
         opbench.get("torch")([1.0])
 
 

@@ -34,6 +34,17 @@ def test_lenet5_is_the_reference_architecture():
     assert sum(p.numel() for p in model.parameters()) == 44426
 
 
+def test_the_gated_lenet5_has_glu_blocks_as_its_hidden_layers():
+    """For a gated op the hidden linear layers produce gate and up side by side (2 x 120, 2 x 84)."""
+    swiglu = opbench.lookup("torch", op="swiglu")
+    model = lenet5(swiglu, "torch", swiglu.op)
+    assert [layer.out_features for layer in model if isinstance(layer, torch.nn.Linear)] == [240, 168, 10]
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    hidden = torch.randn(3, 240)
+    assert torch.equal(model[10](hidden), torch.nn.functional.silu(hidden[:, :120]) * hidden[:, 120:])
+    assert torch.equal(model[1](hidden), torch.nn.functional.silu(hidden))  # convolution sites: up = 1
+
+
 def config(tmp_path, **overrides):
     settings = dict(loader="device", data_root=str(LOCAL_MNIST), logdir=str(tmp_path / "runs"))
     settings.update(overrides)

@@ -252,12 +252,13 @@ class ErrorStats:
 
 
 def _results(impl: Implementation, x: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
-    """The implementation's forward and its backward for an upstream gradient of 1, on the CPU."""
+    """The implementation's forward and its first input's gradient for an upstream gradient of 1, along
+    that input (Op.along), on the CPU."""
     x = x.to(device)
     with torch.no_grad():
-        forward = impl(x)
+        forward = impl(*impl.op.along(x))
     leaf = x.detach().requires_grad_()
-    (backward,) = torch.autograd.grad(impl(leaf), leaf, torch.ones_like(leaf))
+    (backward,) = torch.autograd.grad(impl(*impl.op.along(leaf)), leaf, torch.ones_like(leaf))
     return {"fwd": forward.detach().cpu(), "bwd": backward.cpu()}
 
 
@@ -270,10 +271,11 @@ class Interrupted(KeyboardInterrupt):
 
 
 def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs: str = "default") -> list[dict]:
-    """One row per implementation (of one op) and direction: its ULP errors over the dtype's inputs.
-    Interrupted after a finished chunk: Interrupted, with the rows of the finished ones."""
+    """One row per implementation (of one op) and direction: its ULP errors over the dtype's inputs, along
+    the op's first input (Op.along: a gated op's activation, up = 1). Interrupted after a finished
+    chunk: Interrupted, with the rows of the finished ones."""
     op = impls[0].op
-    functions = {"fwd": op.function, "bwd": op.derivative}
+    functions = {"fwd": lambda x: op.function(*op.along(x)), "bwd": lambda x: op.partials[0](*op.along(x))}
     stats = {
         (impl.name, d): ErrorStats(dtype, functions[d], ulp_budget(op.name, dtype_name(dtype), d))
         for impl in impls

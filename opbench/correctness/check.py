@@ -2,12 +2,13 @@
 
 Every implementation meets the same checks, per device and dtype, declared once in CHECKS:
   forward    agreement with the reference on seeded random inputs at several scales
-  backward   input gradients (upstream gradient x f') against the reference
+  backward   each input's gradient (upstream gradient x its partial derivative) against the reference
   contract   a fresh output, the input untouched, the same bits for the same input, no stale results
   edges      agreement on each dtype's edge values (zeros, subnormals, tails, largest finite) and the op's own
   limits     f(+-inf), f(nan) and the derivative there, as the op declares them
   (edges and limits report deviations; they fail a run only when strict: F.gelu itself deviates)
-  layouts    strided, transposed, misaligned, 0-dim, empty and 3-d inputs give what contiguous copies give
+  layouts    strided, transposed, misaligned, 0-dim, empty and 3-d inputs give what contiguous copies give, and
+             so do an op's inputs side by side in one tensor (Implementation.concatenated)
   gradcheck  torch.autograd.gradcheck in float64
   opcheck    torch.library.opcheck on each custom op behind the implementation
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from opbench.core import IMPLEMENTATION_ERRORS, Status, describe, naming_threads_left
-from opbench.correctness.tolerance import agreement
+from opbench.correctness.tolerance import agreement, other_inputs_scale
 from opbench.spec import inputs
 from opbench.spec.devices import dtype_name
 from opbench.spec.registry import Implementation, settings
@@ -99,21 +100,31 @@ def _agreement_verdict(
 
 def check_forward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL) -> Outcome:
     part = -(-numel // len(inputs.SCALES))
-    parts = [inputs.random_input(part, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
-    x = torch.cat(parts)
-    expected = impl.op.expected(x)  # before the call: an implementation may scribble on x
-    y = impl(x)
-    _check_output("output", y, x)
-    return _agreement_verdict("forward", y, expected, x, dtype)
+    parts = [impl.op.random_inputs(part, dtype, device, scale, seed) for seed, scale in enumerate(inputs.SCALES)]
+    xs = [torch.cat(column) for column in zip(*parts)]
+    expected = impl.op.expected(*xs)  # before the call: an implementation may scribble on its inputs
+    y = impl(*xs)
+    _check_output("output", y, xs[0])
+    return _agreement_verdict("forward", y, expected, xs[0], dtype, other_inputs_scale(xs, 0))
+
+
+def gradient_name(op, k: int) -> str:
+    """How messages name input k's gradient: 'gradient', or 'gradient of up' for an op of several inputs."""
+    return f"gradient of {op.inputs[k]}" if len(op.inputs) > 1 else "gradient"
 
 
 def check_backward(impl: Implementation, dtype: torch.dtype, device: str, numel: int = RANDOM_NUMEL) -> Outcome:
-    x = inputs.random_input(numel, dtype, device, scale=3.0, seed=10).requires_grad_()
+    """Each input's gradient against the reference's partial derivative times the upstream gradient."""
+    xs = [x.requires_grad_() for x in impl.op.random_inputs(numel, dtype, device, scale=3.0, seed=10)]
     grad = inputs.random_input(numel, dtype, device, scale=1.0, seed=11)
-    expected = impl.op.expected_grad(grad, x.detach())
-    impl(x).backward(grad)
-    _check_output("input gradient", x.grad, x)
-    return _agreement_verdict("gradient", x.grad, expected, x.detach(), dtype, atol_scale=grad.abs())
+    expected = impl.op.expected_grads(grad, *(x.detach() for x in xs))
+    impl(*xs).backward(grad)
+    for k, x in enumerate(xs):
+        _check_output(f"{gradient_name(impl.op, k)}", x.grad, x)
+        scale = grad.abs() * other_inputs_scale(xs, k)
+        outcome = _agreement_verdict(gradient_name(impl.op, k), x.grad, expected[k], xs[0].detach(), dtype, scale)
+        if outcome.status != Status.PASS or k == len(xs) - 1:
+            return outcome
 
 
 CONTRACT_NUMEL = 4099  # odd: vector bodies and scalar tails both run
@@ -126,69 +137,78 @@ def _first_difference(a: torch.Tensor, b: torch.Tensor) -> int | None:
 
 
 def check_contract(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
-    """The call contract, each violation named: a fresh output of the input's shape, dtype and device;
-    the input left as it was (values and version counter); the same bits for the same input, called
-    twice and after a call on another input; and a result that follows the input's values, so that a
-    result cached by pointer, version, shape or some of the values shows up. Independent of accuracy
-    (that is the forward check's): it compares the implementation's results with each other."""
-    a = inputs.random_input(CONTRACT_NUMEL, dtype, device, 3.0, seed=50)
-    b = inputs.random_input(CONTRACT_NUMEL, dtype, device, 3.0, seed=51)
+    """The call contract, each violation named: a fresh output of the inputs' shape, dtype and device;
+    the inputs left as they were (values and version counters); the same bits for the same inputs,
+    called twice and after a call on other inputs; and a result that follows each input's values, so
+    that a result cached by pointer, version, shape or some of the values of any input shows up.
+    Independent of accuracy (that is the forward check's): it compares the implementation's results
+    with each other."""
+    op = impl.op
+    a = list(op.random_inputs(CONTRACT_NUMEL, dtype, device, 3.0, seed=50))
+    b = op.random_inputs(CONTRACT_NUMEL, dtype, device, 3.0, seed=51)
     positions = torch.randperm(CONTRACT_NUMEL, generator=torch.Generator().manual_seed(52))[:2].tolist()
     violations = []
-    before, version = a.clone(), a._version
-    first = impl(a)
-    _check_output("output", first, a)
-    if first.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
-        violations.append("returns memory of its input, not a fresh output")
-    changed = _first_difference(a, before)
-    if changed is not None:
-        violations.append(f"changed its input (element {changed})")
-    elif a._version != version:
-        violations.append("wrote into its input (its version counter moved)")
-    a.data.copy_(before)  # the checks below start again from the original input
-    again = _first_difference(impl(a), first)
+    before, versions = [x.clone() for x in a], [x._version for x in a]
+    first = impl(*a)
+    _check_output("output", first, a[0])
+    for name, x, original, version in zip(op.inputs, a, before, versions):
+        which = f"its input {name}" if len(a) > 1 else "its input"
+        if first.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+            violations.append(f"returns memory of {which}, not a fresh output")
+        changed = _first_difference(x, original)
+        if changed is not None:
+            violations.append(f"changed {which} (element {changed})")
+        elif x._version != version:
+            violations.append(f"wrote into {which} (its version counter moved)")
+        x.data.copy_(original)  # the checks below start again from the original inputs
+    again = _first_difference(impl(*a), first)
     if again is not None:
         violations.append(f"differs between two calls on the same input (element {again}): nondeterministic")
-    if _first_difference(impl(b), first) is None:
+    if _first_difference(impl(*b), first) is None:
         violations.append(
             "returns the first input's result for a second input of the same shape (a result cached by shape?)"
         )
-    after_other = _first_difference(impl(a), first)
+    after_other = _first_difference(impl(*a), first)
     if after_other is not None:
         violations.append(f"returns another result for an input after a call on another input (element {after_other})")
 
     def moved(x: torch.Tensor, position: int) -> float:  # a value at least 3 away, so that f moves too
         return -4.0 if abs(x[position].item() - 4.0) < 1.0 else 4.0
 
-    # New values in place, through an alias that leaves pointer, shape and version counter as they were.
-    a.data[positions[0]] = moved(a, positions[0])
-    if _first_difference(impl(a)[positions[0]], first[positions[0]]) is None:
-        violations.append(
-            "ignores a change of its input's values made in place (a result cached by pointer or version?)"
-        )
-    # A new tensor equal to the last input but for one element.
-    last = impl(a)
-    c = a.clone()
-    c[positions[1]] = moved(c, positions[1])
-    if _first_difference(impl(c)[positions[1]], last[positions[1]]) is None:
-        violations.append(
-            "returns a stale result for an input differing from the previous one in one element "
-            "(a result cached by some of the values?)"
-        )
+    for k, name in enumerate(op.inputs):  # a result cached on any one input shows up when that input changes
+        which = f" {name}" if len(a) > 1 else ""
+        # New values in place, through an alias that leaves pointer, shape and version counter as they were.
+        last = impl(*a)
+        a[k].data[positions[0]] = moved(a[k], positions[0])
+        if _first_difference(impl(*a)[positions[0]], last[positions[0]]) is None:
+            violations.append(
+                f"ignores a change of its input{which}'s values made in place (a result cached by pointer or version?)"
+            )
+        # A new tensor equal to the last input but for one element.
+        last = impl(*a)
+        changed = [x.clone() if j == k else x for j, x in enumerate(a)]
+        changed[k][positions[1]] = moved(changed[k], positions[1])
+        if _first_difference(impl(*changed)[positions[1]], last[positions[1]]) is None:
+            violations.append(
+                f"returns a stale result for an input{which} differing from the previous one in one element "
+                "(a result cached by some of the values?)"
+            )
     return _verdict(violations)
 
 
 def check_edges(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
-    x = inputs.edge_input(dtype, device, impl.op.edge_values)
-    y = impl(x)
-    _check_output("output", y, x)
-    return _agreement_verdict("edge", y, impl.op.expected(x), x, dtype, failure=Status.DEVIATING)
+    """The dtype's and the op's edge values, along the op's first input (Op.along)."""
+    xs = impl.op.along(inputs.edge_input(dtype, device, impl.op.edge_values))
+    y = impl(*xs)
+    _check_output("output", y, xs[0])
+    return _agreement_verdict("edge", y, impl.op.expected(*xs), xs[0], dtype, failure=Status.DEVIATING)
 
 
 def check_limits(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
+    """f and f' (along the first input, Op.along) at +-inf and nan, as the op declares them."""
     values = [value for value, _, _ in impl.op.limits]
     x = inputs.embed(values, dtype, device).requires_grad_()
-    y = impl(x)
+    y = impl(*impl.op.along(x))
     y.backward(torch.ones_like(y))
     positions = x.detach().isinf() | x.detach().isnan()
     deviations = []
@@ -205,21 +225,35 @@ def check_limits(impl: Implementation, dtype: torch.dtype, device: str) -> Outco
 
 def check_layouts(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
     """Each view's result against the result of its contiguous copy, within the dtype's tolerance
-    (F.gelu itself takes a scalar path for strided inputs, so bitwise equality is too strict here)."""
-    base = inputs.random_input(4099, dtype, device, scale=3.0, seed=20)
+    (F.gelu itself takes a scalar path for strided inputs, so bitwise equality is too strict here); every
+    input in the view's layout at once; and the op's inputs as one tensor side by side (concatenated:
+    for a gated op the strided halves of h.chunk(2, -1))."""
+    op = impl.op
+    bases = op.random_inputs(4099, dtype, device, scale=3.0, seed=20)
+    views = [inputs.layouts(base) for base in bases]
     mismatches = []
-    for name, view in inputs.layouts(base).items():
-        got, want = impl(view), impl(view.contiguous())
-        if got.shape != view.shape:
-            mismatches.append(f"{name} input of shape {tuple(view.shape)} gave shape {tuple(got.shape)}")
-        elif not agreement(got, want, view, dtype).passed:
+    for name in views[0]:
+        xs = [view[name] for view in views]
+        got, want = impl(*xs), impl(*(x.contiguous() for x in xs))
+        if got.shape != xs[0].shape:
+            mismatches.append(f"{name} input of shape {tuple(xs[0].shape)} gave shape {tuple(got.shape)}")
+        elif not agreement(got, want, xs[0], dtype, other_inputs_scale(xs, 0)).passed:
             mismatches.append(f"{name} input: result differs from that of a contiguous copy")
+    side = 63
+    h = torch.cat([base[: side * side].view(side, side) for base in bases], dim=-1)
+    parts = h.chunk(len(op.inputs), -1)
+    want = impl(*(part.contiguous() for part in parts))
+    if not agreement(impl.concatenated(h), want, parts[0], dtype, other_inputs_scale(parts, 0)).passed:
+        mismatches.append(
+            f"concatenated input ({', '.join(op.inputs)} = h.chunk({len(op.inputs)}, -1)): result differs from "
+            "that of contiguous copies"
+        )
     return _verdict(mismatches)
 
 
 def check_gradcheck(impl: Implementation, dtype: torch.dtype, device: str) -> Outcome:
-    x = inputs.random_input(64, torch.float64, device, scale=3.0, seed=30).requires_grad_()
-    passed = torch.autograd.gradcheck(impl, (x,), raise_exception=False)
+    xs = [x.requires_grad_() for x in impl.op.random_inputs(64, torch.float64, device, scale=3.0, seed=30)]
+    passed = torch.autograd.gradcheck(impl, tuple(xs), raise_exception=False)
     return _verdict([] if passed else ["analytical and numerical gradients differ"])
 
 

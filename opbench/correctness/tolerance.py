@@ -71,6 +71,17 @@ def error_and_allowed(
     return error, allowed
 
 
+def other_inputs_scale(xs, k: int) -> torch.Tensor | float:
+    """The magnitudes of every input but input k, multiplied (1.0 for an op of one input): what an
+    absolute error made along input k is multiplied by in an op that is a product of factors (a gated
+    op's act(gate) * up). atol_scale of the forward (k = 0) and, times |grad|, of input k's gradient."""
+    scale = 1.0
+    for j, x in enumerate(xs):
+        if j != k:
+            scale = x.detach().abs() * scale
+    return scale
+
+
 def first_beyond(error: torch.Tensor, allowed: torch.Tensor) -> int:
     """The flat index of the first element whose error exceeds what is allowed, -1 if none."""
     beyond = error > allowed

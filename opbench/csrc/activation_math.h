@@ -324,9 +324,43 @@ struct Silu {
   }
 };
 
+// A gated op act(gate) * up (a GLU) over one activation's functor. Forward reads gate and up and writes
+// y (3 tensors of traffic; the eager composite act(gate) then * up moves 5). Backward reads grad, gate
+// and up and writes both gradients (5; the composite 9, plus the act(gate) it saved), recomputing
+// act(gate) rather than saving it:
+//   d/dgate = grad * act'(gate) * up,   d/dup = grad * act(gate).
+// Limits along gate with up = 1 are the activation's.
+template <typename Act>
+struct Gated {
+  template <typename T>
+  static OPBENCH_HD T forward(T gate, T up) {
+    return Act::forward(gate) * up;
+  }
+
+  template <typename T>
+  static OPBENCH_HD T gate_gradient(T grad, T gate, T up) {
+    return grad * Act::derivative(gate) * up;
+  }
+
+  template <typename T>
+  static OPBENCH_HD T up_gradient(T grad, T gate) {
+    return grad * Act::forward(gate);
+  }
+};
+
+struct SwiGlu : Gated<Silu> {
+  static constexpr const char* kName = "swiglu";
+};
+
+struct GeGlu : Gated<Gelu> {
+  static constexpr const char* kName = "geglu";
+};
+
 }  // namespace math
 }  // namespace opbench
 
 // Every op with kernels, for X-macros: the schemas, the CPU and CUDA registrations and the CUDA
 // launchers' instantiations each expand this list once.
 #define OPBENCH_ACTIVATIONS(X) X(Gelu) X(GeluTanh) X(Silu)
+// The gated ops (two inputs, gate and up), CPU kernels only (opbench/csrc/gated_activations.cpp).
+#define OPBENCH_GATED(X) X(SwiGlu) X(GeGlu)

@@ -13,10 +13,6 @@
 #include <ATen/TensorIterator.h>
 #include <torch/library.h>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include <cstdint>
 #include <string>
 
@@ -24,65 +20,10 @@
 #include "activation_checks.h"
 #include "activation_cpu.h"
 #include "activation_registration.h"
+#include "cpu_iteration.h"
 
 namespace opbench {
 namespace {
-
-// Elements per task: small tensors stay on one thread, where waking a second costs more than it saves.
-constexpr int64_t kGrainSize = 16384;
-
-// A large fresh output costs more in first-touch page faults than in the activation's math: one trap per
-// 4 KiB page. Asking the kernel for transparent huge pages over it (one fault per 2 MiB) roughly
-// halves a 2^24-element forward on 2 cores. Only the 2 MiB-aligned interior of the buffer is
-// advised; the advice changes how pages are backed, never their contents. PyTorch's own
-// allocations do the same only under THP_MEM_ALLOC_ENABLE=1.
-void advise_huge_pages(void* data, int64_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) & ~(kHugePage - 1);
-  if (end > begin) {
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: failure is harmless
-  }
-#endif
-}
-
-// x's layout where x is dense (a permuted view: transposed, channels-last), contiguous otherwise.
-at::Tensor empty_output_like(const at::Tensor& input) {
-  at::Tensor output = at::empty_like(input, at::MemoryFormat::Preserve);
-  advise_huge_pages(output.data_ptr(), output.nbytes());
-  return output;
-}
-
-// The TensorIterator's inner loop over `size0` elements and `size1` rows: operand k of row i starts at
-// data[k] + i * strides[ntensors + k] and steps by strides[k] bytes. Where every operand steps by one
-// element, the row goes to `span` (the vector loop); otherwise element by element through `element`.
-template <typename scalar_t, int kOperands, typename Span, typename Element>
-auto rows_loop(Span span, Element element) {
-  return [=](char** data, const int64_t* strides, int64_t size0, int64_t size1) {
-    bool unit = true;
-    for (int k = 0; k < kOperands; ++k) {
-      unit = unit && strides[k] == static_cast<int64_t>(sizeof(scalar_t));
-    }
-    for (int64_t i = 0; i < size1; ++i) {
-      char* row[kOperands];
-      for (int k = 0; k < kOperands; ++k) {
-        row[k] = data[k] + i * strides[kOperands + k];
-      }
-      if (unit) {
-        span(row, size0);
-      } else {
-        for (int64_t j = 0; j < size0; ++j) {
-          char* at[kOperands];
-          for (int k = 0; k < kOperands; ++k) {
-            at[k] = row[k] + j * strides[k];
-          }
-          element(at);
-        }
-      }
-    }
-  };
-}
 
 template <typename Op>
 struct Schema {

@@ -10,9 +10,10 @@ import torch
 from opbench.spec.activations import BUILT_IN, Op
 from opbench.spec.registry import register
 
-# One graph per dtype, device, rank and grad mode, and a few stride patterns: more than dynamo's
-# default of 8 recompilations per function, past which it would silently fall back to eager.
-RECOMPILE_LIMIT = 64
+# One graph per dtype, device, rank and grad mode, and a few stride patterns of each input (the layouts
+# check's views of a gated op's two inputs): more than dynamo's default of 8 recompilations per
+# function, past which it would silently fall back to eager.
+RECOMPILE_LIMIT = 256
 
 
 def compile_settings() -> contextlib.AbstractContextManager:
@@ -34,10 +35,10 @@ class Compiled:
         self.formula = op.formula or op.baseline
         self.function = None
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *xs: torch.Tensor) -> torch.Tensor:
         if self.function is None:
             self.function = torch.compile(self.formula, dynamic=True)
-        return self.function(x)
+        return self.function(*xs)
 
 
 for op in BUILT_IN:

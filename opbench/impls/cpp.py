@@ -6,44 +6,49 @@ import torch
 from opbench.impls.custom_ops import load_ops, schema_name
 from opbench.spec.registry import register
 
-FUSED_SOURCES = ("activations.cpp",)
+FUSED_SOURCES = ("activations.cpp", "gated_activations.cpp")
 COMPOSITE_SOURCES = ("gelu_composite.cpp",)
-# The ops with a functor in opbench/csrc/activation_math.h (its OPBENCH_ACTIVATIONS list; a test keeps the two equal).
+# The ops with a functor in opbench/csrc/activation_math.h (its OPBENCH_ACTIVATIONS list; a test keeps the two equal),
+# and the gated ones (OPBENCH_GATED: CPU kernels only, until a GPU run has validated the CUDA kernels).
 KERNEL_OPS = ("gelu", "gelu-tanh", "silu")
+GATED_OPS = ("swiglu", "geglu")
 
 
 def load_fused():
-    return load_ops("opbench", FUSED_SOURCES, KERNEL_OPS)
+    return load_ops("opbench", FUSED_SOURCES, KERNEL_OPS + GATED_OPS)
 
 
 def fused_functions(op: str) -> dict:
     """The forward and out= variants of opbench::<op>, as registry fields."""
     name = schema_name(op)
 
-    def forward(x):
-        return getattr(torch.ops.opbench, name).default(x)
+    def forward(*xs):
+        return getattr(torch.ops.opbench, name).default(*xs)
 
-    def forward_out(x, out):
-        getattr(torch.ops.opbench, name).out(x, out=out)  # returns nothing: see the schemas in csrc/activations.cpp
+    def forward_out(*xs_and_out):
+        *xs, out = xs_and_out
+        getattr(torch.ops.opbench, name).out(*xs, out=out)  # returns nothing: see the schemas in csrc/activations.cpp
         return out
 
     def backward_out(grad, x, grad_input):
         getattr(torch.ops.opbench, f"{name}_backward").out(grad, x, grad_input=grad_input)
         return grad_input
 
+    # A gated op's backward writes two gradients: no out= entry of one output times it.
     return dict(
         forward=forward,
         forward_out=forward_out,
-        backward_out=backward_out,
+        backward_out=None if op in GATED_OPS else backward_out,
         custom_ops=(f"opbench::{name}", f"opbench::{name}_backward"),
     )
 
 
-for op in KERNEL_OPS:
+for op in KERNEL_OPS + GATED_OPS:
     register(
         "cpp",
         op=op,
-        description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits",
+        description="fused single-pass C++ kernel: vectorized, multithreaded, exact limits (gated: recomputes "
+        "act(gate) in backward)",
         setup=load_fused,
         **fused_functions(op),
     )

@@ -13,19 +13,19 @@ def _opmath(x: torch.Tensor) -> torch.Tensor:
 
 
 def reference_function(op: Op) -> type[torch.autograd.Function]:
-    """An autograd.Function computing op.function forward and grad * op.derivative backward, in x's
-    dtype (float32 for half types)."""
+    """An autograd.Function computing op.function forward and grad times each of op.partials backward,
+    in the inputs' dtype (float32 for half types)."""
 
     class ReferenceFunction(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-            ctx.save_for_backward(x)
-            return op.function(_opmath(x)).to(x.dtype)
+        def forward(ctx, *xs: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(*xs)
+            return op.function(*map(_opmath, xs)).to(xs[0].dtype)
 
         @staticmethod
-        def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-            (x,) = ctx.saved_tensors  # a tuple, even of one: unpack it (the reference lab bound the tuple)
-            return (_opmath(grad) * op.derivative(_opmath(x))).to(x.dtype)
+        def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            xs = [_opmath(x) for x in ctx.saved_tensors]  # a tuple, even of one (the reference lab bound the tuple)
+            return tuple((_opmath(grad) * partial(*xs)).to(grad.dtype) for partial in op.partials)
 
     ReferenceFunction.__name__ = ReferenceFunction.__qualname__ = f"{op.name.title().replace('-', '')}Function"
     return ReferenceFunction

@@ -112,9 +112,12 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, o
 # The size the performance targets speak of: 2^20 on the CPU, 2^24 on CUDA.
 
 
-def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> str:
+def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
+    """The speedups at the reference size (none when only shapes were timed)."""
     ok = bench[(bench["status"] == Status.OK) & ~bench["implementation"].isin(YARDSTICKS) & render.sized(bench)]
     size = reference_size(bench)
+    if size is None:
+        return []
     at = ok[ok["numel"] == size]
     groups = [(d, r) for d, r in at.groupby(["dtype", "direction"], sort=False)]
     figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.5), squeeze=False, sharey=True)
@@ -136,7 +139,7 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, 
     figure.suptitle(
         f"{op}: speedup vs {BASELINE} at {size_label(size)} elements on {device}, 95% intervals (above 1 is faster)"
     )
-    return save(figure, folder, f"{op}_speedup.png")
+    return [save(figure, folder, f"{op}_speedup.png")]
 
 
 def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:

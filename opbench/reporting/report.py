@@ -106,9 +106,9 @@ def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, 
         ]
         blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
     if bench is not None:
-        files = plots.plot_timing(bench, palette, folder, device, op) + [
-            plots.plot_speedup(bench, palette, folder, device, op)
-        ]
+        files = plots.plot_timing(bench, palette, folder, device, op) + plots.plot_speedup(
+            bench, palette, folder, device, op
+        )
         blocks += [
             "### Timing",
             "Every implementation and both copy yardsticks of a case are timed in the same interleaved rounds, on "

@@ -330,8 +330,8 @@ def training_table(train: pd.DataFrame) -> str:
 REFERENCE_SIZES = {"cpu": 2**20, "cuda": 2**24}
 
 
-def reference_size(bench: pd.DataFrame) -> int:
-    """The device's reference size where measured, else the largest size measured."""
+def reference_size(bench: pd.DataFrame) -> int | None:
+    """The device's reference size where measured, else the largest size measured; None when only shapes were."""
     sizes = sorted(set(bench.loc[(bench["status"] == Status.OK) & render.sized(bench), "numel"]))
     wanted = REFERENCE_SIZES.get(bench["device"].iloc[0])
-    return wanted if wanted in sizes else sizes[-1]
+    return wanted if wanted in sizes else sizes[-1] if sizes else None

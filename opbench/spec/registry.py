@@ -49,15 +49,35 @@ class Implementation:
             return f"no {wanted[0].upper()} device"
         return setup_error(self)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{self.name}: expected a torch.Tensor, got {type(x).__name__}")
-        if x.dtype not in self.dtypes:
-            supported = ", ".join(dtype_name(d) for d in self.dtypes)
-            raise TypeError(f"{self.name}: unsupported dtype {x.dtype}; it supports {supported}")
-        if x.device.type not in self.devices:
-            raise ValueError(f"{self.name}: runs on {', '.join(self.devices)}; got a tensor on {x.device}")
-        return self.forward(x)
+    def __call__(self, *xs: torch.Tensor) -> torch.Tensor:
+        """The op on its inputs (Op.inputs: one tensor, or several of one shape), each checked first."""
+        if len(xs) != len(self.op.inputs):
+            raise TypeError(f"{self.name} ({self.op.name}): takes {', '.join(self.op.inputs)}; got {len(xs)} tensors")
+        for name, x in zip(self.op.inputs, xs):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"{self.name}: expected a torch.Tensor for {name}, got {type(x).__name__}")
+            if x.dtype not in self.dtypes:
+                supported = ", ".join(dtype_name(d) for d in self.dtypes)
+                raise TypeError(f"{self.name}: unsupported dtype {x.dtype}; it supports {supported}")
+            if x.device.type not in self.devices:
+                raise ValueError(f"{self.name}: runs on {', '.join(self.devices)}; got a tensor on {x.device}")
+            if x.shape != xs[0].shape or x.dtype != xs[0].dtype or x.device != xs[0].device:
+                raise ValueError(f"{self.name}: {name} is {_described(x)}, {self.op.inputs[0]} {_described(xs[0])}")
+        return self.forward(*xs)
+
+    def concatenated(self, h: torch.Tensor) -> torch.Tensor:
+        """The op on one tensor holding its inputs side by side in the last dimension: for a gated op
+        gate, up = h.chunk(2, -1), the halves strided views of h (no copy)."""
+        if h.shape[-1] % len(self.op.inputs) if h.dim() else True:
+            raise ValueError(
+                f"{self.name}: concatenated input of shape {tuple(h.shape)}: its last dimension must split into "
+                f"{len(self.op.inputs)} ({', '.join(self.op.inputs)})"
+            )
+        return self(*h.chunk(len(self.op.inputs), -1))
+
+
+def _described(x: torch.Tensor) -> str:
+    return f"{tuple(x.shape)} {dtype_name(x.dtype)} on {x.device}"
 
 
 @functools.cache

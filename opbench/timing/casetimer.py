@@ -17,7 +17,7 @@ from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for
 from opbench.correctness import tolerance
 from opbench.timing import memory, quiet, stats
 from opbench.timing.engine import Block, Measured, Rotation, calibrate, time_block
-from opbench.timing.workloads import PROBE_SEED, Case, IntoOutput, Workload, calls_for, output_of, windows_for
+from opbench.timing.workloads import PROBE_SEED, Case, IntoOutput, Workload, calls_for, outputs_of, windows_for
 
 ROUNDS = 4  # rounds per pass
 PASSES = stats.MIN_UNITS  # passes per case: the fewest whose medians give a 95% interval (stats.py)
@@ -44,39 +44,45 @@ ONE_PASS = Passes(passes=1)
 def verify(
     kept: dict[int, object], workload: Workload, count: int, round_index: int, into_output: bool = False
 ) -> str | None:
-    """None when every kept output is right and owns its memory (or, into_output, is the out= tensor
-    its call was given); else what was wrong, naming the element."""
+    """None when every kept output (each input's gradient, for a backward) is right and owns its memory
+    (or, into_output, is the out= tensor its call was given); else what was wrong, naming the element."""
     case = workload.case
     expected = workload.expected()
-    storages = {workload.x.untyped_storage().data_ptr(): "its input"}
+    storages = {x.untyped_storage().data_ptr(): "its input" for x in workload.xs}
     for index, result in sorted(kept.items()):
-        got = output_of(result)
         where = f"call {index + 1} of {count} in round {round_index + 1}"
-        for attribute, value, want in (
-            ("shape", tuple(got.shape), case.shape),
-            ("dtype", got.dtype, case.dtype),
-            ("device", got.device, workload.x.device),
-        ):
-            if value != want:
-                return f"{where}: output has {attribute} {value}, expected {want}"
         window = index % workload.windows  # call k ran on window k mod windows (calls_for)
-        if into_output:  # its window's output, which two calls of a long block may share
-            if got.data_ptr() != workload.outputs[window].data_ptr():
-                return f"{where}: returned a tensor other than the out= tensor it was given"
-        else:
-            storage = got.untyped_storage().data_ptr()
-            if storage in storages:
-                return f"{where}: output shares memory with {storages[storage]}"
-            storages[storage] = f"the output of call {index + 1}"
-        # A gradient grad * f'(x) carries f's absolute error times |grad|, as in check_backward.
-        scale = 1.0 if case.direction == "fwd" else workload.grads[window].abs()
-        want = workload.window(expected, window)
-        element = tolerance.first_beyond(*tolerance.error_and_allowed(got, want, case.dtype, atol_scale=scale))
-        if element >= 0:  # a flat index in the view's logical order, as error_and_allowed flattens
-            return (
-                f"{where}: element {element} is {got.flatten()[element].item():.6g}, expected "
-                f"{want.flatten()[element].item():.6g} (input {workload.plain[window].flatten()[element].item():.6g})"
-            )
+        xs = workload.plain[window]
+        outputs = outputs_of(result)
+        if len(outputs) != len(expected):
+            return f"{where}: returned {len(outputs)} tensors, expected {len(expected)}"
+        for k, (got, reference) in enumerate(zip(outputs, expected)):
+            for attribute, value, want in (
+                ("shape", tuple(got.shape), case.shape),
+                ("dtype", got.dtype, case.dtype),
+                ("device", got.device, workload.x.device),
+            ):
+                if value != want:
+                    return f"{where}: output has {attribute} {value}, expected {want}"
+            if into_output:  # its window's output, which two calls of a long block may share
+                if got.data_ptr() != workload.outputs[window].data_ptr():
+                    return f"{where}: returned a tensor other than the out= tensor it was given"
+            else:
+                storage = got.untyped_storage().data_ptr()
+                if storage in storages:
+                    return f"{where}: output shares memory with {storages[storage]}"
+                storages[storage] = f"the output of call {index + 1}"
+            # As in check_forward and check_backward: the other inputs' magnitudes, and |grad| for a gradient.
+            scale = tolerance.other_inputs_scale(xs, k)
+            if case.direction != "fwd":
+                scale = workload.grads[window].abs() * scale
+            want = workload.window(reference, window)
+            element = tolerance.first_beyond(*tolerance.error_and_allowed(got, want, case.dtype, atol_scale=scale))
+            if element >= 0:  # a flat index in the view's logical order, as error_and_allowed flattens
+                return (
+                    f"{where}: element {element} is {got.flatten()[element].item():.6g}, expected "
+                    f"{want.flatten()[element].item():.6g} (input {xs[0].flatten()[element].item():.6g})"
+                )
     return None
 
 
@@ -192,8 +198,8 @@ class CaseTimer(Rotation):
                 if not isinstance(self.entries[name], IntoOutput):
                     measured.saved_bytes = memory.saved_bytes(self.entries[name], workload.leaves[0])
                     with torch.no_grad():
-                        output = self.entries[name](workload.plain[0])
-                    measured.keeps_layout = output.stride() == workload.plain[0].stride()
+                        output = self.entries[name](*workload.plain[0])
+                    measured.keeps_layout = output.stride() == workload.plain[0][0].stride()
                 if self.case.device == "cuda":
                     measured.kernel_s = memory.kernel_time_s(call)
             except IMPLEMENTATION_ERRORS as error:

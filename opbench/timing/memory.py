@@ -73,10 +73,10 @@ def _resident_peak() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
-def saved_bytes(entry: Callable, x: torch.Tensor) -> float:
-    """Bytes a forward with autograd saves for its backward beyond its input's own storage (each
+def saved_bytes(entry: Callable, xs: tuple[torch.Tensor, ...]) -> float:
+    """Bytes a forward with autograd saves for its backward beyond its inputs' own storage (each
     storage counted once), from torch.autograd.graph.saved_tensors_hooks."""
-    inputs = {x.untyped_storage().data_ptr()}
+    inputs = {x.untyped_storage().data_ptr() for x in xs}
     saved: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -86,7 +86,7 @@ def saved_bytes(entry: Callable, x: torch.Tensor) -> float:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        output = entry(x)
+        output = entry(*xs)
     del output
     return float(sum(saved.values()))
 
@@ -132,10 +132,10 @@ def cold_call_s(impl: Callable, dtype: torch.dtype, device: str) -> float:
     """Seconds of the first forward and backward of impl in this process and dtype, on a small input:
     where builds, Triton JIT and torch.compile's compilation land, reported apart from steady state.
     nan when the call raises: the checks that follow name the failure."""
-    x = inputs.random_input(1024, dtype, device).requires_grad_()
+    xs = [x.requires_grad_() for x in impl.op.random_inputs(1024, dtype, device, 1.0, inputs.SEED)]
     start = time.perf_counter()
     try:
-        impl(x).sum().backward()
+        impl(*xs).sum().backward()
     except IMPLEMENTATION_ERRORS:
         return math.nan
     if device == "cuda":

@@ -83,19 +83,21 @@ class Case:
 
 
 class Workload:
-    """The input buffer of one case, its windows and the float64 reference of what each call must return."""
+    """The input buffers of one case (one per input of the op, and the upstream gradient's), their windows
+    and the float64 reference of what each call must return."""
 
     def __init__(self, case: Case, windows: int, seed: int = 1):
         self.case, self.windows = case, windows
         span = inputs.layout_elements(case.shape, case.layout)
         length = span + (windows - 1) * SHIFT
-        self.source_x = inputs.random_input(length, case.dtype, case.device, scale=3.0, seed=seed)
+        self.sources = case.op.random_inputs(length, case.dtype, case.device, 3.0, seed)
         self.source_grad = inputs.random_input(length, case.dtype, case.device, scale=1.0, seed=seed + 1)
-        self.x, self.grad = self.source_x.clone(), self.source_grad.clone()
+        self.xs, self.grad = [x.clone() for x in self.sources], self.source_grad.clone()
         self._source_expected = self._expected = None
         self.shift = 0
-        self.plain = [self.window(self.x, k) for k in range(windows)]
-        self.leaves = [view.detach().requires_grad_() for view in self.plain]  # share storage and version
+        self.plain = [tuple(self.window(x, k) for x in self.xs) for k in range(windows)]
+        # Leaves share storage and version counters with the plain windows.
+        self.leaves = [tuple(view.detach().requires_grad_() for view in views) for views in self.plain]
         self.grads = [self.window(self.grad, k) for k in range(windows)]
         self._outputs: list[torch.Tensor] | None = None
         # COPY's target, zeroed now: its pages are resident before any timing (COPY pays no page faults); in
@@ -104,9 +106,14 @@ class Workload:
         target = torch.zeros(span, dtype=case.dtype, device=case.device)
         self.copy_target = inputs.layout_view(target, case.shape, case.layout)
 
+    @property
+    def x(self) -> torch.Tensor:
+        """The first input's buffer: what the COPY yardstick copies."""
+        return self.xs[0]
+
     def window(self, buffer: torch.Tensor, k: int) -> torch.Tensor:
-        """Window k of a buffer laid out like x (the input, its gradient, their references): the case's
-        shape and layout at offset k * SHIFT."""
+        """Window k of a buffer laid out like the inputs (an input, the gradient, their references): the
+        case's shape and layout at offset k * SHIFT."""
         return inputs.layout_view(buffer[k * SHIFT :], self.case.shape, self.case.layout)
 
     @property
@@ -120,42 +127,41 @@ class Workload:
         return self._outputs
 
     def refresh(self, round_index: int) -> None:
-        """Rotate the buffer's values for this round, in place, through an alias that bumps no version counter."""
+        """Rotate the buffers' values for this round, in place, through an alias that bumps no version counter."""
         self.shift = shift = round_index * ROTATION % self.x.numel()
-        self.current_x, self.current_grad = torch.roll(self.source_x, shift), torch.roll(self.source_grad, shift)
+        self.current = [torch.roll(source, shift) for source in (*self.sources, self.source_grad)]
         self._expected = None
-        self.x.data.copy_(self.current_x)
-        self.grad.data.copy_(self.current_grad)
+        for live, current in zip((*self.xs, self.grad), self.current):
+            live.data.copy_(current)
         for output in self._outputs or ():  # a result left from the last round must not pass for this one
             output.fill_(math.nan)
 
-    def expected(self) -> torch.Tensor:
-        """The float64 reference over the whole buffer for this round: the output (fwd) or the input gradient."""
+    def expected(self) -> tuple[torch.Tensor, ...]:
+        """The float64 references over the whole buffers for this round: the output (fwd), or each input's
+        gradient (Op.expected_grads)."""
         op = self.case.op
-        if self._source_expected is None:  # once, then rotated with the buffer
+        if self._source_expected is None:  # once, then rotated with the buffers
             self._source_expected = (
-                op.expected(self.source_x)
+                (op.expected(*self.sources),)
                 if self.case.direction == "fwd"
-                else op.expected_grad(self.source_grad, self.source_x)
+                else op.expected_grads(self.source_grad, *self.sources)
             )
         if self._expected is None:
-            self._expected = torch.roll(self._source_expected, self.shift)
+            self._expected = tuple(torch.roll(reference, self.shift) for reference in self._source_expected)
         return self._expected
 
     def restore_if_changed(self) -> str | None:
         """None when the buffers hold what this round put there; else restore them and say what changed."""
-        for what, live, current in (
-            ("input", self.x, self.current_x),
-            ("upstream gradient", self.grad, self.current_grad),
-        ):
+        names = [f"input {name}" if len(self.xs) > 1 else "input" for name in self.case.op.inputs]
+        for what, live, current in zip((*names, "upstream gradient"), (*self.xs, self.grad), self.current):
             if not torch.equal(live, current):  # the common case costs one comparison, no allocation
                 where = int((live != current).nonzero()[0].item())
                 detail = (
                     f"changed its {what}: element {where} of the buffer is {live[where].item():.6g}, "
                     f"was {current[where].item():.6g}"
                 )
-                self.x.data.copy_(self.current_x)
-                self.grad.data.copy_(self.current_grad)
+                for buffer, value in zip((*self.xs, self.grad), self.current):
+                    buffer.data.copy_(value)
                 return detail
         return None
 
@@ -175,25 +181,27 @@ def calls_for(
     """`count` no-argument calls of one direction, call k on window k mod windows (graphs built now for bwd)."""
     windows = [k % workload.windows for k in range(count)]
     if isinstance(entry, CopyIntoTarget):
-        return [functools.partial(workload.copy_target.copy_, workload.plain[w]) for w in windows]
+        return [functools.partial(workload.copy_target.copy_, workload.plain[w][0]) for w in windows]
     if isinstance(entry, IntoOutput):
         outputs = workload.outputs
         if direction == "fwd":
-            return [functools.partial(entry, workload.plain[w], outputs[w]) for w in windows]
-        return [functools.partial(entry, workload.grads[w], workload.plain[w], outputs[w]) for w in windows]
-    if baseline or direction == "fwd":
-        return [functools.partial(entry, workload.plain[w]) for w in windows]
+            return [functools.partial(entry, *workload.plain[w], outputs[w]) for w in windows]
+        return [functools.partial(entry, workload.grads[w], *workload.plain[w], outputs[w]) for w in windows]
+    if baseline:  # a yardstick: one tensor's traffic (clone of the first input)
+        return [functools.partial(entry, workload.plain[w][0]) for w in windows]
+    if direction == "fwd":
+        return [functools.partial(entry, *workload.plain[w]) for w in windows]
     if direction == "fwd+bwd":
         return [functools.partial(_forward_backward, entry, workload.leaves[w], workload.grads[w]) for w in windows]
-    graphs = [entry(leaf) for leaf in workload.leaves[: min(count, workload.windows)]]
+    graphs = [entry(*leaves) for leaves in workload.leaves[: min(count, workload.windows)]]
     return [
         functools.partial(torch.autograd.grad, graphs[w], workload.leaves[w], workload.grads[w], retain_graph=True)
         for w in windows
     ]
 
 
-def _forward_backward(entry, x, grad):
-    return torch.autograd.grad(entry(x), x, grad)
+def _forward_backward(entry, xs, grad):
+    return torch.autograd.grad(entry(*xs), xs, grad)
 
 
 def too_large(numels, dtypes, device: str) -> str | None:
@@ -215,9 +223,9 @@ def too_large(numels, dtypes, device: str) -> str | None:
     return None
 
 
-def output_of(result) -> torch.Tensor:
-    """The tensor a call produced: the output of a forward, the input gradient of a backward."""
-    return result[0] if isinstance(result, tuple) else result
+def outputs_of(result) -> tuple[torch.Tensor, ...]:
+    """The tensors a call produced: the output of a forward, the inputs' gradients of a backward."""
+    return result if isinstance(result, tuple) else (result,)
 
 
 def yardsticks() -> dict[str, Callable]:

@@ -53,7 +53,7 @@ class Stepper:
     def __init__(self, impl: Implementation, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor):
         self.impl, self.device = impl, config.device
         torch.manual_seed(config.seed)
-        self.model = lenet5(impl, impl.name).to(config.device)
+        self.model = lenet5(impl, impl.name, impl.op).to(config.device)
         self.step = EagerStep(
             self.model, torch.optim.NAdam(self.model.parameters(), lr=config.lr), nn.CrossEntropyLoss()
         )

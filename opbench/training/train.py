@@ -210,7 +210,7 @@ def train(impl: Implementation, config: TrainConfig, csv: str | Path | None = No
 def _train(impl: Implementation, config: TrainConfig, csv: str | Path | None) -> list[dict]:
     device = config.device
     torch.manual_seed(config.seed)  # the same initial weights for every implementation
-    model = lenet5(impl, impl.name).to(device)
+    model = lenet5(impl, impl.name, impl.op).to(device)
     optimizer = torch.optim.NAdam(model.parameters(), lr=config.lr, capturable=config.graph)
     step_function = (GraphedStep if config.graph else EagerStep)(model, optimizer, nn.CrossEntropyLoss())
     generator = torch.Generator().manual_seed(config.seed)  # the same batch order for every implementation

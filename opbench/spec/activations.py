@@ -166,6 +166,8 @@ def gated(
         derivative=(lambda gate, up: activation_derivative(gate) * up, lambda gate, up: activation(gate)),
         baseline=composite,
         baseline_label=f"the eager composite {description}",
+        # The composite writing into the caller's tensor: act(gate) still allocates its intermediate.
+        baseline_out=lambda gate, up, out: torch.mul(act(gate), up, out=out),
         inputs=("gate", "up"),
         **fields,
     )

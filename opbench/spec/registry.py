@@ -68,7 +68,7 @@ class Implementation:
     def concatenated(self, h: torch.Tensor) -> torch.Tensor:
         """The op on one tensor holding its inputs side by side in the last dimension: for a gated op
         gate, up = h.chunk(2, -1), the halves strided views of h (no copy)."""
-        if h.shape[-1] % len(self.op.inputs) if h.dim() else True:
+        if h.dim() == 0 or h.shape[-1] % len(self.op.inputs):
             raise ValueError(
                 f"{self.name}: concatenated input of shape {tuple(h.shape)}: its last dimension must split into "
                 f"{len(self.op.inputs)} ({', '.join(self.op.inputs)})"

@@ -48,7 +48,12 @@ def witnessed(args) -> bool:
 
 
 def run_child(
-    args, extra: list[str], dropped: tuple[str, ...] = (), timeout: float | None = None, quiet: bool = False
+    args,
+    extra: list[str],
+    key: list[str],
+    dropped: tuple[str, ...] = (),
+    timeout: float | None = None,
+    quiet: bool = False,
 ) -> tuple[int | None, pd.DataFrame | None]:
     """The command again in a child process writing its own CSV (quiet: its stdout dropped, for the
     parent to print the rows itself); its exit status (None: timed out) and its rows, bench rows as the
@@ -80,7 +85,7 @@ def run_child(
         frame = bench.witnessed(frame, watcher.seen())
     if interrupted:
         if frame is not None and args.csv:
-            results.save(frame, args.csv, args.command, bench.KEY)
+            results.save(frame, args.csv, args.command, key)
         raise interrupted
     return returncode, frame
 
@@ -92,7 +97,7 @@ def killed(returncode: int) -> str:
 def run_witnessed(args) -> tuple[int, pd.DataFrame]:
     """bench with plugins, in one witnessed child (timing.witness): its exit status and rows (saved to
     --csv), FAIL lines printed for a child that timed out or was killed."""
-    returncode, frame = run_child(args, [], quiet=True)
+    returncode, frame = run_child(args, [], bench.KEY, quiet=True)
     frame = frame if frame is not None else pd.DataFrame()
     if args.csv and len(frame):
         results.save(frame, args.csv, "bench", bench.KEY)
@@ -113,7 +118,7 @@ def run_isolated(args, failed_row, key: list[str], show=None) -> int:
     for impl in selected(args, args.device):
         names = [impl.name] if args.command != "bench" or impl.name == BASELINE else [BASELINE, impl.name]
         selection = ["--op", impl.op.name, *(item for name in names for item in ("--impl", name))]
-        returncode, frame = run_child(args, selection, SELECTION_OPTIONS, args.timeout, quiet=show is not None)
+        returncode, frame = run_child(args, selection, key, SELECTION_OPTIONS, args.timeout, quiet=show is not None)
         if frame is not None:
             results.save(frame, csv, args.command, key)
             shown |= show(frame) if show else 0

@@ -32,15 +32,14 @@ DISAGREEING_BLOCKS = 2
 
 _FD = os.environ.get(ENV)  # read once: unset (the usual case), marking costs one comparison
 _channel: socket.socket | None = None
+if _FD is not None:  # at import, long before any timed block: the empty blocks that measure the marks' cost
+    _channel = socket.socket(fileno=int(_FD))
+    for _ in range(CALIBRATION_PAIRS):
+        _channel.send(json.dumps([CALIBRATION, None]).encode())
+        _channel.send(json.dumps([CALIBRATION, 0.0]).encode())
 
 
 def _send(message: list) -> None:
-    global _channel
-    if _channel is None:
-        _channel = socket.socket(fileno=int(_FD))
-        for _ in range(CALIBRATION_PAIRS):  # empty blocks: what a pair of marks costs with nothing between
-            _channel.send(json.dumps([CALIBRATION, None]).encode())
-            _channel.send(json.dumps([CALIBRATION, 0.0]).encode())
     _channel.send(json.dumps(message).encode())
 
 
@@ -102,8 +101,13 @@ class Witness:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     seconds, nanoseconds = struct.unpack("qq", raw[:16])
                     stamp = seconds + nanoseconds * 1e-9
-            if stamp is not None:  # an unstamped mark is not seen: its row then has blocks the parent did not see
-                self._marks.append((stamp, json.loads(data)))
+            try:
+                mark = json.loads(data)
+            except ValueError:
+                mark = None
+            # An unstamped or malformed mark is not seen: its row then has blocks the parent did not see.
+            if stamp is not None and isinstance(mark, list) and len(mark) == 2:
+                self._marks.append((stamp, mark))
 
     def close(self) -> None:
         """After the child has exited: stop reading once every mark it sent is in."""
@@ -123,11 +127,11 @@ class Witness:
         """(label, reported, witnessed seconds) of every block whose two marks arrived."""
         started = {}
         for stamp, (label, seconds) in self._marks:
-            key = tuple(label) if isinstance(label, list) else label
+            key = tuple(map(str, label)) if isinstance(label, list) else str(label)
             if seconds is None:
                 started[key] = stamp
-            elif key in started:
-                yield key, seconds, stamp - started.pop(key)
+            elif key in started and isinstance(seconds, (int, float)):
+                yield key, float(seconds), stamp - started.pop(key)
 
     def seen(self) -> dict[tuple, Seen]:
         """Every label's blocks as the parent saw them (the calibration's left out)."""

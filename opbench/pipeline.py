@@ -212,7 +212,7 @@ def _profile_op(impls, training_config: TrainConfig, config: ProfileConfig, imag
 # no out= entries (bench.SweepConfig.quick), training on QUICK_BATCHES batches of one epoch with the device
 # loader (it learns; its accuracy is not a 10-epoch one, and the report says so), a short step profile.
 QUICK_LOADERS = ("device",)
-QUICK_BATCHES = 300
+QUICK_BATCHES = 200
 QUICK_PROFILE = ProfileConfig(steps=10, warmup=3, rounds=6)
 
 

@@ -207,14 +207,14 @@ def plot_accuracy(accuracy: pd.DataFrame, palette: dict, folder: Path, device: s
         for axis, direction in zip(axes, core.DIRECTIONS):
             for row in of_dtype[of_dtype["direction"] == direction].itertuples():
                 cells = curves[row.Index]
-                for k, (low, high, ulps) in enumerate(cells):
+                if cells:  # one collection of segments per line: one artist per cell took most of the report's writing
                     axis.hlines(
-                        min(ulps, NONFINITE_AT),
-                        low,
-                        high,
+                        [min(ulps, NONFINITE_AT) for _, _, ulps in cells],
+                        [low for low, _, _ in cells],
+                        [high for _, high, _ in cells],
                         color=palette[row.implementation],
                         linewidth=2,
-                        label=row.implementation if k == 0 else None,
+                        label=row.implementation,
                     )
                 axis.axhline(row.budget_ulp, color="black", linewidth=0.8, linestyle="--")
             axis.set_xscale("symlog", linthresh=1.0)

@@ -186,24 +186,25 @@ class CaseTimer(Rotation):
     def _measure_memory(self, workload: Workload) -> None:
         """Each implementation's memory use (timing.memory), whether its output keeps its input's layout,
         and, on CUDA, kernel time: after the timing, never inside it."""
-        for name in self.live():
-            if name in YARDSTICKS:
-                continue
-            try:
-                call = calls_for(self.entries[name], self.case.direction, workload, 1, False)[0]
-                measured = self.results[name]
-                measured.peak_bytes, measured.retained_bytes_per_call = memory.memory_use(
-                    call, self.case.device, self.case.tensor_bytes
-                )
-                if not isinstance(self.entries[name], IntoOutput):
-                    measured.saved_bytes = memory.saved_bytes(self.entries[name], workload.leaves[0])
-                    with torch.no_grad():
-                        output = self.entries[name](*workload.plain[0])
-                    measured.keeps_layout = output.stride() == workload.plain[0][0].stride()
-                if self.case.device == "cuda":
-                    measured.kernel_s = memory.kernel_time_s(call)
-            except IMPLEMENTATION_ERRORS as error:
-                self.fail(name, Status.ERROR, error)
+        with memory.frozen_heap():
+            for name in self.live():
+                if name in YARDSTICKS:
+                    continue
+                try:
+                    call = calls_for(self.entries[name], self.case.direction, workload, 1, False)[0]
+                    measured = self.results[name]
+                    measured.peak_bytes, measured.retained_bytes_per_call = memory.memory_use(
+                        call, self.case.device, self.case.tensor_bytes
+                    )
+                    if not isinstance(self.entries[name], IntoOutput):
+                        measured.saved_bytes = memory.saved_bytes(self.entries[name], workload.leaves[0])
+                        with torch.no_grad():
+                            output = self.entries[name](*workload.plain[0])
+                        measured.keeps_layout = output.stride() == workload.plain[0][0].stride()
+                    if self.case.device == "cuda":
+                        measured.kernel_s = memory.kernel_time_s(call)
+                except IMPLEMENTATION_ERRORS as error:
+                    self.fail(name, Status.ERROR, error)
 
 
 def measure_case(

@@ -17,6 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 
@@ -103,6 +104,20 @@ def leak_calls(output_bytes: int, device: str) -> int:
     memory by LEAK_RESOLUTION_BYTES."""
     needed = math.ceil(LEAK_RESOLUTION_BYTES[device] / max(LEAK_FRACTION * output_bytes, 1))
     return min(max(LEAK_CALLS, needed), LEAK_MAX_CALLS)
+
+
+@contextmanager
+def frozen_heap():
+    """Collect every generation once, then freeze what survives (gc.freeze): memory_use's collections
+    inside then walk only the objects made since, not the whole heap (torch and torch.compile's
+    hundreds of thousands), which made them most of a short sweep. Every object frozen was alive at
+    the freeze and is still freed by its references; gc.unfreeze at the end returns them to the collector."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def memory_use(call: Callable[[], object], device: str, output_bytes: int) -> tuple[float, float]:

@@ -153,7 +153,9 @@ def test_report_command_measures_then_writes(tmp_path, monkeypatch):
     for op in opbench.ops():  # the gated ones too
         assert f"\n## {op.name}: " in text
     assert text.count("### Accuracy in ULPs") == len(opbench.ops())
-    assert (tmp_path / "plots" / "swiglu_ulp_error_float32.png").exists()
+    plots = {p.name for p in (tmp_path / "plots").iterdir()}
+    assert {"swiglu_ulp_error_float32.png", "swiglu_speedup.png", "swiglu_epoch_time.png"} <= plots
+    assert not any("vs_size" in p or "training_curves" in p for p in plots)  # one size, one epoch: no lines
 
 
 def test_results_never_splice(measured, tmp_path, capsys):

@@ -66,6 +66,8 @@ def plot_timing(bench: pd.DataFrame, palette: dict, folder: Path, device: str, o
     ok = bench[(bench["status"] == Status.OK) & render.sized(bench)]
     files = []
     for dtype, group in ok.groupby("dtype", sort=False):
+        if group["numel"].nunique() < 2:  # a line against size needs two sizes (--quick times one: its tables)
+            continue
         directions = [d for d in ("fwd", "fwd+bwd") if d in set(group["direction"])] or sorted(set(group["direction"]))
         for kind in ("time", "bandwidth"):
             figure, axes = plt.subplots(1, len(directions), figsize=(6.5 * len(directions), 4.8), squeeze=False)
@@ -145,23 +147,9 @@ def plot_speedup(bench: pd.DataFrame, palette: dict, folder: Path, device: str, 
 def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
     train = trained(train)
     curves = train[train["seed"] == train["seed"].min()]  # one seed's curves; the seed table gives the spread
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
-    for (name, loader), runs in curves.groupby(["implementation", "loader"], sort=False):
-        runs = runs.sort_values("epoch")
-        style = "-" if loader == "device" else ":"
-        label = f"{name} ({loader})"
-        loss_axis.plot(runs["epoch"], runs["train_loss"], style, marker="o", color=palette[name], label=label)
-        accuracy_axis.plot(runs["epoch"], runs["test_accuracy"], style, marker="o", color=palette[name], label=label)
-    accuracy_axis.axhline(TARGET_ACCURACY, color="black", linewidth=0.8, linestyle="--", label=f"{TARGET_ACCURACY}%")
-    loss_axis.set(xlabel="epoch", ylabel="mean training loss (cross-entropy)", title="Training loss", yscale="log")
-    accuracy_axis.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
-    for axis in (loss_axis, accuracy_axis):
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.suptitle(f"LeNet-5 with {op} on MNIST on {device}: lines overlap where implementations agree")
-    files = [save(figure, folder, f"{op}_training_curves.png")]
-
+    files = []
+    if curves["epoch"].nunique() > 1:  # a curve needs two epochs (--quick trains one: its table)
+        files.append(_training_curves(curves, palette, folder, device, op))
     times = train.groupby(["implementation", "loader"], sort=False)["epoch_s"].median().unstack("loader")
     figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(times)), 4.5))
     width = 0.8 / len(times.columns)
@@ -189,6 +177,25 @@ def plot_training(train: pd.DataFrame, palette: dict, folder: Path, device: str,
         title="loader",
     )
     return [*files, save(figure, folder, f"{op}_epoch_time.png")]
+
+
+def _training_curves(curves: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> str:
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for (name, loader), runs in curves.groupby(["implementation", "loader"], sort=False):
+        runs = runs.sort_values("epoch")
+        style = "-" if loader == "device" else ":"
+        label = f"{name} ({loader})"
+        loss_axis.plot(runs["epoch"], runs["train_loss"], style, marker="o", color=palette[name], label=label)
+        accuracy_axis.plot(runs["epoch"], runs["test_accuracy"], style, marker="o", color=palette[name], label=label)
+    accuracy_axis.axhline(TARGET_ACCURACY, color="black", linewidth=0.8, linestyle="--", label=f"{TARGET_ACCURACY}%")
+    loss_axis.set(xlabel="epoch", ylabel="mean training loss (cross-entropy)", title="Training loss", yscale="log")
+    accuracy_axis.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"LeNet-5 with {op} on MNIST on {device}: lines overlap where implementations agree")
+    return save(figure, folder, f"{op}_training_curves.png")
 
 
 NONFINITE_AT = 1e12  # where a nan or inf result is drawn on the log axis

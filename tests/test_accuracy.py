@@ -166,15 +166,13 @@ def test_an_interrupted_sweep_keeps_its_finished_chunks(scratch_registry, monkey
     assert frame["inputs"].str.endswith("first 2 of 4096 chunks").all()
 
 
-@pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu"])
-def test_cpp_keeps_results_near_underflow_and_meets_the_16_bit_budgets(op):
-    """cpp scales exp before it underflows: where the answer is a normal float it is not flushed (a flush
-    costs 2^23 ulp in float32), and its half-precision results are within their ULP budgets."""
+@pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu", "swiglu", "geglu"])
+def test_cpp_meets_every_ulp_budget(op):
+    """cpp's forward and backward are within their ULP budgets in every dtype (float32 from double math:
+    its float math had left up to 372 ulp), nothing is flushed where the answer is a subnormal float,
+    and zeros keep their sign."""
     impl = opbench.get("cpp", op=op)
     for dtype in accuracy.DTYPES:
         for row in accuracy.measure([impl], "cpu", dtype):
-            assert row["nonfinite"] == 0 and row["sign_of_zero"] == 0
-            if dtype == F32:
-                assert row["max_ulp"] < 2**9, row
-            else:
-                assert row["status"] == "ok", row
+            assert row["status"] == "ok", row
+            assert row["nonfinite"] == 0 and row["sign_of_zero"] == 0 and row["flushed"] == 0, row

@@ -2,6 +2,8 @@
 // functor per op (Gelu, GeluTanh, Silu) with forward(x) and derivative(x) for float and double. The
 // loops and kernels (activation_cpu.h, activation_kernel.cu) are templates over these functors, so a
 // new op is a functor here and an entry in OPBENCH_ACTIVATIONS below; nothing else in csrc changes.
+// Each method is a template over the type T it computes in and the type Result its value is rounded
+// to (T unless given): Result says how accurate the math must be (GELU's tail, gelu_tail below).
 //
 //   GELU(x)       = x * Phi(x),            Phi(x) = 0.5 * erfc(-x / sqrt(2))
 //   GELU'(x)      = Phi(x) + x * phi(x),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
@@ -21,7 +23,12 @@
 // float. On the GPU the division and exp use the special-function unit instead (divide, exp_scaled):
 // in bfloat16 an elementwise kernel runs near the SM's instruction issue limit at copy bandwidth, so
 // instructions per element decide its speed (python -m opbench.sass).
-// double: libm's erfc and exp, correctly rounded to within an ulp or so.
+// double: exp from Cody-Waite reduction and a degree-13 polynomial (vectorizable, within 2 ulp of
+// double); GELU's tail from libm's erfc where the result is a double, and from exp(-x^2 / 2) times a
+// degree-7/8 rational (relative error 7.9e-11) where double only carries the math of a float32 result
+// (the CPU's float32 loops, activation_cpu.h): that is 0.0013 ulp of float, and still 0.24 ulp after the
+// cancellation of GELU's backward at the edge of its derivative-zero neighbourhood (the ULP budgets'
+// condition limit, opbench/correctness/tolerance.py), where float math had left hundreds of ulps.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
@@ -68,6 +75,26 @@ OPBENCH_HD float float_from_bits(uint32_t bits) {
 #endif
 }
 
+OPBENCH_HD double double_from_bits(uint64_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(static_cast<long long>(bits));
+#else
+  double value;
+  memcpy(&value, &bits, sizeof value);
+  return value;
+#endif
+}
+
+OPBENCH_HD uint64_t bits_of(double value) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint64_t>(__double_as_longlong(value));
+#else
+  uint64_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  return bits;
+#endif
+}
+
 OPBENCH_HD uint32_t bits_of(float value) {
 #if defined(__CUDA_ARCH__)
   return __float_as_uint(value);
@@ -92,12 +119,35 @@ OPBENCH_HD float exp_reduced(float r) {
   return fused_multiply_add(p, r, 1.0f);
 }
 
+// exp(r) for |r| <= ln2 / 2 in double: the Taylor polynomial of degree 13 (its remainder r^14 / 14! is
+// below 5e-18 relative; coefficients 1 / k!), thirteen FMAs: within an ulp or so of double.
+OPBENCH_HD double exp_reduced(double r) {
+  double p = 1.6059043836821613e-10;  // 1 / 13!
+  p = fused_multiply_add(p, r, 2.08767569878681e-09);
+  p = fused_multiply_add(p, r, 2.505210838544172e-08);
+  p = fused_multiply_add(p, r, 2.755731922398589e-07);
+  p = fused_multiply_add(p, r, 2.7557319223985893e-06);
+  p = fused_multiply_add(p, r, 2.48015873015873e-05);
+  p = fused_multiply_add(p, r, 0.0001984126984126984);
+  p = fused_multiply_add(p, r, 0.001388888888888889);
+  p = fused_multiply_add(p, r, 0.008333333333333333);
+  p = fused_multiply_add(p, r, 0.041666666666666664);
+  p = fused_multiply_add(p, r, 0.16666666666666666);
+  p = fused_multiply_add(p, r, 0.5);
+  p = fused_multiply_add(p, r, 1.0);
+  p = fused_multiply_add(p, r, 1.0);
+  return p;
+}
+
 // Rounding to an integer n without a float-to-int conversion: adding 1.5 * 2^23 rounds a float of
 // magnitude below 2^22 exactly to the nearest integer and leaves it in the sum's low mantissa bits;
 // with 127 added as well they hold n + 127, the exponent field of 2^n. kRoundBias is that constant,
-// power_of_two(biased) the float 2^n it encodes (one shift).
+// power_of_two(biased) the float 2^n it encodes (one shift). The same for double with 1.5 * 2^52,
+// 1023 and a shift by 52.
 constexpr float kRoundBias = 12582912.0f + 127.0f;
 OPBENCH_HD float power_of_two(float biased) { return float_from_bits(bits_of(biased) << 23); }
+constexpr double kRoundBiasDouble = 6755399441055744.0 + 1023.0;
+OPBENCH_HD double power_of_two(double biased) { return double_from_bits(bits_of(biased) << 52); }
 
 // A number too small for a normal float as value * scale: in float, value = the number * 2^64 and
 // scale = 2^-64 always (a select between scaled and unscaled would cost more than the multiply: g++
@@ -131,7 +181,19 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
   return {exp_reduced(r) * power_of_two(biased + 64.0f), 0x1p-64f};
 #endif
 }
-OPBENCH_HD Scaled<double> exp_scaled(double y) { return {exp(y), 1.0}; }
+// exp(y) for double y <= 0, within 2 ulp: the same reduction with ln2 in two parts (the first FMA is
+// exact), the degree-13 polynomial, and 2^n. Below y = -708, where exp leaves the normal doubles
+// (2^n would not fit the exponent field), it is 0: every product with it here is below 1e-300, far
+// under what any result carries. nan stays nan. Never scaled: 2^n stays normal.
+OPBENCH_HD Scaled<double> exp_scaled(double y) {
+  const bool vanishes = y < -708.0;
+  const double clamped = vanishes ? -708.0 : y;
+  const double biased = clamped * kLog2E + kRoundBiasDouble;
+  const double n = biased - kRoundBiasDouble;
+  double r = fused_multiply_add(-n, 0x1.62e42fefa39efp-1, clamped);  // ln2, rounded
+  r = fused_multiply_add(-n, 0x1.abc9e3b39803fp-56, r);  // ln2 minus that
+  return {vanishes ? 0.0 : exp_reduced(r) * power_of_two(biased), 1.0};
+}
 
 // p / q for q >= 1. On the GPU an IEEE division costs a reciprocal, four FMAs and a range check whose
 // slow path (a call behind a barrier) serializes the elements of a pack; __fdividef is the reciprocal
@@ -206,6 +268,42 @@ OPBENCH_HD float gaussian_tail(float a, float kernel) {
 // double: libm's erfc, accurate as it is; the kernel's scale is 1.
 OPBENCH_HD double gaussian_tail(double a, double) { return 0.5 * erfc(a * kInvSqrt2); }
 
+// Phi(-a) in double for a float result: kernel * P(a) / Q(a) as above with degrees 7 and 8 (relative
+// error 7.9e-11 on [0, 13.25], 2.5e-9 out to a = 16; Q >= 1; scripts/fit_float_math.py tail 7 8). Its
+// coefficients' signs are mixed: in double the cancellation of their Horner steps stays below 1e-15.
+// Vectorizable, where libm's erfc is a scalar call per element.
+OPBENCH_HD double gaussian_tail_for_float(double a, double kernel) {
+  double p = 0.0005044727480534708;
+  p = fused_multiply_add(p, a, 0.00561133795339334);
+  p = fused_multiply_add(p, a, 0.027897381076248274);
+  p = fused_multiply_add(p, a, 0.06928013630687264);
+  p = fused_multiply_add(p, a, 0.05524504194593902);
+  p = fused_multiply_add(p, a, -0.09495713047896881);
+  p = fused_multiply_add(p, a, -0.130570084989545);
+  p = fused_multiply_add(p, a, 0.49999999999840017);
+  double q = 0.0012645277731166734;
+  q = fused_multiply_add(q, a, 0.01406539808947747);
+  q = fused_multiply_add(q, a, 0.07119708082228203);
+  q = fused_multiply_add(q, a, 0.1876495768685787);
+  q = fused_multiply_add(q, a, 0.20680272469607525);
+  q = fused_multiply_add(q, a, -0.10069075143376688);
+  q = fused_multiply_add(q, a, -0.26165416289805865);
+  q = fused_multiply_add(q, a, 0.5367443895156858);
+  q = fused_multiply_add(q, a, 1.0);
+  return kernel * divide(p, q);
+}
+
+// The tail GELU computed in T uses for a result of type Result: double math for a float result (or
+// any narrower one) takes the vectorizable rational, everything else the tail of its own type.
+template <typename Result, typename T>
+OPBENCH_HD T gelu_tail(T a, T kernel) {
+  if constexpr (sizeof(T) == sizeof(double) && sizeof(Result) < sizeof(double)) {
+    return gaussian_tail_for_float(a, kernel);
+  } else {
+    return gaussian_tail(a, kernel);
+  }
+}
+
 // sigmoid(|z|) and sigmoid(-|z|), from e = exp(-|z|) in (0, 1]: nothing overflows, nothing cancels.
 // Relative error: exp's (1 ulp) and the division's (0.5 ulp), a few ulp in all. sigmoid(-|z|) is kept
 // scaled (exp_scaled), so x * sigmoid(-|z|) stays accurate where sigmoid(-|z|) alone is subnormal;
@@ -264,26 +362,29 @@ struct Gelu {
 
   // x * Phi(x) = x - |x| Phi(-|x|) for x > 0, in one FMA (one rounding: 0.5 ulp plus |x| times the
   // tail's own error), and -|x| Phi(-|x|) otherwise, scaled until the last multiply; written
-  // -a * tail + (x < 0 ? 0 : x), so GELU(-0) = -0 and GELU(+0) = +0. Limits: a stops at 16, so +inf
-  // gives +inf and -inf gives -0 (the limit from below); nan stays nan through x.
-  template <typename T>
+  // -a * tail + (x < 0 ? -0 : x), so GELU(-0) = -0, GELU(+0) = +0, and a tail that underflows to 0
+  // still gives -0 (the limit from below: -a * 0 + +0 would be +0). Limits: a stops at 16 (40 in
+  // double), so +inf gives +inf and -inf gives -0; nan stays nan through x.
+  template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
     const T a = tail_abscissa(x);
     const Scaled<T> kernel = gaussian_kernel(a);
-    const T tail = gaussian_tail(a, kernel.value);  // Phi(-a) / kernel.scale
+    const T tail = gelu_tail<Result>(a, kernel.value);  // Phi(-a) / kernel.scale
     const T positive = fused_multiply_add(-a, tail * kernel.scale, x);
-    const T negative = fused_multiply_add(-a, tail, x < T(0) ? T(0) : x) * kernel.scale;
+    const T negative = fused_multiply_add(-a, tail, x < T(0) ? T(-0.0) : x) * kernel.scale;
     return x > T(0) ? positive : negative;
   }
 
   // Phi(x) + x phi(x) = 1 - d for x > 0 and d otherwise, with d = Phi(-|x|) - |x| phi(x): one kernel
   // exp(-x^2 / 2) gives the density phi and, in float, the tail; d scaled until the last multiply.
-  // Limits: 1 at +inf, -0 at -inf (a stops at 16); nan is kept by the last select (x == x: not nan).
-  template <typename T>
+  // d is written -(a phi - tail), the same rounding, so that where both underflow to 0 (the tail,
+  // where the true d is negative) it is -0. Limits: 1 at +inf, -0 at -inf; nan is kept by the last
+  // select (x == x: not nan).
+  template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
     const T a = tail_abscissa(x);
     const Scaled<T> kernel = gaussian_kernel(a);
-    const T d = fused_multiply_add(-a, kernel.value * T(kInvSqrt2Pi), gaussian_tail(a, kernel.value)) * kernel.scale;
+    const T d = -fused_multiply_add(a, kernel.value * T(kInvSqrt2Pi), -gelu_tail<Result>(a, kernel.value)) * kernel.scale;
     return x > T(0) ? T(1) - d : (x == x ? d : x);
   }
 };
@@ -298,12 +399,12 @@ struct GeluTanh {
     return x * fused_multiply_add(T(2 * kSqrt2OverPi * kTanhCubic), x * x, T(2 * kSqrt2OverPi));
   }
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
     return times_sigmoid(x, argument(x));
   }
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
     const T dz_dx = fused_multiply_add(T(6 * kSqrt2OverPi * kTanhCubic), x * x, T(2 * kSqrt2OverPi));
     return sigmoid_product_derivative(x, argument(x), dz_dx);
@@ -313,12 +414,12 @@ struct GeluTanh {
 struct Silu {
   static constexpr const char* kName = "silu";
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
     return times_sigmoid(x, x);
   }
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
     return sigmoid_product_derivative(x, x, T(1));
   }
@@ -332,19 +433,19 @@ struct Silu {
 // Limits along gate with up = 1 are the activation's.
 template <typename Act>
 struct Gated {
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T gate, T up) {
-    return Act::forward(gate) * up;
+    return Act::template forward<T, Result>(gate) * up;
   }
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T gate_gradient(T grad, T gate, T up) {
-    return grad * Act::derivative(gate) * up;
+    return grad * Act::template derivative<T, Result>(gate) * up;
   }
 
-  template <typename T>
+  template <typename T, typename Result = T>
   static OPBENCH_HD T up_gradient(T grad, T gate) {
-    return grad * Act::forward(gate);
+    return grad * Act::template forward<T, Result>(gate);
   }
 };
 

@@ -37,15 +37,13 @@ void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
   check_forward_call<Op>(x, output);
   at::TensorIterator iter = at::TensorIteratorConfig().add_output(output).add_const_input(x).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
     iter.for_each(rows_loop<scalar_t, 2>(
                       [](char** row, int64_t n) {
                         forward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
                                          reinterpret_cast<scalar_t*>(row[0]), n);
                       },
                       [](char** at) {
-                        const opmath_t value = *reinterpret_cast<const scalar_t*>(at[1]);
-                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(Op::forward(value));
+                        *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]));
                       }),
                   kGrainSize);
   });
@@ -57,7 +55,6 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& g
   at::TensorIterator iter =
       at::TensorIteratorConfig().add_output(grad_input).add_const_input(grad).add_const_input(x).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
     iter.for_each(rows_loop<scalar_t, 3>(
                       [](char** row, int64_t n) {
                         backward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
@@ -65,9 +62,8 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& g
                                           reinterpret_cast<scalar_t*>(row[0]), n);
                       },
                       [](char** at) {
-                        const opmath_t g = *reinterpret_cast<const scalar_t*>(at[1]);
-                        const opmath_t value = *reinterpret_cast<const scalar_t*>(at[2]);
-                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(g * Op::derivative(value));
+                        *reinterpret_cast<scalar_t*>(at[0]) = backward_value<Op>(
+                            *reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
                       }),
                   kGrainSize);
   });

@@ -47,7 +47,6 @@ void forward_out_cpu(const at::Tensor& gate, const at::Tensor& up, at::Tensor& o
   at::TensorIterator iter =
       at::TensorIteratorConfig().add_output(output).add_const_input(gate).add_const_input(up).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gate.scalar_type(), Op::kName, [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
     iter.for_each(rows_loop<scalar_t, 3>(
                       [](char** row, int64_t n) {
                         gated_forward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
@@ -55,9 +54,8 @@ void forward_out_cpu(const at::Tensor& gate, const at::Tensor& up, at::Tensor& o
                                                reinterpret_cast<scalar_t*>(row[0]), n);
                       },
                       [](char** at) {
-                        const opmath_t gate_value = *reinterpret_cast<const scalar_t*>(at[1]);
-                        const opmath_t up_value = *reinterpret_cast<const scalar_t*>(at[2]);
-                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(Op::forward(gate_value, up_value));
+                        *reinterpret_cast<scalar_t*>(at[0]) = gated_forward_value<Op>(
+                            *reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
                       }),
                   kGrainSize);
   });
@@ -79,7 +77,6 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& gate, const at::
                                 .add_const_input(up)
                                 .build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gate.scalar_type(), Op::kName, [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
     iter.for_each(rows_loop<scalar_t, 5>(
                       [](char** row, int64_t n) {
                         gated_backward_span<Op>(
@@ -88,11 +85,11 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& gate, const at::
                             reinterpret_cast<scalar_t*>(row[1]), n);
                       },
                       [](char** at) {
-                        const opmath_t g = *reinterpret_cast<const scalar_t*>(at[2]);
-                        const opmath_t gate_value = *reinterpret_cast<const scalar_t*>(at[3]);
-                        const opmath_t up_value = *reinterpret_cast<const scalar_t*>(at[4]);
-                        *reinterpret_cast<scalar_t*>(at[0]) = static_cast<scalar_t>(Op::gate_gradient(g, gate_value, up_value));
-                        *reinterpret_cast<scalar_t*>(at[1]) = static_cast<scalar_t>(Op::up_gradient(g, gate_value));
+                        const scalar_t g = *reinterpret_cast<const scalar_t*>(at[2]);
+                        const scalar_t gate_value = *reinterpret_cast<const scalar_t*>(at[3]);
+                        *reinterpret_cast<scalar_t*>(at[0]) =
+                            gate_gradient_value<Op>(g, gate_value, *reinterpret_cast<const scalar_t*>(at[4]));
+                        *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op>(g, gate_value);
                       }),
                   kGrainSize);
   });

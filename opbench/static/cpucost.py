@@ -1,7 +1,7 @@
 """Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of
 opbench/csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
 
-Why a count and not a time: `cpp` must beat F.gelu on CPUs this project cannot run on. At 2^16 and
+Why a count and not a time: `cpp` is measured against F.gelu on CPUs this project cannot run on. At 2^16 and
 2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a
 Zen 4 EPYC), so their speed ratio follows the ratio of instructions per element, to first order, where
 both run the same kind of instructions on the same units. Zen 4 executes a 512-bit instruction as two
@@ -10,6 +10,8 @@ comparison that matters is between loops of the same width. The twin is ATen's G
 (ATen/native/cpu/Activation.cpp: x * 0.5 * (1 + erf(x / sqrt 2)) forward; dy * (cdf + x * pdf)
 backward) written over at::vec::Vectorized<float>, the header-only vector class ATen compiles once
 per capability: what F.gelu's backward runs, and its forward where oneDNN does not take over.
+cpp's float32 loops compute in double (within the ULP budgets, where float math was not), on half
+the lanes of a float vector: about twice ATen's count is the floor of that design.
 `python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (built with
 -march=native) are checked separately: vectorized, no calls inside (`native_loops`).
 """

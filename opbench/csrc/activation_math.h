@@ -384,7 +384,8 @@ struct Gelu {
   static OPBENCH_HD T derivative(T x) {
     const T a = tail_abscissa(x);
     const Scaled<T> kernel = gaussian_kernel(a);
-    const T d = -fused_multiply_add(a, kernel.value * T(kInvSqrt2Pi), -gelu_tail<Result>(a, kernel.value)) * kernel.scale;
+    const T tail = gelu_tail<Result>(a, kernel.value);
+    const T d = -fused_multiply_add(a, kernel.value * T(kInvSqrt2Pi), -tail) * kernel.scale;
     return x > T(0) ? T(1) - d : (x == x ? d : x);
   }
 };

@@ -43,7 +43,8 @@ void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
                                          reinterpret_cast<scalar_t*>(row[0]), n);
                       },
                       [](char** at) {
-                        *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]));
+                        const scalar_t value = *reinterpret_cast<const scalar_t*>(at[1]);
+                        *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(value);
                       }),
                   kGrainSize);
   });

@@ -72,6 +72,34 @@ def test_a_one_ulp_error_is_found_at_exactly_its_input(wrong):
     assert honest["curve"] == "" and honest["status"] == "ok"
 
 
+class UpGradientOneUlpOff(torch.autograd.Function):
+    """SwiGLU correctly rounded in both directions, but for d/dup: the next float up where gate == TARGET."""
+
+    target = math.nan
+
+    @staticmethod
+    def forward(ctx, gate, up):
+        ctx.save_for_backward(gate, up)
+        return opbench.get_op("swiglu").expected(gate, up).to(gate.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        gate, up = ctx.saved_tensors
+        d_gate, d_up = (g.to(gate.dtype) for g in opbench.get_op("swiglu").expected_grads(grad, gate, up))
+        off = torch.nextafter(d_up, torch.tensor(math.inf, dtype=d_up.dtype))
+        return d_gate, torch.where(gate == UpGradientOneUlpOff.target, off, d_up)
+
+
+def test_each_input_of_a_gated_op_has_its_gradient_measured(wrong, monkeypatch):
+    monkeypatch.setattr(UpGradientOneUlpOff, "target", wrong)
+    opbench.register("up-gradient-off", UpGradientOneUlpOff.apply, op="swiglu")
+    by = {r["direction"]: r for r in accuracy.measure([opbench.get("up-gradient-off", op="swiglu")], "cpu", F32)}
+    assert set(by) == {"fwd", "bwd", "bwd up"}
+    assert by["fwd"]["max_ulp"] <= 0.5 and by["bwd"]["max_ulp"] <= 0.5
+    assert by["bwd up"]["at_input"] == wrong and 0.5 < by["bwd up"]["max_ulp"] <= 1.5
+    assert by["bwd up"]["over_0_5_ulp"] == 1 and by["bwd up"]["budget_ulp"] == 2.0
+
+
 def test_nan_where_a_number_belongs_is_the_worst_error(wrong):
     fwd = accuracy.measure([opbench.get("nan-at-target")], "cpu", F32)[0]
     assert fwd["nonfinite"] == 1 and fwd["nonfinite_at_input"] == wrong and fwd["worst_ulp"] == math.inf

@@ -31,6 +31,12 @@ from opbench.spec.registry import Implementation, settings
 KEY = ["op", "implementation", "device", "dtype", "direction", "inputs"]
 DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 DIRECTIONS = ("fwd", "bwd")  # bwd: the input gradient for an upstream gradient of 1, i.e. f'(x)
+
+
+def directions(op) -> tuple[str, ...]:
+    """DIRECTIONS, then "bwd <input>" for each input of the op after its first (a gated op's "bwd up":
+    d/dup = act(gate), along the gate with up = 1)."""
+    return DIRECTIONS + tuple(f"bwd {name}" for name in op.inputs[1:])
 STRATIFIED_BITS = 10  # float32's default inputs: 2^(32 - 10) patterns
 STRATUM = 0x2A5  # their low bits: a fixed pattern, not zero
 CHUNK = 1 << 24  # float32 patterns per chunk with inputs="all"
@@ -252,14 +258,14 @@ class ErrorStats:
 
 
 def _results(impl: Implementation, x: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
-    """The implementation's forward and its first input's gradient for an upstream gradient of 1, along
-    that input (Op.along), on the CPU."""
+    """The implementation's forward and every input's gradient for an upstream gradient of 1, along the
+    first input (Op.along), on the CPU, by direction (directions)."""
     x = x.to(device)
     with torch.no_grad():
         forward = impl(*impl.op.along(x))
-    leaf = x.detach().requires_grad_()
-    (backward,) = torch.autograd.grad(impl(*impl.op.along(leaf)), leaf, torch.ones_like(leaf))
-    return {"fwd": forward.detach().cpu(), "bwd": backward.cpu()}
+    leaves = [v.detach().requires_grad_() for v in impl.op.along(x)]
+    grads = torch.autograd.grad(impl(*leaves), leaves, torch.ones_like(x))
+    return {"fwd": forward.detach().cpu(), **{d: g.cpu() for d, g in zip(directions(impl.op)[1:], grads)}}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -272,14 +278,17 @@ class Interrupted(KeyboardInterrupt):
 
 def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs: str = "default") -> list[dict]:
     """One row per implementation (of one op) and direction: its ULP errors over the dtype's inputs, along
-    the op's first input (Op.along: a gated op's activation, up = 1). Interrupted after a finished
-    chunk: Interrupted, with the rows of the finished ones."""
+    the op's first input (Op.along: a gated op's activation, up = 1), each input's gradient its own
+    direction (directions). Interrupted after a finished chunk: Interrupted, with the rows of the
+    finished ones."""
     op = impls[0].op
-    functions = {"fwd": lambda x: op.function(*op.along(x)), "bwd": lambda x: op.partials[0](*op.along(x))}
+    functions = {"fwd": lambda x: op.function(*op.along(x))}
+    for direction, partial in zip(directions(op)[1:], op.partials):
+        functions[direction] = lambda x, partial=partial: partial(*op.along(x))
     stats = {
         (impl.name, d): ErrorStats(dtype, functions[d], ulp_budget(op.name, dtype_name(dtype), d))
         for impl in impls
-        for d in DIRECTIONS
+        for d in functions
     }
     failed: dict[str, str] = {}
     chunks = patterns(dtype, inputs)
@@ -300,7 +309,7 @@ def measure(impls: list[Implementation], device: str, dtype: torch.dtype, inputs
                 except IMPLEMENTATION_ERRORS as error:  # its row, never the run's end
                     failed[impl.name] = describe(error)
             for name, got in outputs.items():  # after every call: Ctrl-C during the calls leaves the chunk out
-                for direction in DIRECTIONS:
+                for direction in functions:
                     stats[name, direction].update(x, bins, got[direction], references[direction])
             finished += 1
     except KeyboardInterrupt:

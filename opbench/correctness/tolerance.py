@@ -149,5 +149,9 @@ ULP_BUDGETS = {
 
 
 def ulp_budget(op: str, dtype: str, direction: str) -> UlpBudget:
-    """The ULP_BUDGETS entry for an op (else every op's), dtype name and direction."""
-    return ULP_BUDGETS.get((op, dtype, direction)) or ULP_BUDGETS["*", dtype, direction]
+    """The ULP_BUDGETS entry for an op (else every op's), dtype name and direction; the gradient of a
+    later input ("bwd up") is held to its op's entry for it, else to the backward's."""
+    for key in ((op, dtype, direction), ("*", dtype, direction), (op, dtype, direction.split()[0])):
+        if key in ULP_BUDGETS:
+            return ULP_BUDGETS[key]
+    return ULP_BUDGETS["*", dtype, direction.split()[0]]

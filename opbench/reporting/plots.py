@@ -202,16 +202,18 @@ NONFINITE_AT = 1e12  # where a nan or inf result is drawn on the log axis
 
 
 def plot_accuracy(accuracy: pd.DataFrame, palette: dict, folder: Path, device: str, op: str) -> list[str]:
-    """Per dtype, the largest error in ulps against x, forward and backward side by side, one line per
+    """Per dtype, the largest error in ulps against x, forward and each backward side by side, one line per
     implementation: each bin of x over 0.5 ulp as a step (the row's curve cell), the budget dashed."""
     rows = accuracy[accuracy["status"].isin([Status.OK, Status.DEVIATING])]
     files = []
     for dtype, of_dtype in rows.groupby("dtype", sort=False):
-        figure, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+        measured = list(dict.fromkeys(of_dtype["direction"]))  # fwd, bwd, and a gated op's "bwd up"
+        figure, axes = plt.subplots(1, len(measured), figsize=(6.5 * len(measured), 4.8), sharey=True, squeeze=False)
+        axes = axes[0]
         curves = {row.Index: results.curve_of(row.curve) for row in of_dtype.itertuples()}
         # the x range of the finite errors (a nan or inf past it, e.g. an overflow near float's end, is in the note)
         reach = max([8.0] + [max(abs(low), abs(high)) for c in curves.values() for low, high, u in c if u < 1e300])
-        for axis, direction in zip(axes, core.DIRECTIONS):
+        for axis, direction in zip(axes, measured):
             for row in of_dtype[of_dtype["direction"] == direction].itertuples():
                 cells = curves[row.Index]
                 if cells:  # one collection of segments per line: one artist per cell took most of the report's writing

@@ -37,6 +37,8 @@ def directions(op) -> tuple[str, ...]:
     """DIRECTIONS, then "bwd <input>" for each input of the op after its first (a gated op's "bwd up":
     d/dup = act(gate), along the gate with up = 1)."""
     return DIRECTIONS + tuple(f"bwd {name}" for name in op.inputs[1:])
+
+
 STRATIFIED_BITS = 10  # float32's default inputs: 2^(32 - 10) patterns
 STRATUM = 0x2A5  # their low bits: a fixed pattern, not zero
 CHUNK = 1 << 24  # float32 patterns per chunk with inputs="all"

@@ -64,45 +64,14 @@ constexpr double kTanhCubic = 0.044715;
 OPBENCH_HD float fused_multiply_add(float a, float b, float c) { return fmaf(a, b, c); }
 OPBENCH_HD double fused_multiply_add(double a, double b, double c) { return fma(a, b, c); }
 
-// A float from its bits: a register move once compiled (memcpy vectorizes on the host).
-OPBENCH_HD float float_from_bits(uint32_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
-#else
-  float value;
-  memcpy(&value, &bits, sizeof value);
-  return value;
-#endif
-}
-
-OPBENCH_HD double double_from_bits(uint64_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __longlong_as_double(static_cast<long long>(bits));
-#else
-  double value;
-  memcpy(&value, &bits, sizeof value);
-  return value;
-#endif
-}
-
-OPBENCH_HD uint64_t bits_of(double value) {
-#if defined(__CUDA_ARCH__)
-  return static_cast<uint64_t>(__double_as_longlong(value));
-#else
-  uint64_t bits;
-  memcpy(&bits, &value, sizeof bits);
-  return bits;
-#endif
-}
-
-OPBENCH_HD uint32_t bits_of(float value) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(value);
-#else
-  uint32_t bits;
-  memcpy(&bits, &value, sizeof bits);
-  return bits;
-#endif
+// A value with the bits of another of the same size (a float from its bits, the bits of a double):
+// a register move once compiled, on the host (where memcpy vectorizes) and in CUDA device code alike.
+template <typename To, typename From>
+OPBENCH_HD To bit_cast(From value) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
+  To result;
+  memcpy(&result, &value, sizeof result);
+  return result;
 }
 
 // exp(r) for |r| <= ln2 / 2 from a degree-6 polynomial fitted for least maximum relative error (2e-9,
@@ -145,9 +114,9 @@ OPBENCH_HD double exp_reduced(double r) {
 // power_of_two(biased) the float 2^n it encodes (one shift). The same for double with 1.5 * 2^52,
 // 1023 and a shift by 52.
 constexpr float kRoundBias = 12582912.0f + 127.0f;
-OPBENCH_HD float power_of_two(float biased) { return float_from_bits(bits_of(biased) << 23); }
+OPBENCH_HD float power_of_two(float biased) { return bit_cast<float>(bit_cast<uint32_t>(biased) << 23); }
 constexpr double kRoundBiasDouble = 6755399441055744.0 + 1023.0;
-OPBENCH_HD double power_of_two(double biased) { return double_from_bits(bits_of(biased) << 52); }
+OPBENCH_HD double power_of_two(double biased) { return bit_cast<double>(bit_cast<uint64_t>(biased) << 52); }
 
 // A number too small for a normal float as value * scale: in float, value = the number * 2^64 and
 // scale = 2^-64 always (a select between scaled and unscaled would cost more than the multiply: g++
@@ -214,8 +183,8 @@ OPBENCH_HD double divide(double p, double q) { return p / q; }
 // g++ carried the constant a = 16 through every operation after it as one more blend each. nan
 // becomes 16 here: the callers carry x's nan themselves. double: exp and erfc reach 0 before 40.
 OPBENCH_HD float tail_abscissa(float x) {
-  const uint32_t a = bits_of(x) & 0x7fffffffu, end = 0x41800000u;  // |x| and 16.0f
-  return float_from_bits(a < end ? a : end);
+  const uint32_t a = bit_cast<uint32_t>(x) & 0x7fffffffu, end = 0x41800000u;  // |x| and 16.0f
+  return bit_cast<float>(a < end ? a : end);
 }
 OPBENCH_HD double tail_abscissa(double x) {
   const double a = fabs(x);

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import opbench
+from opbench.core import UnavailableError
 from opbench.correctness import check
 from opbench.impls import build, cpp, custom_ops
+from opbench.reporting import provenance
 from opbench.spec import inputs
 from opbench.spec.devices import FLOAT_DTYPES
 
@@ -81,7 +83,8 @@ def test_the_python_op_list_names_exactly_the_ops_the_extension_declares():
         if name.startswith("opbench::")
     }
     ops = OPS + cpp.GATED_OPS
-    assert declared == {f"{custom_ops.schema_name(op)}{suffix}" for op in ops for suffix in ("", "_backward")}
+    activations = {f"{custom_ops.schema_name(op)}{suffix}" for op in ops for suffix in ("", "_backward")}
+    assert declared == activations | {"cpu_isas", "cpu_isa", "set_cpu_isa"}  # and csrc/cpu_dispatch.cpp's
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64])
@@ -123,6 +126,77 @@ def test_layouts_equal_contiguous_copies_bitwise(fused, name):
     assert torch.equal(
         torch.ops.opbench.gelu_backward(grad, view), torch.ops.opbench.gelu_backward(grad, view.contiguous())
     )
+
+
+SPECIAL_VALUES = [
+    0.0,
+    -0.0,
+    1e-40,
+    -1e-40,
+    1e-6,
+    -1e-6,
+    3.0,
+    -3.0,
+    -14.0,
+    -90.0,
+    80.0,
+    float("inf"),
+    -float("inf"),
+    float("nan"),
+]
+
+
+def _values_and_gradients(op: str, dtype: torch.dtype, layout: str) -> list[torch.Tensor]:
+    impl = opbench.get("cpp", op=op)
+    xs = [
+        torch.cat([inputs.random_input(6000, dtype, scale=8.0, seed=seed), torch.tensor(SPECIAL_VALUES, dtype=dtype)])
+        .repeat(2)
+        .requires_grad_()
+        for seed in range(len(impl.op.inputs))
+    ]
+    views = [x[::2] if layout == "strided" else x for x in xs]
+    y = impl(*views)
+    return [y.detach(), *torch.autograd.grad(y, xs, inputs.random_input(y.numel(), dtype, seed=7))]
+
+
+@pytest.mark.parametrize("op", cpp.KERNEL_OPS + cpp.GATED_OPS)
+def test_every_instruction_set_computes_the_same_bits(fused, op):
+    """The loops of every instruction set the CPU runs (csrc/cpu_loops_<isa>.cpp) are the same math,
+    explicit FMAs and one rounding each: the values and gradients of every dtype agree bitwise, in
+    vector runs and element by element (a strided view), nan with nan."""
+    isas, selected = list(torch.ops.opbench.cpu_isas()), torch.ops.opbench.cpu_isa()
+    assert isas[-1] == "scalar" and selected == isas[0]
+    try:
+        for dtype in FLOAT_DTYPES:
+            for layout in ("contiguous", "strided"):
+                results = {}
+                for isa in isas:
+                    torch.ops.opbench.set_cpu_isa(isa)
+                    results[isa] = _values_and_gradients(op, dtype, layout)
+                for isa in isas[1:]:
+                    for ours, theirs in zip(results[isa], results[isas[0]], strict=True):
+                        torch.testing.assert_close(
+                            ours, theirs, rtol=0, atol=0, equal_nan=True, msg=f"{isa} {dtype} {layout}"
+                        )
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
+
+
+def test_opbench_cpu_isa_forces_the_loops_and_a_missing_one_is_one_line(fused, monkeypatch):
+    selected = torch.ops.opbench.cpu_isa()
+    try:
+        monkeypatch.setenv("OPBENCH_CPU_ISA", "scalar")
+        cpp.load_fused()
+        assert torch.ops.opbench.cpu_isa() == "scalar"
+        assert provenance.isa().endswith(", cpp scalar") and "OPBENCH_CPU_ISA=scalar" in provenance.settings()
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
+    monkeypatch.setenv("OPBENCH_CPU_ISA", "avx1024")
+    with pytest.raises(UnavailableError, match=r"^OPBENCH_CPU_ISA=avx1024: this CPU runs the loops in .*scalar only$"):
+        cpp.load_fused()
+    assert torch.ops.opbench.cpu_isa() == selected
+    with pytest.raises(RuntimeError, match="'avx1024' is not an instruction set this CPU runs"):
+        torch.ops.opbench.set_cpu_isa("avx1024")
 
 
 def test_torch_compile_fullgraph_over_the_op(fused):

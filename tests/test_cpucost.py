@@ -64,10 +64,13 @@ def test_cpp_costs_at_most_its_double_math_bound_per_element(costs, isa, directi
 
 
 def test_the_built_extension_runs_vector_loops_without_calls():
-    """The extension as loaded (-march=native): for every op, both paths of at::parallel_for reach one
-    out-of-line span loop, vectorized, with no calls left in it (a g++ inlining failure once put a scalar call
-    to gaussian_tail on every element of the single-thread path: 8x slower)."""
+    """The extension as loaded, in every vector instruction set it dispatches to: for every op, both paths of
+    at::parallel_for reach one out-of-line loop, vectorized at the ISA's full width, with no calls left in it
+    (a g++ inlining failure once put a scalar call to gaussian_tail on every element of the single-thread
+    path: 8x slower)."""
     native = cpucost.native_loops(build.load_extension("opbench", FUSED_SOURCES))
-    assert len(native) == 2 * len(cpp.KERNEL_OPS + cpp.GATED_OPS), native  # every op's forward and backward
-    assert (native.calls_in_loop == 0).all(), native
-    assert (native.elements_per_iteration >= 8).all(), native
+    vector = native[native.isa != "scalar"]
+    assert set(vector.isa) == {"avx2", "avx512"}, native
+    assert len(vector) == 2 * 2 * len(cpp.KERNEL_OPS + cpp.GATED_OPS), native  # every op's forward and backward
+    assert (vector.calls_in_loop == 0).all(), vector
+    assert (vector.elements_per_iteration == vector.isa.map({"avx2": 8, "avx512": 16})).all(), vector

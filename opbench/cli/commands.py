@@ -19,7 +19,7 @@ from opbench.cli.options import UsageError, selected, selected_ops
 from opbench.core import BASELINE, DIRECTIONS, OUT_SUFFIX, Status
 from opbench.correctness import check
 from opbench.impls import build
-from opbench.reporting import render, report, results
+from opbench.reporting import provenance, render, report, results
 from opbench.spec import inputs
 from opbench.spec.devices import DTYPES_BY_NAME, device_present, dtype_name
 from opbench.spec.registry import setup_error
@@ -54,6 +54,7 @@ def cmd_list(args) -> int:
             [name, *cells, ",".join(first.devices), ",".join(dtype_name(d) for d in first.dtypes), first.description]
         )
     print(tabulate(rows, headers=["implementation", *(op.name for op in ops), "devices", "dtypes", "description"]))
+    print(f"\nvector ISA: {provenance.isa()}")
     return 0
 
 

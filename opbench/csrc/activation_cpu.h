@@ -1,7 +1,7 @@
-// The CPU loops of every activation's forward and backward over a span of contiguous elements, templates
-// over the op's math functor (activation_math.h), apart from their ops so that `python -m
-// opbench.cpucost` can compile them for other instruction sets. Half types load, compute in float and
-// store (compute_type).
+// The CPU kernels of every activation, as TensorIterator sees them: for each op's forward and backward
+// (and a gated op's), its operands and the math of one element and of a run of contiguous elements,
+// templates over the op's math functor (activation_math.h). cpu_loops.h compiles them into loops once
+// per instruction set. Half types load, compute in float and store (compute_type).
 #pragma once
 
 #include <ATen/OpMathType.h>
@@ -12,7 +12,6 @@
 #include "activation_math.h"
 
 namespace opbench {
-namespace {  // internal to each extension: called directly, not through the PLT
 
 // The type a CPU kernel computes a scalar_t result in. float32 in double: float math (exp, the
 // division, GELU's tail, each a rounding or a fit) left 3-6 ulp forward and, where the derivative's
@@ -57,53 +56,113 @@ OPBENCH_HD scalar_t up_gradient_value(scalar_t grad, scalar_t gate) {
   return static_cast<scalar_t>(Op::template up_gradient<T, scalar_t>(static_cast<T>(grad), static_cast<T>(gate)));
 }
 
-// The loops take __restrict pointers: g++ vectorizes only once it knows the output aliases no input
-// (inside a lambda that captures the pointers by reference, it cannot even know the pointers stay put).
-// noinline: at::parallel_for runs its body inline below the grain size and in OpenMP workers above
-// it; one out-of-line loop serves both, so both get the same vector code (python -m opbench.cpucost).
-template <typename Op, typename scalar_t>
-__attribute__((noinline)) void forward_span(const scalar_t* __restrict x, scalar_t* __restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = forward_value<Op>(x[i]);
-  }
-}
+// Each kernel below: scalar_t, kOperands (outputs first, then inputs: TensorIterator's order), run()
+// over n elements contiguous in every operand, element() at one address per operand. All always
+// inlined into cpu_loops.h's loops, so that they are compiled for the loop's instruction set.
+// The runs take __restrict pointers: g++ vectorizes a loop only once it knows the output aliases no
+// input.
+template <typename Op, typename Scalar>
+struct Forward {
+  using scalar_t = Scalar;
+  static constexpr int kOperands = 2;
 
-template <typename Op, typename scalar_t>
-__attribute__((noinline)) void backward_span(const scalar_t* __restrict grad, const scalar_t* __restrict x,
-                                             scalar_t* __restrict grad_input, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    grad_input[i] = backward_value<Op>(grad[i], x[i]);
+  static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = forward_value<Op>(x[i]);
+    }
   }
-}
+  static OPBENCH_HD void run(char** data, int64_t n) {
+    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]), n);
+  }
+  static OPBENCH_HD void element(char** at) {
+    *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]));
+  }
+};
 
-// A gated op's loops (math::Gated): two inputs forward, two outputs backward.
-template <typename Op, typename scalar_t>
-__attribute__((noinline)) void gated_forward_span(const scalar_t* __restrict gate, const scalar_t* __restrict up,
-                                                  scalar_t* __restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = gated_forward_value<Op>(gate[i], up[i]);
+template <typename Op, typename Scalar>
+struct Backward {
+  using scalar_t = Scalar;
+  static constexpr int kOperands = 3;
+
+  static OPBENCH_HD void span(scalar_t* __restrict grad_input, const scalar_t* __restrict grad,
+                              const scalar_t* __restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      grad_input[i] = backward_value<Op>(grad[i], x[i]);
+    }
   }
-}
+  static OPBENCH_HD void run(char** data, int64_t n) {
+    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]),
+         reinterpret_cast<const scalar_t*>(data[2]), n);
+  }
+  static OPBENCH_HD void element(char** at) {
+    *reinterpret_cast<scalar_t*>(at[0]) =
+        backward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+  }
+};
+
+// A gated op's kernels (math::Gated): two inputs forward, two outputs backward.
+template <typename Op, typename Scalar>
+struct GatedForward {
+  using scalar_t = Scalar;
+  static constexpr int kOperands = 3;
+
+  static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict gate, const scalar_t* __restrict up,
+                              int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = gated_forward_value<Op>(gate[i], up[i]);
+    }
+  }
+  static OPBENCH_HD void run(char** data, int64_t n) {
+    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]),
+         reinterpret_cast<const scalar_t*>(data[2]), n);
+  }
+  static OPBENCH_HD void element(char** at) {
+    *reinterpret_cast<scalar_t*>(at[0]) =
+        gated_forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+  }
+};
 
 // Both gradients in one pass over memory, as two loops over each block of kGatedBlock elements (its
 // inputs stay in L1 between them): one loop computing act(gate) and act'(gate) together is not
 // vectorized by g++ ("control flow in loop"), each alone is.
 constexpr int64_t kGatedBlock = 512;
 
-template <typename Op, typename scalar_t>
-__attribute__((noinline)) void gated_backward_span(const scalar_t* __restrict grad, const scalar_t* __restrict gate,
-                                                   const scalar_t* __restrict up, scalar_t* __restrict grad_gate,
-                                                   scalar_t* __restrict grad_up, int64_t n) {
-  for (int64_t start = 0; start < n; start += kGatedBlock) {
-    const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
-    for (int64_t i = start; i < end; ++i) {
-      grad_gate[i] = gate_gradient_value<Op>(grad[i], gate[i], up[i]);
-    }
-    for (int64_t i = start; i < end; ++i) {
-      grad_up[i] = up_gradient_value<Op>(grad[i], gate[i]);
+template <typename Op, typename Scalar>
+struct GatedBackward {
+  using scalar_t = Scalar;
+  static constexpr int kOperands = 5;
+
+  static OPBENCH_HD void span(scalar_t* __restrict grad_gate, scalar_t* __restrict grad_up,
+                              const scalar_t* __restrict grad, const scalar_t* __restrict gate,
+                              const scalar_t* __restrict up, int64_t n) {
+    for (int64_t start = 0; start < n; start += kGatedBlock) {
+      const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
+      for (int64_t i = start; i < end; ++i) {
+        grad_gate[i] = gate_gradient_value<Op>(grad[i], gate[i], up[i]);
+      }
+      for (int64_t i = start; i < end; ++i) {
+        grad_up[i] = up_gradient_value<Op>(grad[i], gate[i]);
+      }
     }
   }
-}
+  static OPBENCH_HD void run(char** data, int64_t n) {
+    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<scalar_t*>(data[1]),
+         reinterpret_cast<const scalar_t*>(data[2]), reinterpret_cast<const scalar_t*>(data[3]),
+         reinterpret_cast<const scalar_t*>(data[4]), n);
+  }
+  static OPBENCH_HD void element(char** at) {
+    const scalar_t grad = *reinterpret_cast<const scalar_t*>(at[2]);
+    const scalar_t gate = *reinterpret_cast<const scalar_t*>(at[3]);
+    *reinterpret_cast<scalar_t*>(at[0]) = gate_gradient_value<Op>(grad, gate, *reinterpret_cast<const scalar_t*>(at[4]));
+    *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op>(grad, gate);
+  }
+};
 
-}  // namespace
+// Every kernel of every op in every dtype the CPU ops dispatch to, for X-macros (cpu_loops.h's
+// instantiations): X(Kernel, Op, scalar_t).
+#define OPBENCH_CPU_DTYPES(X, Kernel, Op) \
+  X(Kernel, Op, float) X(Kernel, Op, double) X(Kernel, Op, c10::Half) X(Kernel, Op, c10::BFloat16)
+#define OPBENCH_UNARY_KERNELS(X, Op) OPBENCH_CPU_DTYPES(X, Forward, Op) OPBENCH_CPU_DTYPES(X, Backward, Op)
+#define OPBENCH_GATED_KERNELS(X, Op) OPBENCH_CPU_DTYPES(X, GatedForward, Op) OPBENCH_CPU_DTYPES(X, GatedBackward, Op)
+
 }  // namespace opbench

@@ -3,11 +3,11 @@
 //
 // Each kernel is one pass: forward reads x and writes y (2 tensors of traffic), backward reads grad
 // and x and writes grad_input (3), in whatever layout they come: a TensorIterator walks them (and splits
-// the walk over the intra-op threads), and every run of elements that lies contiguous in all of them
-// goes to the vectorized loops of activation_cpu.h, which call the branch-free math of
-// activation_math.h (g++ vectorizes it at -O3 -march=native). A dense input in any order (a transposed
-// or channels-last view) is one such run, and its output gets its strides; the halves h.chunk(2, -1)
-// gives are one run per row. Nothing is copied to contiguous first.
+// the walk over the intra-op threads) and hands each run to the loops of the instruction set this CPU
+// runs (cpu_dispatch.h), where every run that lies contiguous in all of them goes to a vector loop over
+// the branch-free math of activation_math.h. A dense input in any order (a transposed or channels-last
+// view) is one such run, and its output gets its strides; the halves h.chunk(2, -1) gives are one run
+// per row. Nothing is copied to contiguous first.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/TensorIterator.h>
@@ -18,8 +18,8 @@
 
 #include "activation_autograd.h"
 #include "activation_checks.h"
-#include "activation_cpu.h"
 #include "activation_registration.h"
+#include "cpu_dispatch.h"
 #include "cpu_iteration.h"
 
 namespace opbench {
@@ -37,16 +37,7 @@ void forward_out_cpu(const at::Tensor& x, at::Tensor& output) {
   check_forward_call<Op>(x, output);
   at::TensorIterator iter = at::TensorIteratorConfig().add_output(output).add_const_input(x).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
-    iter.for_each(rows_loop<scalar_t, 2>(
-                      [](char** row, int64_t n) {
-                        forward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
-                                         reinterpret_cast<scalar_t*>(row[0]), n);
-                      },
-                      [](char** at) {
-                        const scalar_t value = *reinterpret_cast<const scalar_t*>(at[1]);
-                        *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(value);
-                      }),
-                  kGrainSize);
+    iter.for_each(cpu_loop<Forward<Op, scalar_t>>(), kGrainSize);
   });
 }
 
@@ -56,17 +47,7 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& g
   at::TensorIterator iter =
       at::TensorIteratorConfig().add_output(grad_input).add_const_input(grad).add_const_input(x).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), Op::kName, [&] {
-    iter.for_each(rows_loop<scalar_t, 3>(
-                      [](char** row, int64_t n) {
-                        backward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
-                                          reinterpret_cast<const scalar_t*>(row[2]),
-                                          reinterpret_cast<scalar_t*>(row[0]), n);
-                      },
-                      [](char** at) {
-                        *reinterpret_cast<scalar_t*>(at[0]) = backward_value<Op>(
-                            *reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
-                      }),
-                  kGrainSize);
+    iter.for_each(cpu_loop<Backward<Op, scalar_t>>(), kGrainSize);
   });
 }
 

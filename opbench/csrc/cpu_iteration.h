@@ -1,5 +1,5 @@
-// What every CPU kernel of the extension shares: the grain of its parallel walk, the fresh output (with
-// transparent huge pages), and the TensorIterator row loop that hands contiguous runs to vector loops.
+// What every CPU op of the extension shares: the grain of its parallel walk and the fresh output (with
+// transparent huge pages).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -37,36 +37,6 @@ at::Tensor empty_output_like(const at::Tensor& input) {
   at::Tensor output = at::empty_like(input, at::MemoryFormat::Preserve);
   advise_huge_pages(output.data_ptr(), output.nbytes());
   return output;
-}
-
-// The TensorIterator's inner loop over `size0` elements and `size1` rows: operand k of row i starts at
-// data[k] + i * strides[ntensors + k] and steps by strides[k] bytes. Where every operand steps by one
-// element, the row goes to `span` (the vector loop); otherwise element by element through `element`.
-template <typename scalar_t, int kOperands, typename Span, typename Element>
-auto rows_loop(Span span, Element element) {
-  return [=](char** data, const int64_t* strides, int64_t size0, int64_t size1) {
-    bool unit = true;
-    for (int k = 0; k < kOperands; ++k) {
-      unit = unit && strides[k] == static_cast<int64_t>(sizeof(scalar_t));
-    }
-    for (int64_t i = 0; i < size1; ++i) {
-      char* row[kOperands];
-      for (int k = 0; k < kOperands; ++k) {
-        row[k] = data[k] + i * strides[kOperands + k];
-      }
-      if (unit) {
-        span(row, size0);
-      } else {
-        for (int64_t j = 0; j < size0; ++j) {
-          char* at[kOperands];
-          for (int k = 0; k < kOperands; ++k) {
-            at[k] = row[k] + j * strides[k];
-          }
-          element(at);
-        }
-      }
-    }
-  };
 }
 
 }  // namespace

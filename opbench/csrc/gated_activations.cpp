@@ -4,7 +4,7 @@
 // Forward is one pass reading gate and up and writing y; backward one pass reading grad, gate and up
 // and writing both gradients, recomputing act(gate): nothing is saved for backward but the inputs.
 // The halves h.chunk(2, -1) gives are strided views: a TensorIterator walks them in place, one
-// contiguous run per row (cpu_iteration.h), no copy.
+// contiguous run per row (cpu_dispatch.h), no copy.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/TensorIterator.h>
@@ -16,7 +16,7 @@
 #include <tuple>
 
 #include "activation_checks.h"
-#include "activation_cpu.h"
+#include "cpu_dispatch.h"
 #include "cpu_iteration.h"
 
 namespace opbench {
@@ -47,17 +47,7 @@ void forward_out_cpu(const at::Tensor& gate, const at::Tensor& up, at::Tensor& o
   at::TensorIterator iter =
       at::TensorIteratorConfig().add_output(output).add_const_input(gate).add_const_input(up).build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gate.scalar_type(), Op::kName, [&] {
-    iter.for_each(rows_loop<scalar_t, 3>(
-                      [](char** row, int64_t n) {
-                        gated_forward_span<Op>(reinterpret_cast<const scalar_t*>(row[1]),
-                                               reinterpret_cast<const scalar_t*>(row[2]),
-                                               reinterpret_cast<scalar_t*>(row[0]), n);
-                      },
-                      [](char** at) {
-                        *reinterpret_cast<scalar_t*>(at[0]) = gated_forward_value<Op>(
-                            *reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
-                      }),
-                  kGrainSize);
+    iter.for_each(cpu_loop<GatedForward<Op, scalar_t>>(), kGrainSize);
   });
 }
 
@@ -77,21 +67,7 @@ void backward_out_cpu(const at::Tensor& grad, const at::Tensor& gate, const at::
                                 .add_const_input(up)
                                 .build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gate.scalar_type(), Op::kName, [&] {
-    iter.for_each(rows_loop<scalar_t, 5>(
-                      [](char** row, int64_t n) {
-                        gated_backward_span<Op>(
-                            reinterpret_cast<const scalar_t*>(row[2]), reinterpret_cast<const scalar_t*>(row[3]),
-                            reinterpret_cast<const scalar_t*>(row[4]), reinterpret_cast<scalar_t*>(row[0]),
-                            reinterpret_cast<scalar_t*>(row[1]), n);
-                      },
-                      [](char** at) {
-                        const scalar_t g = *reinterpret_cast<const scalar_t*>(at[2]);
-                        const scalar_t gate_value = *reinterpret_cast<const scalar_t*>(at[3]);
-                        *reinterpret_cast<scalar_t*>(at[0]) =
-                            gate_gradient_value<Op>(g, gate_value, *reinterpret_cast<const scalar_t*>(at[4]));
-                        *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op>(g, gate_value);
-                      }),
-                  kGrainSize);
+    iter.for_each(cpu_loop<GatedBackward<Op, scalar_t>>(), kGrainSize);
   });
 }
 

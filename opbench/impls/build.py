@@ -18,12 +18,13 @@ import torch
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"  # shipped as package data (pyproject.toml)
 
-# -O3 -march=native lets g++ vectorize the branch-free math of activation_math.h for this CPU; -fopenmp
-# turns on the OpenMP pragma inside at::parallel_for, which an extension compiles itself.
+# No -march: the extension runs on every x86-64 CPU; its vector loops are compiled once per instruction
+# set by target pragmas (csrc/cpu_loops_<isa>.cpp) and chosen at load time (csrc/cpu_dispatch.h).
+# -fopenmp turns on the OpenMP pragma inside at::parallel_for, which an extension compiles itself.
 # -fno-trapping-math: without it g++ keeps every select of activation_math.h as a branch on CPUs without
 # AVX-512 masks (a compare may raise an FP exception flag), so on an AVX2-only CPU (an AMD Zen 3
 # here) no loop vectorized and `cpp` ran 7x slower than F.gelu; opbench never reads those flags.
-CXX_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-trapping-math", "-fopenmp"]
+CXX_FLAGS = ["-O3", "-fno-trapping-math", "-fopenmp"]
 # No --use_fast_math: it would flush subnormals and approximate every division and exp; activation_math.h
 # picks the fast GPU primitives only where it bounds their error.
 NVCC_FLAGS = ["-O3"]

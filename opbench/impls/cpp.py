@@ -1,12 +1,22 @@
 """C++ implementations: the fused CPU kernels `cpp` of every op in opbench/csrc/activation_math.h
 (opbench/csrc/activations.cpp), and the lab's composite GELU `cpp-composite`."""
 
+import os
+
 import torch
 
+from opbench.core import UnavailableError
 from opbench.impls.custom_ops import load_ops, schema_name
 from opbench.spec.registry import register
 
-FUSED_SOURCES = ("activations.cpp", "gated_activations.cpp")
+FUSED_SOURCES = (
+    "activations.cpp",
+    "gated_activations.cpp",
+    "cpu_dispatch.cpp",
+    "cpu_loops_avx512.cpp",
+    "cpu_loops_avx2.cpp",
+    "cpu_loops_scalar.cpp",
+)
 COMPOSITE_SOURCES = ("gelu_composite.cpp",)
 # The ops with a functor in opbench/csrc/activation_math.h (its OPBENCH_ACTIVATIONS list; a test keeps the two equal),
 # and the gated ones (OPBENCH_GATED: CPU kernels only, until a GPU run has validated the CUDA kernels).
@@ -15,7 +25,16 @@ GATED_OPS = ("swiglu", "geglu")
 
 
 def load_fused():
-    return load_ops("opbench", FUSED_SOURCES, KERNEL_OPS + GATED_OPS)
+    ops = load_ops("opbench", FUSED_SOURCES, KERNEL_OPS + GATED_OPS)
+    # OPBENCH_CPU_ISA=avx512|avx2|scalar forces the instruction set of the CPU loops (csrc/cpu_dispatch.h);
+    # unset, they run the best this CPU has.
+    wanted = os.environ.get("OPBENCH_CPU_ISA")
+    if wanted:
+        supported = list(ops.cpu_isas())
+        if wanted not in supported:
+            raise UnavailableError(f"OPBENCH_CPU_ISA={wanted}: this CPU runs the loops in {', '.join(supported)} only")
+        ops.set_cpu_isa(wanted)
+    return ops
 
 
 def fused_functions(op: str) -> dict:

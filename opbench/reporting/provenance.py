@@ -55,10 +55,11 @@ def device_name(device: str) -> str:
     return cpu_model()
 
 
-# Environment variables that change what a run measures; read by torch when it loads, so a process
-# has one value of each: ATen's vector width (avx2 stands in for CPUs without AVX-512) and PyTorch's
-# huge-page CPU allocations (the fair end-to-end baseline for a kernel that asks for huge pages).
-SETTINGS = ("ATEN_CPU_CAPABILITY", "THP_MEM_ALLOC_ENABLE")
+# Environment variables that change what a run measures, one value each per process: the vector ISA of
+# ATen's kernels, of oneDNN's (F.gelu's float32 forward) and of cpp's loops (AVX2 stands in for CPUs
+# without AVX-512 when all three say so), and PyTorch's huge-page CPU allocations (the fair end-to-end
+# baseline for a kernel that asks for huge pages).
+SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPBENCH_CPU_ISA", "THP_MEM_ALLOC_ENABLE")
 
 
 def settings() -> str:
@@ -66,12 +67,21 @@ def settings() -> str:
     return " ".join(f"{name}={os.environ[name]}" for name in SETTINGS if os.environ.get(name))
 
 
+def isa() -> str:
+    """The vector ISA ATen's CPU kernels dispatch to and, once loaded, cpp's loops (csrc/cpu_dispatch.h)."""
+    aten = torch.backends.cpu.get_cpu_capability()
+    try:
+        return f"{aten}, cpp {torch.ops.opbench.cpu_isa()}"
+    except (AttributeError, RuntimeError):  # cpp's extension is not loaded in this process
+        return aten
+
+
 def provenance(device: str) -> dict:
     """The columns stamped on every result row."""
     return {
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
-        "isa": torch.backends.cpu.get_cpu_capability(),  # the vector ISA ATen's CPU kernels dispatch to
+        "isa": isa(),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "",

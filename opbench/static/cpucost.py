@@ -1,5 +1,5 @@
 """Static cost of the fused CPU GELU kernels, no other CPU needed: instructions per element in the vector loops of
-opbench/csrc/activation_cpu.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
+opbench/csrc/cpu_loops.h, beside a twin loop over ATen's own vectorized GELU, for AVX2 and AVX-512 builds.
 
 Why a count and not a time: `cpp` is measured against F.gelu on CPUs this project cannot run on. At 2^16 and
 2^20 float32 elements both kernels are compute-bound (2 threads: F.gelu ~105 us, a copy ~42 us on a
@@ -12,8 +12,9 @@ backward) written over at::vec::Vectorized<float>, the header-only vector class 
 per capability: what F.gelu's backward runs, and its forward where oneDNN does not take over.
 cpp's float32 loops compute in double (within the ULP budgets, where float math was not), on half
 the lanes of a float vector: about twice ATen's count is the floor of that design.
-`python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (built with
--march=native) are checked separately: vectorized, no calls inside (`native_loops`).
+`python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (one per
+instruction set it dispatches to, csrc/cpu_dispatch.h) are checked separately: vectorized, no calls
+inside (`native_loops`).
 """
 
 from __future__ import annotations
@@ -30,20 +31,29 @@ from opbench.impls import build
 from opbench.impls.cpp import FUSED_SOURCES
 from opbench.reporting import provenance, render
 
-# Both loops as plain functions: the GELU spans of activation_cpu.h, and the twin over ATen's Vectorized<float>,
-# one vector per iteration with the same scalar tail that cpu_kernel_vec would hand to its scalar op.
+# Both loops as plain functions: the GELU loops of cpu_loops.h (for the ISA of the compiler's flags), and
+# the twin over ATen's Vectorized<float>, one vector per iteration with the same scalar tail that
+# cpu_kernel_vec would hand to its scalar op.
 TWIN = r"""
 #include <ATen/cpu/vec/vec.h>
 #include <cmath>
 
-#include "activation_cpu.h"
+#define OPBENCH_ISA twin
+#include "cpu_loops.h"
 
 using Vec = at::vec::Vectorized<float>;
 
 extern "C" {
-void opbench_forward(const float* x, float* y, int64_t n) { opbench::forward_span<opbench::math::Gelu>(x, y, n); }
+void opbench_forward(const float* x, float* y, int64_t n) {
+  char* data[] = {reinterpret_cast<char*>(y), const_cast<char*>(reinterpret_cast<const char*>(x))};
+  const int64_t strides[] = {4, 4};
+  opbench::twin::loop<opbench::Forward<opbench::math::Gelu, float>>(data, strides, n);
+}
 void opbench_backward(const float* g, const float* x, float* out, int64_t n) {
-  opbench::backward_span<opbench::math::Gelu>(g, x, out, n);
+  char* data[] = {reinterpret_cast<char*>(out), const_cast<char*>(reinterpret_cast<const char*>(g)),
+                  const_cast<char*>(reinterpret_cast<const char*>(x))};
+  const int64_t strides[] = {4, 4, 4};
+  opbench::twin::loop<opbench::Backward<opbench::math::Gelu, float>>(data, strides, n);
 }
 
 __attribute__((noinline)) void aten_forward(const float* __restrict x, float* __restrict y, int64_t n) {
@@ -77,7 +87,7 @@ __attribute__((noinline)) void aten_backward(const float* __restrict g, const fl
 
 # The builds a CPU family gets: x86-64-v3 is Haswell-era AVX2 + FMA (Zen 1-3, most laptops), x86-64-v4
 # adds AVX-512 F/BW/DQ/VL (Xeon since Skylake-SP, Zen 4); CPU_CAPABILITY picks ATen's matching vectors.
-# -mprefer-vector-width=512 as build.CXX_FLAGS: without it g++ keeps AVX-512 code at 256 bits.
+# -mprefer-vector-width=512 as csrc/cpu_loops_avx512.cpp's pragma: without it g++ keeps AVX-512 code at 256 bits.
 ISAS = {
     "avx2": ["-march=x86-64-v3", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
     "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512", "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"],
@@ -95,14 +105,14 @@ def _flags(isa: str) -> list[str]:
     from torch.utils import cpp_extension
 
     includes = [f"-I{path}" for path in cpp_extension.include_paths()]
-    # The flags of build.CXX_FLAGS that shape code, with the target CPU replaced.
+    # The flags of build.CXX_FLAGS that shape code, and the target CPU of csrc/cpu_loops_<isa>.cpp.
     return ["-std=c++20", "-O3", "-fno-trapping-math", "-fPIC", *ISAS[isa], f"-I{build.CSRC}", *includes]
 
 
 def compile_twin(isa: str) -> str:
     """Disassembly (objdump, AT&T syntax) of the twin's object file for `isa`, cached by source and flags."""
     flags = _flags(isa)
-    sources = TWIN + "".join(path.read_text() for path in sorted(build.CSRC.glob("activation_*.h")))
+    sources = TWIN + "".join(path.read_text() for path in sorted(build.CSRC.glob("*.h")))
     digest = hashlib.sha256((sources + " ".join(flags)).encode()).hexdigest()[:16]
     folder = build.build_root() / "cpucost"
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,11 +224,11 @@ def torch_library_folder() -> str:
     return str(Path(torch.__file__).parent / "lib")
 
 
-def _span(found: dict, direction: str) -> list[tuple[int, str]]:
-    span = f"{'forward' if direction == 'fwd' else 'backward'}_span<opbench::math::Gelu, float>"
-    name = next((f for f in found if span in f and not f.endswith("@plt")), None)
+def _loop(found: dict, direction: str) -> list[tuple[int, str]]:
+    kernel = f"contiguous_run<opbench::{'Forward' if direction == 'fwd' else 'Backward'}<opbench::math::Gelu, float> >"
+    name = next((f for f in found if kernel in f and not f.endswith("@plt")), None)
     if name is None:
-        raise build.BuildError(f"no {span} in the disassembly (inlined away?)")
+        raise build.BuildError(f"no {kernel} in the disassembly (inlined away?)")
     return found[name]
 
 
@@ -228,8 +238,8 @@ def kernel_costs() -> pd.DataFrame:
     for isa in ISAS:
         found = functions(compile_twin(isa))
         for name, (formula, direction) in FUNCTIONS.items():
-            # opbench_* are thin wrappers: their loop is in the span template they call.
-            instructions = _span(found, direction) if formula == "opbench" else found[name]
+            # opbench_* are thin wrappers: their loop is in the loop template they call.
+            instructions = _loop(found, direction) if formula == "opbench" else found[name]
             rows.append(
                 dict(
                     isa=isa,
@@ -242,20 +252,25 @@ def kernel_costs() -> pd.DataFrame:
 
 
 def native_loops(library: str | Path) -> pd.DataFrame:
-    """The float32 span loops of every op in the extension actually built (-march=native), one row per
-    functor and direction."""
+    """The float32 loops of every op in the extension actually built, one row per instruction set it
+    dispatches to, functor and direction."""
     rows = []
     for name, instructions in functions(disassemble(library)).items():
-        span = re.search(r"(forward|backward)_span<opbench::math::(\w+), float>", name)
-        if span and not name.endswith("@plt"):
+        loop = re.search(
+            r"opbench::(\w+)::contiguous_run<opbench::(Gated)?(Forward|Backward)<opbench::math::(\w+), float> >", name
+        )
+        if loop and not name.endswith("@plt"):
             rows.append(
                 dict(
-                    functor=span.group(2),
-                    direction="fwd" if span.group(1) == "forward" else "bwd",
+                    isa=loop.group(1),
+                    functor=loop.group(4),
+                    direction="fwd" if loop.group(3) == "Forward" else "bwd",
                     **loop_cost(vector_loop(instructions)),
                 )
             )
-    return pd.DataFrame(rows).sort_values(["functor", "direction"], ascending=[True, False], ignore_index=True)
+    return pd.DataFrame(rows).sort_values(
+        ["isa", "functor", "direction"], ascending=[True, True, False], ignore_index=True
+    )
 
 
 def main(argv=None) -> None:
@@ -273,7 +288,7 @@ def main(argv=None) -> None:
     )
     print(render.tabulate_frame(table.reset_index().round(2), "github"))
     native = native_loops(build.load_extension("opbench", FUSED_SOURCES))
-    print("\nThe float32 loops of the extension as built on this machine (-march=native):\n")
+    print("\nThe float32 loops of the extension as built, per instruction set it dispatches to:\n")
     print(render.tabulate_frame(native.round(2), "github"))
 
 

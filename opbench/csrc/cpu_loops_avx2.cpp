@@ -1,0 +1,9 @@
+// The CPU loops for AVX2 (x86-64-v3: AVX2, FMA, F16C, BMI; Haswell and later, every Zen), in 256-bit
+// vectors.
+#include "activation_cpu.h"
+
+#if defined(__x86_64__)
+#pragma GCC target("arch=x86-64-v3")
+#define OPBENCH_ISA avx2
+#include "cpu_loops.h"
+#endif

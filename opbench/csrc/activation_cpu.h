@@ -22,72 +22,81 @@ namespace opbench {
 template <typename scalar_t>
 using compute_type = std::conditional_t<std::is_same_v<scalar_t, float>, double, at::opmath_type<scalar_t>>;
 
-// One element of each loop, for the span loops below and the element-by-element walk of strided
-// operands alike: load, compute in compute_type, round once to scalar_t. Always inlined (OPBENCH_HD):
-// a call per element is what keeps a loop from vectorizing.
-template <typename Op, typename scalar_t>
+// One element of each kernel, for the vector runs and the element-by-element walk of strided operands
+// alike: load, compute in compute_type<Result>, round once to scalar_t. Result is the type the value is
+// for: scalar_t, except where float16 operands were widened to float first (cpu_loops.h), whose math
+// is still that of a float16 result. Always inlined (OPBENCH_HD): a call per element is what keeps a
+// loop from vectorizing.
+template <typename Op, typename scalar_t, typename Result = scalar_t>
 OPBENCH_HD scalar_t forward_value(scalar_t x) {
-  using T = compute_type<scalar_t>;
-  return static_cast<scalar_t>(Op::template forward<T, scalar_t>(static_cast<T>(x)));
+  using T = compute_type<Result>;
+  return static_cast<scalar_t>(Op::template forward<T, Result>(static_cast<T>(x)));
 }
 
-template <typename Op, typename scalar_t>
+template <typename Op, typename scalar_t, typename Result = scalar_t>
 OPBENCH_HD scalar_t backward_value(scalar_t grad, scalar_t x) {
-  using T = compute_type<scalar_t>;
-  return static_cast<scalar_t>(static_cast<T>(grad) * Op::template derivative<T, scalar_t>(static_cast<T>(x)));
+  using T = compute_type<Result>;
+  return static_cast<scalar_t>(static_cast<T>(grad) * Op::template derivative<T, Result>(static_cast<T>(x)));
 }
 
-template <typename Op, typename scalar_t>
+template <typename Op, typename scalar_t, typename Result = scalar_t>
 OPBENCH_HD scalar_t gated_forward_value(scalar_t gate, scalar_t up) {
-  using T = compute_type<scalar_t>;
-  return static_cast<scalar_t>(Op::template forward<T, scalar_t>(static_cast<T>(gate), static_cast<T>(up)));
+  using T = compute_type<Result>;
+  return static_cast<scalar_t>(Op::template forward<T, Result>(static_cast<T>(gate), static_cast<T>(up)));
 }
 
-template <typename Op, typename scalar_t>
+template <typename Op, typename scalar_t, typename Result = scalar_t>
 OPBENCH_HD scalar_t gate_gradient_value(scalar_t grad, scalar_t gate, scalar_t up) {
-  using T = compute_type<scalar_t>;
+  using T = compute_type<Result>;
   return static_cast<scalar_t>(
-      Op::template gate_gradient<T, scalar_t>(static_cast<T>(grad), static_cast<T>(gate), static_cast<T>(up)));
+      Op::template gate_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate), static_cast<T>(up)));
 }
 
-template <typename Op, typename scalar_t>
+template <typename Op, typename scalar_t, typename Result = scalar_t>
 OPBENCH_HD scalar_t up_gradient_value(scalar_t grad, scalar_t gate) {
-  using T = compute_type<scalar_t>;
-  return static_cast<scalar_t>(Op::template up_gradient<T, scalar_t>(static_cast<T>(grad), static_cast<T>(gate)));
+  using T = compute_type<Result>;
+  return static_cast<scalar_t>(Op::template up_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate)));
 }
 
-// Each kernel below: scalar_t, kOperands (outputs first, then inputs: TensorIterator's order), run()
-// over n elements contiguous in every operand, element() at one address per operand. All always
+// Each kernel below: scalar_t, kOperands (outputs first, then inputs: TensorIterator's order), kOutputs,
+// run() over n elements contiguous in every operand, element() at one address per operand, and
+// WithOperands<S>: the same kernel (the same math, for the same Result) over operands of type S. All always
 // inlined into cpu_loops.h's loops, so that they are compiled for the loop's instruction set.
 // The runs take __restrict pointers: g++ vectorizes a loop only once it knows the output aliases no
 // input.
-template <typename Op, typename Scalar>
+template <typename Op, typename Scalar, typename Result = Scalar>
 struct Forward {
   using scalar_t = Scalar;
+  template <typename S>
+  using WithOperands = Forward<Op, S, Result>;
   static constexpr int kOperands = 2;
+  static constexpr int kOutputs = 1;
 
   static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-      y[i] = forward_value<Op>(x[i]);
+      y[i] = forward_value<Op, scalar_t, Result>(x[i]);
     }
   }
   static OPBENCH_HD void run(char** data, int64_t n) {
     span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]), n);
   }
   static OPBENCH_HD void element(char** at) {
-    *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]));
+    *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]));
   }
 };
 
-template <typename Op, typename Scalar>
+template <typename Op, typename Scalar, typename Result = Scalar>
 struct Backward {
   using scalar_t = Scalar;
+  template <typename S>
+  using WithOperands = Backward<Op, S, Result>;
   static constexpr int kOperands = 3;
+  static constexpr int kOutputs = 1;
 
   static OPBENCH_HD void span(scalar_t* __restrict grad_input, const scalar_t* __restrict grad,
                               const scalar_t* __restrict x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-      grad_input[i] = backward_value<Op>(grad[i], x[i]);
+      grad_input[i] = backward_value<Op, scalar_t, Result>(grad[i], x[i]);
     }
   }
   static OPBENCH_HD void run(char** data, int64_t n) {
@@ -96,20 +105,23 @@ struct Backward {
   }
   static OPBENCH_HD void element(char** at) {
     *reinterpret_cast<scalar_t*>(at[0]) =
-        backward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+        backward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
   }
 };
 
 // A gated op's kernels (math::Gated): two inputs forward, two outputs backward.
-template <typename Op, typename Scalar>
+template <typename Op, typename Scalar, typename Result = Scalar>
 struct GatedForward {
   using scalar_t = Scalar;
+  template <typename S>
+  using WithOperands = GatedForward<Op, S, Result>;
   static constexpr int kOperands = 3;
+  static constexpr int kOutputs = 1;
 
   static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict gate, const scalar_t* __restrict up,
                               int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-      y[i] = gated_forward_value<Op>(gate[i], up[i]);
+      y[i] = gated_forward_value<Op, scalar_t, Result>(gate[i], up[i]);
     }
   }
   static OPBENCH_HD void run(char** data, int64_t n) {
@@ -118,7 +130,7 @@ struct GatedForward {
   }
   static OPBENCH_HD void element(char** at) {
     *reinterpret_cast<scalar_t*>(at[0]) =
-        gated_forward_value<Op>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+        gated_forward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
   }
 };
 
@@ -127,10 +139,13 @@ struct GatedForward {
 // vectorized by g++ ("control flow in loop"), each alone is.
 constexpr int64_t kGatedBlock = 512;
 
-template <typename Op, typename Scalar>
+template <typename Op, typename Scalar, typename Result = Scalar>
 struct GatedBackward {
   using scalar_t = Scalar;
+  template <typename S>
+  using WithOperands = GatedBackward<Op, S, Result>;
   static constexpr int kOperands = 5;
+  static constexpr int kOutputs = 2;
 
   static OPBENCH_HD void span(scalar_t* __restrict grad_gate, scalar_t* __restrict grad_up,
                               const scalar_t* __restrict grad, const scalar_t* __restrict gate,
@@ -138,10 +153,10 @@ struct GatedBackward {
     for (int64_t start = 0; start < n; start += kGatedBlock) {
       const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
       for (int64_t i = start; i < end; ++i) {
-        grad_gate[i] = gate_gradient_value<Op>(grad[i], gate[i], up[i]);
+        grad_gate[i] = gate_gradient_value<Op, scalar_t, Result>(grad[i], gate[i], up[i]);
       }
       for (int64_t i = start; i < end; ++i) {
-        grad_up[i] = up_gradient_value<Op>(grad[i], gate[i]);
+        grad_up[i] = up_gradient_value<Op, scalar_t, Result>(grad[i], gate[i]);
       }
     }
   }
@@ -153,8 +168,8 @@ struct GatedBackward {
   static OPBENCH_HD void element(char** at) {
     const scalar_t grad = *reinterpret_cast<const scalar_t*>(at[2]);
     const scalar_t gate = *reinterpret_cast<const scalar_t*>(at[3]);
-    *reinterpret_cast<scalar_t*>(at[0]) = gate_gradient_value<Op>(grad, gate, *reinterpret_cast<const scalar_t*>(at[4]));
-    *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op>(grad, gate);
+    *reinterpret_cast<scalar_t*>(at[0]) = gate_gradient_value<Op, scalar_t, Result>(grad, gate, *reinterpret_cast<const scalar_t*>(at[4]));
+    *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op, scalar_t, Result>(grad, gate);
   }
 };
 

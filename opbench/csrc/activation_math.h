@@ -38,6 +38,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <limits>
+#include <type_traits>
+
 #if defined(__CUDACC__)
 #define OPBENCH_HD __host__ __device__ __forceinline__
 #else
@@ -86,6 +89,28 @@ OPBENCH_HD float exp_reduced(float r) {
   p = fused_multiply_add(p, r, 4.9999991930e-01f);
   p = fused_multiply_add(p, r, 1.0f);
   return fused_multiply_add(p, r, 1.0f);
+}
+
+// A short result, bfloat16's 8 significant bits, computed in float T: forward math within 2^-16 relative
+// error is as good as float's own for it (below 0.01 ulp on top of the final rounding), and cheaper,
+// as exp_reduced_short and gaussian_tail_short below are. Not float16's 11 bits: there 2^-16 is 0.03
+// ulp, enough to round a result the other way where PyTorch's float math rounds it right. Not for
+// derivatives either: their two terms cancel by up to the ULP budgets' condition limit (2^8), so
+// those keep float's math (AccurateResult).
+template <typename T, typename Result>
+constexpr bool kShortResult = sizeof(T) == sizeof(float) && std::numeric_limits<Result>::digits <= 8;
+
+template <typename T, typename Result>
+using AccurateResult = std::conditional_t<kShortResult<T, Result>, T, Result>;
+
+// exp(r) for |r| <= ln2 / 2 and a short result: degree 4, fitted as exp_reduced (relative error 2.8e-6,
+// scripts/fit_float_math.py exp 4), two FMAs fewer.
+OPBENCH_HD float exp_reduced_short(float r) {
+  float p = 4.1468533200e-02f;
+  p = fused_multiply_add(p, r, 1.6792967812e-01f);
+  p = fused_multiply_add(p, r, 5.0004364719e-01f);
+  p = fused_multiply_add(p, r, 9.9996199102e-01f);
+  return fused_multiply_add(p, r, 9.9999923322e-01f);
 }
 
 // exp(r) for |r| <= ln2 / 2 in double: the Taylor polynomial of degree 13 (its remainder r^14 / 14! is
@@ -137,6 +162,7 @@ constexpr float kExpEnd = -130.0f;
 // special-function unit instead (ex2.approx.ftz, what __expf uses): one instruction instead of
 // eleven, relative error about 2 ulp plus the rounding of y * log2(e) (in bfloat16, instructions per
 // element decide an elementwise kernel's speed: python -m opbench.sass).
+template <typename Result = float>
 OPBENCH_HD Scaled<float> exp_scaled(float y) {
 #if defined(__CUDA_ARCH__)
   float value;
@@ -147,13 +173,15 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
   const float n = biased - kRoundBias;
   float r = y - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;
-  return {exp_reduced(r) * power_of_two(biased + 64.0f), 0x1p-64f};
+  const float e = kShortResult<float, Result> ? exp_reduced_short(r) : exp_reduced(r);
+  return {e * power_of_two(biased + 64.0f), 0x1p-64f};
 #endif
 }
 // exp(y) for double y <= 0, within 2 ulp: the same reduction with ln2 in two parts (the first FMA is
 // exact), the degree-13 polynomial, and 2^n. Below y = -708, where exp leaves the normal doubles
 // (2^n would not fit the exponent field), it is 0: every product with it here is below 1e-300, far
 // under what any result carries. nan stays nan. Never scaled: 2^n stays normal.
+template <typename Result = double>
 OPBENCH_HD Scaled<double> exp_scaled(double y) {
   const bool vanishes = y < -708.0;
   const double clamped = vanishes ? -708.0 : y;
@@ -196,17 +224,22 @@ OPBENCH_HD double tail_abscissa(double x) {
 // exact), and exp(hi + lo) = exp(hi) (1 + lo) to within lo^2 < 2^-48: the kernel is as accurate as
 // exp itself, where rounding -a^2 / 2 first had cost up to |a^2 / 2| * 2^-24 relative (84 ulp at a = 13).
 // On the GPU, ex2.approx's own error (2 ulp) and the rounding of y * log2(e) dwarf lo: it is left out
-// there, two instructions fewer in a kernel that runs near the issue limit.
-template <typename T>
+// there, two instructions fewer in a kernel that runs near the issue limit; and for a short result, where
+// it is below 2^-17 relative wherever the result is not 0 (there a^2 / 2 <= 88).
+template <typename Result, typename T>
 OPBENCH_HD Scaled<T> gaussian_kernel(T a) {
   const T half = T(-0.5) * a;
   const T hi = half * a;
-  const Scaled<T> e = exp_scaled(hi);
+  const Scaled<T> e = exp_scaled<Result>(hi);
 #if defined(__CUDA_ARCH__)
   return e;
 #else
-  const T lo = fused_multiply_add(half, a, -hi);
-  return {fused_multiply_add(e.value, lo, e.value), e.scale};
+  if constexpr (kShortResult<T, Result>) {
+    return e;
+  } else {
+    const T lo = fused_multiply_add(half, a, -hi);
+    return {fused_multiply_add(e.value, lo, e.value), e.scale};
+  }
 #endif
 }
 
@@ -262,12 +295,28 @@ OPBENCH_HD double gaussian_tail_for_float(double a, double kernel) {
   return kernel * divide(p, q);
 }
 
+// Phi(-a) in float for a short result: degrees 2 and 3 (relative error 3.2e-5 on [0, 13.25]; Q >= 1;
+// scripts/fit_float_math.py tail 2 3), four FMAs fewer.
+OPBENCH_HD float gaussian_tail_short(float a, float kernel) {
+  float p = 6.022092437e-02f;
+  p = fused_multiply_add(p, a, 2.733999653e-01f);
+  p = fused_multiply_add(p, a, 5.000007732e-01f);
+  float q = 1.507416519e-01f;
+  q = fused_multiply_add(q, a, 6.910423450e-01f);
+  q = fused_multiply_add(q, a, 1.345120117e+00f);
+  q = fused_multiply_add(q, a, 1.0f);
+  return kernel * divide(p, q);
+}
+
 // The tail GELU computed in T uses for a result of type Result: double math for a float result (or
-// any narrower one) takes the vectorizable rational, everything else the tail of its own type.
+// any narrower one) takes the vectorizable rational, float math for a short result the short one,
+// everything else the tail of its own type.
 template <typename Result, typename T>
 OPBENCH_HD T gelu_tail(T a, T kernel) {
   if constexpr (sizeof(T) == sizeof(double) && sizeof(Result) < sizeof(double)) {
     return gaussian_tail_for_float(a, kernel);
+  } else if constexpr (kShortResult<T, Result>) {
+    return gaussian_tail_short(a, kernel);
   } else {
     return gaussian_tail(a, kernel);
   }
@@ -285,11 +334,11 @@ struct Logistic {
   OPBENCH_HD T value(T z) const { return z > T(0) ? high : low.number(); }  // sigmoid(z); nan stays nan
 };
 
-template <typename T>
+template <typename Result, typename T>
 OPBENCH_HD Logistic<T> logistic(T z) {
   const T y = z < T(0) ? z : -z;  // -|z|; nan stays nan
   const bool vanishes = y < T(kExpEnd);
-  const Scaled<T> e = exp_scaled(vanishes ? T(kExpEnd) : y);
+  const Scaled<T> e = exp_scaled<Result>(vanishes ? T(kExpEnd) : y);
   const T high = divide(T(1), fused_multiply_add(e.value, e.scale, T(1)));
   return {high, {vanishes ? T(0) : e.value * high, e.scale}};
 }
@@ -305,9 +354,9 @@ OPBENCH_HD T at_infinity(T x, T finite, T positive_limit) {
 // two (as GELU's x - x * tail): 0.5 ulp of the result plus x times the small sigmoid's error, where
 // x / (1 + e) would add the rounding of 1 + e (measured: 1.1 ulp against 0.5). x <= 0: x *
 // sigmoid(-|z|), scaled until the last multiply.
-template <typename T>
+template <typename Result, typename T>
 OPBENCH_HD T times_sigmoid(T x, T z) {
-  const Logistic<T> s = logistic(z);
+  const Logistic<T> s = logistic<Result>(z);
   const T positive = fused_multiply_add(-x, s.low.number(), x);
   const T negative = x * s.low.value * s.low.scale;
   return at_infinity(x, x > T(0) ? positive : negative, x);  // nan: s.low is nan, and so is the product
@@ -317,9 +366,9 @@ OPBENCH_HD T times_sigmoid(T x, T z) {
 // low; for z <= 0, (1 + (x dz/dx) high) low, scaled until the last multiply (and -0, not +0, past low's
 // end). Where x dz/dx overflows (x = +-inf, or x^3 overflowing in GELU-tanh's dz/dx) the slope is
 // exactly 0 and the result is the limit, 1 or 0.
-template <typename T>
+template <typename Result, typename T>
 OPBENCH_HD T sigmoid_product_derivative(T x, T z, T dz_dx) {
-  const Logistic<T> s = logistic(z);
+  const Logistic<T> s = logistic<Result>(z);
   const T slope = x * dz_dx;
   const T positive = fused_multiply_add(slope, s.high * s.low.number(), s.high);
   const T negative = fused_multiply_add(slope, s.high, T(1)) * s.low.value * s.low.scale;  // -0 where low is 0
@@ -337,7 +386,7 @@ struct Gelu {
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
     const T a = tail_abscissa(x);
-    const Scaled<T> kernel = gaussian_kernel(a);
+    const Scaled<T> kernel = gaussian_kernel<Result>(a);
     const T tail = gelu_tail<Result>(a, kernel.value);  // Phi(-a) / kernel.scale
     const T positive = fused_multiply_add(-a, tail * kernel.scale, x);
     const T negative = fused_multiply_add(-a, tail, x < T(0) ? T(-0.0) : x) * kernel.scale;
@@ -351,9 +400,10 @@ struct Gelu {
   // select (x == x: not nan).
   template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
+    using Accurate = AccurateResult<T, Result>;
     const T a = tail_abscissa(x);
-    const Scaled<T> kernel = gaussian_kernel(a);
-    const T tail = gelu_tail<Result>(a, kernel.value);
+    const Scaled<T> kernel = gaussian_kernel<Accurate>(a);
+    const T tail = gelu_tail<Accurate>(a, kernel.value);
     const T d = -fused_multiply_add(a, kernel.value * T(kInvSqrt2Pi), -tail) * kernel.scale;
     return x > T(0) ? T(1) - d : (x == x ? d : x);
   }
@@ -371,13 +421,13 @@ struct GeluTanh {
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
-    return times_sigmoid(x, argument(x));
+    return times_sigmoid<Result>(x, argument(x));
   }
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
     const T dz_dx = fused_multiply_add(T(6 * kSqrt2OverPi * kTanhCubic), x * x, T(2 * kSqrt2OverPi));
-    return sigmoid_product_derivative(x, argument(x), dz_dx);
+    return sigmoid_product_derivative<AccurateResult<T, Result>>(x, argument(x), dz_dx);
   }
 };
 
@@ -386,12 +436,12 @@ struct Silu {
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
-    return times_sigmoid(x, x);
+    return times_sigmoid<Result>(x, x);
   }
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T derivative(T x) {
-    return sigmoid_product_derivative(x, x, T(1));
+    return sigmoid_product_derivative<AccurateResult<T, Result>>(x, x, T(1));
   }
 };
 

@@ -4,11 +4,17 @@
 // Its caller includes activation_cpu.h before the pragma: the math's inline functions keep the default
 // target (any copy g++ keeps out of line runs on every x86-64 CPU) and are inlined, always, into these
 // loops, where they are vectorized for the loops' instruction set.
+// OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions; the caller includes <immintrin.h>
+// first (g++ defines no __F16C__ after a target pragma in C++).
 #ifndef OPBENCH_ISA
 #error "cpu_loops.h: define OPBENCH_ISA, the namespace of one instruction set's loops, first"
 #endif
+#ifndef OPBENCH_F16C
+#define OPBENCH_F16C 0
+#endif
 
 #include <cstdint>
+#include <type_traits>
 
 #include "activation_cpu.h"
 
@@ -19,10 +25,68 @@ namespace OPBENCH_ISA {
 // elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
 // columns of a transposed view that TensorIterator could not reorder) element by element.
 // Hidden: called through cpu_dispatch.h's table, never from outside the extension.
+#if OPBENCH_F16C
+// float16 where the CPU converts it (F16C: vcvtph2ps, vcvtps2ph, 8 lanes an instruction, rounding to
+// nearest even as c10::Half does): each block of kHalfBlock elements is widened into float buffers on
+// the stack (L1), computed by the kernel over float operands, which is the same math for the same
+// float16 result, and narrowed back. c10::Half's own conversions, a dozen integer instructions each
+// way per vector, cost more than the math there.
+constexpr int64_t kHalfBlock = 256;
+
+inline void widen_halves(const char* from, float* to, int64_t n) {
+  const auto* bits = reinterpret_cast<const uint16_t*>(from);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(to + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits + i))));
+  }
+  for (; i < n; ++i) {
+    to[i] = _cvtsh_ss(bits[i]);
+  }
+}
+
+inline void narrow_floats(const float* from, char* to, int64_t n) {
+  auto* bits = reinterpret_cast<uint16_t*>(to);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i halves = _mm256_cvtps_ph(_mm256_loadu_ps(from + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bits + i), halves);
+  }
+  for (; i < n; ++i) {
+    bits[i] = _cvtss_sh(from[i], _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+template <typename Kernel>
+void half_run(char** data, int64_t n) {
+  using InFloat = typename Kernel::template WithOperands<float>;
+  float buffers[Kernel::kOperands][kHalfBlock];
+  for (int64_t start = 0; start < n; start += kHalfBlock) {
+    const int64_t length = n - start < kHalfBlock ? n - start : kHalfBlock;
+    char* block[Kernel::kOperands];
+    for (int k = 0; k < Kernel::kOperands; ++k) {
+      block[k] = reinterpret_cast<char*>(buffers[k]);
+      if (k >= Kernel::kOutputs) {
+        widen_halves(data[k] + start * 2, buffers[k], length);
+      }
+    }
+    InFloat::run(block, length);
+    for (int k = 0; k < Kernel::kOutputs; ++k) {
+      narrow_floats(buffers[k], data[k] + start * 2, length);
+    }
+  }
+}
+#endif
+
 // The vector loop alone, out of line: inlined into loop() below, g++ allocates its registers worse
 // (more instructions per element: python -m opbench.cpucost).
 template <typename Kernel>
 __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
+#if OPBENCH_F16C
+  if constexpr (std::is_same_v<typename Kernel::scalar_t, c10::Half>) {
+    half_run<Kernel>(data, n);
+    return;
+  }
+#endif
   Kernel::run(data, n);
 }
 

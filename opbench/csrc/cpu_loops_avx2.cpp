@@ -3,7 +3,10 @@
 #include "activation_cpu.h"
 
 #if defined(__x86_64__)
+#include <immintrin.h>  // before the pragma: its intrinsics carry their own targets
+
 #pragma GCC target("arch=x86-64-v3")
 #define OPBENCH_ISA avx2
+#define OPBENCH_F16C 1
 #include "cpu_loops.h"
 #endif

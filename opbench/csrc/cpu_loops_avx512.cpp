@@ -3,7 +3,10 @@
 #include "activation_cpu.h"
 
 #if defined(__x86_64__)
+#include <immintrin.h>  // before the pragma: its intrinsics carry their own targets
+
 #pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
 #define OPBENCH_ISA avx512
+#define OPBENCH_F16C 1
 #include "cpu_loops.h"
 #endif

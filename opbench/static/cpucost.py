@@ -225,7 +225,8 @@ def torch_library_folder() -> str:
 
 
 def _loop(found: dict, direction: str) -> list[tuple[int, str]]:
-    kernel = f"contiguous_run<opbench::{'Forward' if direction == 'fwd' else 'Backward'}<opbench::math::Gelu, float> >"
+    kind = "Forward" if direction == "fwd" else "Backward"
+    kernel = f"contiguous_run<opbench::{kind}<opbench::math::Gelu, float, float> >"
     name = next((f for f in found if kernel in f and not f.endswith("@plt")), None)
     if name is None:
         raise build.BuildError(f"no {kernel} in the disassembly (inlined away?)")
@@ -257,7 +258,8 @@ def native_loops(library: str | Path) -> pd.DataFrame:
     rows = []
     for name, instructions in functions(disassemble(library)).items():
         loop = re.search(
-            r"opbench::(\w+)::contiguous_run<opbench::(Gated)?(Forward|Backward)<opbench::math::(\w+), float> >", name
+            r"opbench::(\w+)::contiguous_run<opbench::(Gated)?(Forward|Backward)<opbench::math::(\w+), float, float> >",
+            name,
         )
         if loop and not name.endswith("@plt"):
             rows.append(

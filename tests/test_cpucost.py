@@ -74,3 +74,15 @@ def test_the_built_extension_runs_vector_loops_without_calls():
     assert len(vector) == 2 * 2 * len(cpp.KERNEL_OPS + cpp.GATED_OPS), native  # every op's forward and backward
     assert (vector.calls_in_loop == 0).all(), vector
     assert (vector.elements_per_iteration == vector.isa.map({"avx2": 8, "avx512": 16})).all(), vector
+
+
+@pytest.mark.parametrize("isa", list(cpucost.ISAS))
+def test_onednn_jit_forward_is_counted_from_its_dump(isa):
+    """F.gelu's float32 forward runs oneDNN's JIT code on x86, not ATen's loop: the cost model counts
+    the kernel oneDNN actually generated for `isa`, or says why it cannot."""
+    loop = cpucost.onednn_forward(isa)
+    if isinstance(loop, str):
+        pytest.skip(loop)
+    cost = cpucost.loop_cost(loop)
+    assert cost["calls_in_loop"] == 0 and cost["elements_per_iteration"] == (16 if isa == "avx512" else 8), loop
+    assert loop[-1].startswith("j") and 10 < cost["instructions_per_iteration"] < 200, loop  # one loop, not the kernel

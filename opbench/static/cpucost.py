@@ -9,7 +9,10 @@ both run the same kind of instructions on the same units. Zen 4 executes a 512-b
 comparison that matters is between loops of the same width. The twin is ATen's GELU math
 (ATen/native/cpu/Activation.cpp: x * 0.5 * (1 + erf(x / sqrt 2)) forward; dy * (cdf + x * pdf)
 backward) written over at::vec::Vectorized<float>, the header-only vector class ATen compiles once
-per capability: what F.gelu's backward runs, and its forward where oneDNN does not take over.
+per capability: what F.gelu's backward runs, and its forward where oneDNN does not take over. Where
+oneDNN does (float32 forward on x86), its JIT kernel is counted too, dumped by a child process for each
+ISA (ONEDNN_JIT_DUMP=1 under ONEDNN_MAX_CPU_ISA): on AVX-512 a per-interval polynomial whose
+coefficients a permute picks from the float's bits, no exp and no division.
 cpp's float32 loops compute in double (within the ULP budgets, where float math was not), on half
 the lanes of a float vector: about twice ATen's count is the floor of that design.
 `python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (one per
@@ -21,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -172,7 +178,7 @@ def vector_loop(instructions: list[tuple[int, str]]) -> list[str]:
     addresses = {address: index for index, (address, _) in enumerate(instructions)}
     best: list[str] = []
     for index, (address, text) in enumerate(instructions):
-        jump = re.match(r"^j\w+\s+([0-9a-f]+)", text)
+        jump = re.match(r"^j\w+\s+(?:0x)?([0-9a-f]+)", text)  # "0x39" in a raw dump
         if not widest or not jump or int(jump.group(1), 16) >= address or int(jump.group(1), 16) not in addresses:
             continue
         body = [t for _, t in instructions[addresses[int(jump.group(1), 16)] : index + 1]]
@@ -233,6 +239,31 @@ def _loop(found: dict, direction: str) -> list[tuple[int, str]]:
     return found[name]
 
 
+# oneDNN's names for the ISAs of ISAS, for ONEDNN_MAX_CPU_ISA: the JIT code F.gelu's float32 forward runs
+# is generated for the best ISA the CPU has, capped by that variable.
+ONEDNN_ISAS = {"avx2": "AVX2", "avx512": "AVX512_CORE"}
+ONEDNN_FORMULA = "oneDNN JIT (F.gelu's float32 forward)"
+
+
+def onednn_forward(isa: str) -> list[str] | str:
+    """The vector loop of the JIT kernel oneDNN generates for F.gelu's float32 forward under
+    ONEDNN_MAX_CPU_ISA for `isa`, dumped by a child process (ONEDNN_JIT_DUMP=1 writes each generated
+    kernel to dnnl_dump_*.bin in the working folder); or, where that cannot be had here, why not."""
+    with tempfile.TemporaryDirectory(prefix="opbench-onednn-") as folder:
+        code = "import torch; torch.nn.functional.gelu(torch.randn(1 << 16))"
+        environment = {**os.environ, "ONEDNN_JIT_DUMP": "1", "ONEDNN_MAX_CPU_ISA": ONEDNN_ISAS[isa]}
+        ran = subprocess.run([sys.executable, "-c", code], cwd=folder, env=environment, capture_output=True, text=True)
+        if ran.returncode:
+            return f"the F.gelu child failed: {build.first_error_line(ran.stderr)}"
+        loops = []
+        for dump in sorted(Path(folder).glob("dnnl_dump_*.bin")):
+            listing = disassemble(dump, "-b", "binary", "-mi386:x86-64", "-D").split("\tret")[0]  # code ends at ret
+            loops += [loop for loop in map(vector_loop, functions(listing).values()) if loop]
+    if not loops:
+        return "no JIT kernel was dumped (F.gelu's forward does not run oneDNN on this CPU or torch build)"
+    return min(loops, key=len)
+
+
 def kernel_costs() -> pd.DataFrame:
     """One row per ISA, formula and direction: the float32 vector loop's instructions per element."""
     rows = []
@@ -249,6 +280,11 @@ def kernel_costs() -> pd.DataFrame:
                     **loop_cost(vector_loop(instructions), sleef_cost(isa)),
                 )
             )
+        onednn = onednn_forward(isa)
+        if isinstance(onednn, str):
+            print(f"{ONEDNN_FORMULA}, {isa}: not counted: {onednn}", file=sys.stderr)
+        else:
+            rows.append(dict(isa=isa, direction="fwd", formula=ONEDNN_FORMULA, **loop_cost(onednn)))
     return pd.DataFrame(rows)
 
 
@@ -283,6 +319,8 @@ def main(argv=None) -> None:
         index=["direction", "isa"], columns="formula", values="instructions_per_element", sort=False
     )
     table["opbench / ATen"] = table["opbench"] / table["ATen Vectorized (F.gelu's math)"]
+    if ONEDNN_FORMULA in table:
+        table["opbench / oneDNN"] = table["opbench"] / table[ONEDNN_FORMULA]
     compiler = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     print(
         f"Instructions per float32 element in the vector loops, {compiler}, opbench {provenance.git_sha()}, "

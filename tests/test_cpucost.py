@@ -1,6 +1,8 @@
 """The CPU cost model: instructions per element in cpp's vector loops, against ATen's vectorized GELU, for AVX2 and
 AVX-512 builds."""
 
+import platform
+import re
 import shutil
 
 import pytest
@@ -10,7 +12,8 @@ from opbench.impls.cpp import FUSED_SOURCES
 from opbench.static import cpucost
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("objdump") is None or shutil.which("c++") is None, reason="needs objdump and a C++ compiler"
+    shutil.which("objdump") is None or shutil.which("c++") is None or platform.machine() != "x86_64",
+    reason="counts x86-64 code: needs an x86-64 machine, objdump and a C++ compiler",
 )
 
 # A spill and a reload around a call, a 4-wide tail and an 8-wide main loop, as objdump prints them.
@@ -86,3 +89,27 @@ def test_onednn_jit_forward_is_counted_from_its_dump(isa):
     cost = cpucost.loop_cost(loop)
     assert cost["calls_in_loop"] == 0 and cost["elements_per_iteration"] == (16 if isa == "avx512" else 8), loop
     assert loop[-1].startswith("j") and 10 < cost["instructions_per_iteration"] < 200, loop  # one loop, not the kernel
+
+
+# Instructions a baseline x86-64 CPU lacks: every AVX, AVX-512 and FMA one starts with v (VEX/EVEX) or
+# is a mask-register k one; BMI's and MOVBE. (tzcnt is left out: g++ emits rep bsf for any x86-64, which
+# objdump prints as tzcnt.)
+BEYOND_BASELINE = re.compile(
+    r"^(v|k[a-z]+\s)|^(andn|bextr|blsi|blsmsk|blsr|bzhi|mulx|pdep|pext|rorx|sarx|shlx|shrx|movbe)\s"
+)
+
+
+def test_no_code_outside_the_isa_loops_needs_more_than_baseline_x86_64():
+    """The extension runs on every x86-64 CPU: only the loops in opbench::avx2 and opbench::avx512
+    (chosen after __builtin_cpu_supports says yes) may use AVX2, AVX-512, FMA or BMI instructions;
+    an inline function or static initializer compiled under their target pragmas and merged into
+    code that runs on any CPU would fault there with SIGILL."""
+    library = build.load_extension("opbench", FUSED_SOURCES)
+    offenders = {
+        name: text
+        for name, instructions in cpucost.functions(cpucost.disassemble(library)).items()
+        if not re.search(r"opbench::(avx2|avx512)::", name)
+        for _, text in instructions
+        if BEYOND_BASELINE.match(text)
+    }
+    assert offenders == {}, list(offenders.items())[:5]

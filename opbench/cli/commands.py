@@ -54,7 +54,8 @@ def cmd_list(args) -> int:
             [name, *cells, ",".join(first.devices), ",".join(dtype_name(d) for d in first.dtypes), first.description]
         )
     print(tabulate(rows, headers=["implementation", *(op.name for op in ops), "devices", "dtypes", "description"]))
-    print(f"\nvector ISA: {provenance.isa()}")
+    isa = provenance.provenance("cpu")
+    print(f"\nvector ISA: ATen {isa['isa']}" + (f", cpp {isa['cpp_isa']}" if isa["cpp_isa"] else ""))
     return 0
 
 

@@ -1,9 +1,10 @@
 // The math of every built-in activation, once, for the C++ CPU kernel and the CUDA kernel alike: one
 // functor per op (Gelu, GeluTanh, Silu) with forward(x) and derivative(x) for float and double. The
-// loops and kernels (activation_cpu.h, activation_kernel.cu) are templates over these functors, so a
-// new op is a functor here and an entry in OPBENCH_ACTIVATIONS below; nothing else in csrc changes.
-// Each method is a template over the type T it computes in and the type Result its value is rounded
-// to (T unless given): Result says how accurate the math must be (GELU's tail, gelu_tail below).
+// CPU loops and the CUDA kernels (activation_cpu.h, cpu_loops.h, activation_kernel.cu) are templates
+// over these functors, so a new op is a functor here and an entry in OPBENCH_ACTIVATIONS below;
+// nothing else in csrc changes. Each method is a template over the type T it computes in and the
+// type Result its value is rounded to (T unless given): Result says how accurate the math must be
+// (kShortResult, gelu_tail below); a derivative asks its pieces for AccurateResult<T, Result>.
 //
 //   GELU(x)       = x * Phi(x),            Phi(x) = 0.5 * erfc(-x / sqrt(2))
 //   GELU'(x)      = Phi(x) + x * phi(x),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
@@ -26,7 +27,7 @@
 // double: exp from Cody-Waite reduction and a degree-13 polynomial (vectorizable, within 2 ulp of
 // double); GELU's tail from libm's erfc where the result is a double, and from exp(-x^2 / 2) times a
 // degree-7/8 rational (relative error 7.9e-11) where double only carries the math of a float32 result
-// (the CPU's float32 loops, activation_cpu.h): that is 0.0013 ulp of float, and still 0.24 ulp after the
+// (the CPU's float32 kernels, activation_cpu.h): that is 0.0013 ulp of float, and still 0.24 ulp after the
 // cancellation of GELU's backward at the edge of its derivative-zero neighbourhood (the ULP budgets'
 // condition limit, opbench/correctness/tolerance.py), where float math had left hundreds of ulps.
 //
@@ -45,7 +46,7 @@
 #define OPBENCH_HD __host__ __device__ __forceinline__
 #else
 // always_inline: a loop vectorizes only if every call in it is inlined, and g++'s inliner gives up
-// in a large caller (gelu_cpu holds four dtypes' loops): gaussian_tail then became a scalar call
+// in a large caller (one function once held four dtypes' loops): gaussian_tail then became a scalar call
 // through the PLT on every element of the single-thread path, 8x slower than the vector loop.
 #define OPBENCH_HD inline __attribute__((always_inline))
 #endif
@@ -60,7 +61,8 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kTanhCubic = 0.044715;
 
-// a * b + c with one rounding: the FMA instruction. The Horner steps of the tail use it too: g++ in
+// a * b + c with one rounding: the FMA instruction (a libm call where the target has none: the scalar
+// loops of a baseline x86-64 build, cpu_loops_scalar.cpp). The Horner steps of the tail use it too: g++ in
 // ISO C++ mode contracts nothing by itself (nvcc does), so the CPU and the GPU now compute the same
 // bits, in one instruction per step instead of two. fmaf for float: a plain fma(a, b, c) on floats
 // picks the double overload, a scalar libm call that stops the loop from vectorizing.
@@ -91,12 +93,13 @@ OPBENCH_HD float exp_reduced(float r) {
   return fused_multiply_add(p, r, 1.0f);
 }
 
-// A short result, bfloat16's 8 significant bits, computed in float T: forward math within 2^-16 relative
-// error is as good as float's own for it (below 0.01 ulp on top of the final rounding), and cheaper,
-// as exp_reduced_short and gaussian_tail_short below are. Not float16's 11 bits: there 2^-16 is 0.03
-// ulp, enough to round a result the other way where PyTorch's float math rounds it right. Not for
-// derivatives either: their two terms cancel by up to the ULP budgets' condition limit (2^8), so
-// those keep float's math (AccurateResult).
+// A short result, bfloat16's 8 significant bits, computed in float T: math within 4e-5 relative error
+// (the short tail's 3.2e-5, the short exp's 2.8e-6, and the kernel's correction left out) costs it
+// about 0.01 ulp on top of the final rounding, and is cheaper, as exp_reduced_short and
+// gaussian_tail_short below are. Not float16's 11 bits: there 4e-5 is 0.08 ulp, enough to round a
+// result the other way where PyTorch's float math rounds it right. Values only (forwards, and a gated
+// op's d/dup = grad * act(gate)): a derivative's two terms cancel by up to the ULP budgets' condition
+// limit (2^8), so derivatives keep float's math (AccurateResult).
 template <typename T, typename Result>
 constexpr bool kShortResult = sizeof(T) == sizeof(float) && std::numeric_limits<Result>::digits <= 8;
 

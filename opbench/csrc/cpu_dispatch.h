@@ -22,7 +22,7 @@ namespace opbench {
   namespace isa {                                                                                 \
   template <typename Kernel>                                                                      \
   __attribute__((visibility("hidden"))) void loop(char** data, const int64_t* strides, int64_t n); \
-  }
+  }  // hidden, as cpu_loops.h defines it
 OPBENCH_CPU_ISAS(OPBENCH_DECLARE_LOOP)
 #undef OPBENCH_DECLARE_LOOP
 

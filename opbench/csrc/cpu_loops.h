@@ -18,13 +18,12 @@
 
 #include "activation_cpu.h"
 
+// Hidden: every function here is reached through cpu_dispatch.h's table, never from outside the
+// extension.
+#pragma GCC visibility push(hidden)
 namespace opbench {
 namespace OPBENCH_ISA {
 
-// TensorIterator's inner loop for one kernel: operand k at data[k], stepping strides[k] bytes, for n
-// elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
-// columns of a transposed view that TensorIterator could not reorder) element by element.
-// Hidden: called through cpu_dispatch.h's table, never from outside the extension.
 #if OPBENCH_F16C
 // float16 where the CPU converts it (F16C: vcvtph2ps, vcvtps2ph, 8 lanes an instruction, rounding to
 // nearest even as c10::Half does): each block of kHalfBlock elements is widened into float buffers on
@@ -90,8 +89,11 @@ __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
   Kernel::run(data, n);
 }
 
+// TensorIterator's inner loop for one kernel: operand k at data[k], stepping strides[k] bytes, for n
+// elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
+// columns of a transposed view that TensorIterator could not reorder) element by element.
 template <typename Kernel>
-__attribute__((visibility("hidden"))) void loop(char** data, const int64_t* strides, int64_t n) {
+void loop(char** data, const int64_t* strides, int64_t n) {
   bool contiguous = true;
   for (int k = 0; k < Kernel::kOperands; ++k) {
     contiguous = contiguous && strides[k] == static_cast<int64_t>(sizeof(typename Kernel::scalar_t));
@@ -121,3 +123,4 @@ OPBENCH_GATED(OPBENCH_INSTANTIATE_GATED)
 
 }  // namespace OPBENCH_ISA
 }  // namespace opbench
+#pragma GCC visibility pop

@@ -4,7 +4,7 @@
 // Forward is one pass reading gate and up and writing y; backward one pass reading grad, gate and up
 // and writing both gradients, recomputing act(gate): nothing is saved for backward but the inputs.
 // The halves h.chunk(2, -1) gives are strided views: a TensorIterator walks them in place, one
-// contiguous run per row (cpu_dispatch.h), no copy.
+// contiguous run per row for cpu_loops.h's vector loops, no copy.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/TensorIterator.h>

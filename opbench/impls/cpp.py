@@ -1,6 +1,7 @@
 """C++ implementations: the fused CPU kernels `cpp` of every op in opbench/csrc/activation_math.h
 (opbench/csrc/activations.cpp), and the lab's composite GELU `cpp-composite`."""
 
+import functools
 import os
 
 import torch
@@ -24,10 +25,16 @@ KERNEL_OPS = ("gelu", "gelu-tanh", "silu")
 GATED_OPS = ("swiglu", "geglu")
 
 
+def load_ops_declared():
+    """The extension that declares every op (its schemas and autograd, the CPU kernels)."""
+    return load_ops("opbench", FUSED_SOURCES, KERNEL_OPS + GATED_OPS)
+
+
+@functools.cache
 def load_fused():
-    ops = load_ops("opbench", FUSED_SOURCES, KERNEL_OPS + GATED_OPS)
-    # OPBENCH_CPU_ISA=avx512|avx2|scalar forces the instruction set of the CPU loops (csrc/cpu_dispatch.h);
-    # unset, they run the best this CPU has.
+    """The extension, with the CPU loops of the instruction set OPBENCH_CPU_ISA=avx512|avx2|scalar
+    forces (csrc/cpu_dispatch.h), once per process; unset, the best this CPU runs."""
+    ops = load_ops_declared()
     wanted = os.environ.get("OPBENCH_CPU_ISA")
     if wanted:
         supported = list(ops.cpu_isas())

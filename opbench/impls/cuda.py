@@ -2,14 +2,14 @@
 `cpp`."""
 
 from opbench.impls import build
-from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_fused
+from opbench.impls.cpp import KERNEL_OPS, fused_functions, load_ops_declared
 from opbench.spec.registry import register
 
 SOURCES = ("activations_cuda.cpp", "activation_kernel.cu")
 
 
 def load_cuda_kernels() -> None:
-    load_fused()  # declares the ops and their autograd; the CUDA library adds kernels
+    load_ops_declared()  # declares the ops and their autograd; the CUDA library adds kernels
     build.load_extension("opbench_cuda", SOURCES)
 
 

@@ -67,13 +67,13 @@ def settings() -> str:
     return " ".join(f"{name}={os.environ[name]}" for name in SETTINGS if os.environ.get(name))
 
 
-def isa() -> str:
-    """The vector ISA ATen's CPU kernels dispatch to and, once loaded, cpp's loops (csrc/cpu_dispatch.h)."""
-    aten = torch.backends.cpu.get_cpu_capability()
+def cpp_isa() -> str:
+    """The instruction set of cpp's CPU loops (csrc/cpu_dispatch.h), '' where its extension is not
+    loaded in this process. Not a machine condition: OPBENCH_CPU_ISA, which forces it, is in settings."""
     try:
-        return f"{aten}, cpp {torch.ops.opbench.cpu_isa()}"
-    except (AttributeError, RuntimeError):  # cpp's extension is not loaded in this process
-        return aten
+        return torch.ops.opbench.cpu_isa()
+    except (AttributeError, RuntimeError):
+        return ""
 
 
 def provenance(device: str) -> dict:
@@ -81,7 +81,8 @@ def provenance(device: str) -> dict:
     return {
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
-        "isa": isa(),
+        "isa": torch.backends.cpu.get_cpu_capability(),  # the vector ISA ATen's CPU kernels dispatch to
+        "cpp_isa": cpp_isa(),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "",

@@ -19,8 +19,9 @@ KINDS = ("check", "bench", "train", "profile", "accuracy")
 # size, epochs and threads; 3 the `op` column, first in every key (a file without it holds gelu rows).
 # 4 the bench rows' `shape` and `layout`, in their key (a file without them holds 1-D contiguous rows).
 # 5 the train rows' `max_batches` (0: every batch), in their key (a file without it trained on every
-# batch), and the bench rows' `witness`. Older files are read the same way.
-SCHEMA = 5
+# batch), and the bench rows' `witness`. 6 every row's `cpp_isa`, the instruction set of cpp's CPU loops
+# (a file without it did not record one). Older files are read the same way.
+SCHEMA = 6
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Columns of schema 2 that schema 3 names for any op.

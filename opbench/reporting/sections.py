@@ -101,9 +101,13 @@ def summary(frames: dict[str, pd.DataFrame | None], tablefmt: str = "github") ->
     table = pd.DataFrame(rows.values())
     table = table[[c for c in order if c in table]].fillna("-")
     first = next(f for f in frames.values() if f is not None).iloc[0]
+    cpp_isas = sorted(
+        {v for f in frames.values() if f is not None and "cpp_isa" in f for v in f["cpp_isa"].dropna() if v}
+    )
     conditions = (
-        f"{first['device_name']}, ISA {first.get('isa', 'unrecorded')}, {first['threads']} threads, torch "
-        f"{first['torch_version']}; times in float32, elements as in 'timed at'"
+        f"{first['device_name']}, ISA {first.get('isa', 'unrecorded')}"
+        + (f" (cpp's loops: {', '.join(cpp_isas)})" if cpp_isas else "")
+        + f", {first['threads']} threads, torch {first['torch_version']}; times in float32, elements as in 'timed at'"
     )
     return render.tabulate_frame(table, tablefmt) + f"\n\nConditions: {conditions}."
 

@@ -261,7 +261,11 @@ def onednn_forward(isa: str) -> list[str] | str:
             loops += [loop for loop in map(vector_loop, functions(listing).values()) if loop]
     if not loops:
         return "no JIT kernel was dumped (F.gelu's forward does not run oneDNN on this CPU or torch build)"
-    return min(loops, key=len)
+    loop = min(loops, key=len)
+    lanes, wanted = loop_cost(loop)["elements_per_iteration"], {"avx2": 8, "avx512": 16}[isa]
+    if lanes != wanted:  # ONEDNN_MAX_CPU_ISA caps, never raises: this CPU lacks the ISA
+        return f"oneDNN generated {lanes}-lane code, not {isa}'s {wanted} lanes: this CPU does not run {isa}"
+    return loop
 
 
 def kernel_costs() -> pd.DataFrame:

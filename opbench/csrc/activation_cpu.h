@@ -22,115 +22,80 @@ namespace opbench {
 template <typename scalar_t>
 using compute_type = std::conditional_t<std::is_same_v<scalar_t, float>, double, at::opmath_type<scalar_t>>;
 
-// One element of each kernel, for the vector runs and the element-by-element walk of strided operands
-// alike: load, compute in compute_type<Result>, round once to scalar_t. Result is the type the value is
-// for: scalar_t, except where float16 operands were widened to float first (cpu_loops.h), whose math
-// is still that of a float16 result. Always inlined (OPBENCH_HD): a call per element is what keeps a
-// loop from vectorizing.
-template <typename Op, typename scalar_t, typename Result = scalar_t>
-OPBENCH_HD scalar_t forward_value(scalar_t x) {
-  using T = compute_type<Result>;
-  return static_cast<scalar_t>(Op::template forward<T, Result>(static_cast<T>(x)));
-}
-
-template <typename Op, typename scalar_t, typename Result = scalar_t>
-OPBENCH_HD scalar_t backward_value(scalar_t grad, scalar_t x) {
-  using T = compute_type<Result>;
-  return static_cast<scalar_t>(static_cast<T>(grad) * Op::template derivative<T, Result>(static_cast<T>(x)));
-}
-
-template <typename Op, typename scalar_t, typename Result = scalar_t>
-OPBENCH_HD scalar_t gated_forward_value(scalar_t gate, scalar_t up) {
-  using T = compute_type<Result>;
-  return static_cast<scalar_t>(Op::template forward<T, Result>(static_cast<T>(gate), static_cast<T>(up)));
-}
-
-template <typename Op, typename scalar_t, typename Result = scalar_t>
-OPBENCH_HD scalar_t gate_gradient_value(scalar_t grad, scalar_t gate, scalar_t up) {
-  using T = compute_type<Result>;
-  return static_cast<scalar_t>(
-      Op::template gate_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate), static_cast<T>(up)));
-}
-
-template <typename Op, typename scalar_t, typename Result = scalar_t>
-OPBENCH_HD scalar_t up_gradient_value(scalar_t grad, scalar_t gate) {
-  using T = compute_type<Result>;
-  return static_cast<scalar_t>(Op::template up_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate)));
-}
-
 // Each kernel below: scalar_t, kOperands (outputs first, then inputs: TensorIterator's order), kOutputs,
 // run() over n elements contiguous in every operand, element() at one address per operand, and
-// WithOperands<S>: the same kernel (the same math, for the same Result) over operands of type S. All always
-// inlined into cpu_loops.h's loops, so that they are compiled for the loop's instruction set.
+// WithOperands<S>: the same kernel (the same math, for the same Result) over operands of type S. Each
+// element is loaded, computed in compute_type<Result> and rounded once to scalar_t, for the vector runs
+// and the element-by-element walk of strided operands alike. Result is the type the value is for:
+// scalar_t, except where float16 operands were widened to float first (cpu_loops.h), whose math is still
+// that of a float16 result. All always inlined (OPBENCH_HD) into cpu_loops.h's loops, so that they are
+// compiled for the loop's instruction set: a call per element is what keeps a loop from vectorizing.
 // The runs take __restrict pointers: g++ vectorizes a loop only once it knows the output aliases no
 // input.
-template <typename Op, typename Scalar, typename Result = Scalar>
-struct Forward {
+
+// The walks of a kernel of one output and kInputs (1 or 2) inputs, out = Kernel::value(inputs...).
+template <typename Kernel, typename Scalar, int kInputs>
+struct OneOutput {
   using scalar_t = Scalar;
-  template <typename S>
-  using WithOperands = Forward<Op, S, Result>;
-  static constexpr int kOperands = 2;
+  static constexpr int kOperands = 1 + kInputs;
   static constexpr int kOutputs = 1;
 
-  static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict x, int64_t n) {
+  static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict a, const scalar_t* __restrict b,
+                              int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-      y[i] = forward_value<Op, scalar_t, Result>(x[i]);
+      if constexpr (kInputs == 1) {
+        y[i] = Kernel::value(a[i]);
+      } else {
+        y[i] = Kernel::value(a[i], b[i]);
+      }
     }
   }
   static OPBENCH_HD void run(char** data, int64_t n) {
-    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]), n);
+    const auto* b = kInputs == 1 ? nullptr : reinterpret_cast<const scalar_t*>(data[kOperands - 1]);
+    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]), b, n);
   }
   static OPBENCH_HD void element(char** at) {
-    *reinterpret_cast<scalar_t*>(at[0]) = forward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]));
+    const scalar_t a = *reinterpret_cast<const scalar_t*>(at[1]);
+    if constexpr (kInputs == 1) {
+      *reinterpret_cast<scalar_t*>(at[0]) = Kernel::value(a);
+    } else {
+      *reinterpret_cast<scalar_t*>(at[0]) = Kernel::value(a, *reinterpret_cast<const scalar_t*>(at[2]));
+    }
   }
 };
 
 template <typename Op, typename Scalar, typename Result = Scalar>
-struct Backward {
-  using scalar_t = Scalar;
+struct Forward : OneOutput<Forward<Op, Scalar, Result>, Scalar, 1> {
+  template <typename S>
+  using WithOperands = Forward<Op, S, Result>;
+  using T = compute_type<Result>;
+
+  static OPBENCH_HD Scalar value(Scalar x) {
+    return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(x)));
+  }
+};
+
+// The input gradient for the upstream gradient grad.
+template <typename Op, typename Scalar, typename Result = Scalar>
+struct Backward : OneOutput<Backward<Op, Scalar, Result>, Scalar, 2> {
   template <typename S>
   using WithOperands = Backward<Op, S, Result>;
-  static constexpr int kOperands = 3;
-  static constexpr int kOutputs = 1;
+  using T = compute_type<Result>;
 
-  static OPBENCH_HD void span(scalar_t* __restrict grad_input, const scalar_t* __restrict grad,
-                              const scalar_t* __restrict x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-      grad_input[i] = backward_value<Op, scalar_t, Result>(grad[i], x[i]);
-    }
-  }
-  static OPBENCH_HD void run(char** data, int64_t n) {
-    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]),
-         reinterpret_cast<const scalar_t*>(data[2]), n);
-  }
-  static OPBENCH_HD void element(char** at) {
-    *reinterpret_cast<scalar_t*>(at[0]) =
-        backward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+  static OPBENCH_HD Scalar value(Scalar grad, Scalar x) {
+    return static_cast<Scalar>(static_cast<T>(grad) * Op::template derivative<T, Result>(static_cast<T>(x)));
   }
 };
 
 // A gated op's kernels (math::Gated): two inputs forward, two outputs backward.
 template <typename Op, typename Scalar, typename Result = Scalar>
-struct GatedForward {
-  using scalar_t = Scalar;
+struct GatedForward : OneOutput<GatedForward<Op, Scalar, Result>, Scalar, 2> {
   template <typename S>
   using WithOperands = GatedForward<Op, S, Result>;
-  static constexpr int kOperands = 3;
-  static constexpr int kOutputs = 1;
+  using T = compute_type<Result>;
 
-  static OPBENCH_HD void span(scalar_t* __restrict y, const scalar_t* __restrict gate, const scalar_t* __restrict up,
-                              int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-      y[i] = gated_forward_value<Op, scalar_t, Result>(gate[i], up[i]);
-    }
-  }
-  static OPBENCH_HD void run(char** data, int64_t n) {
-    span(reinterpret_cast<scalar_t*>(data[0]), reinterpret_cast<const scalar_t*>(data[1]),
-         reinterpret_cast<const scalar_t*>(data[2]), n);
-  }
-  static OPBENCH_HD void element(char** at) {
-    *reinterpret_cast<scalar_t*>(at[0]) =
-        gated_forward_value<Op, scalar_t, Result>(*reinterpret_cast<const scalar_t*>(at[1]), *reinterpret_cast<const scalar_t*>(at[2]));
+  static OPBENCH_HD Scalar value(Scalar gate, Scalar up) {
+    return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(gate), static_cast<T>(up)));
   }
 };
 
@@ -144,8 +109,17 @@ struct GatedBackward {
   using scalar_t = Scalar;
   template <typename S>
   using WithOperands = GatedBackward<Op, S, Result>;
+  using T = compute_type<Result>;
   static constexpr int kOperands = 5;
   static constexpr int kOutputs = 2;
+
+  static OPBENCH_HD scalar_t gate_gradient(scalar_t grad, scalar_t gate, scalar_t up) {
+    return static_cast<scalar_t>(
+        Op::template gate_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate), static_cast<T>(up)));
+  }
+  static OPBENCH_HD scalar_t up_gradient(scalar_t grad, scalar_t gate) {
+    return static_cast<scalar_t>(Op::template up_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate)));
+  }
 
   static OPBENCH_HD void span(scalar_t* __restrict grad_gate, scalar_t* __restrict grad_up,
                               const scalar_t* __restrict grad, const scalar_t* __restrict gate,
@@ -153,10 +127,10 @@ struct GatedBackward {
     for (int64_t start = 0; start < n; start += kGatedBlock) {
       const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
       for (int64_t i = start; i < end; ++i) {
-        grad_gate[i] = gate_gradient_value<Op, scalar_t, Result>(grad[i], gate[i], up[i]);
+        grad_gate[i] = gate_gradient(grad[i], gate[i], up[i]);
       }
       for (int64_t i = start; i < end; ++i) {
-        grad_up[i] = up_gradient_value<Op, scalar_t, Result>(grad[i], gate[i]);
+        grad_up[i] = up_gradient(grad[i], gate[i]);
       }
     }
   }
@@ -168,8 +142,8 @@ struct GatedBackward {
   static OPBENCH_HD void element(char** at) {
     const scalar_t grad = *reinterpret_cast<const scalar_t*>(at[2]);
     const scalar_t gate = *reinterpret_cast<const scalar_t*>(at[3]);
-    *reinterpret_cast<scalar_t*>(at[0]) = gate_gradient_value<Op, scalar_t, Result>(grad, gate, *reinterpret_cast<const scalar_t*>(at[4]));
-    *reinterpret_cast<scalar_t*>(at[1]) = up_gradient_value<Op, scalar_t, Result>(grad, gate);
+    *reinterpret_cast<scalar_t*>(at[0]) = gate_gradient(grad, gate, *reinterpret_cast<const scalar_t*>(at[4]));
+    *reinterpret_cast<scalar_t*>(at[1]) = up_gradient(grad, gate);
   }
 };
 

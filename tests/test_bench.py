@@ -18,7 +18,7 @@ from opbench.correctness import check
 from opbench.reporting import render, results, sections
 from opbench.spec import inputs
 from opbench.spec.activations import GELU, SWIGLU
-from opbench.timing import bench, casetimer, engine, memory, workloads
+from opbench.timing import bench, casetimer, coldcache, engine, memory, workloads
 from tests.conftest import requires_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -398,3 +398,71 @@ def test_bench_refuses_a_layout_no_shape_can_have(capsys):
     assert main(["bench", "--sizes", "2^10", "--layout", "channels-last"]) == 2
     assert "--layout channels-last: channels-last needs 4 dimensions (NCHW)" in capsys.readouterr().err
     assert main(["bench", "--shape", "4x0"]) == 2
+
+
+def test_cold_cases_time_every_call_alone_right_after_an_eviction_pass(monkeypatch, tmp_path):
+    """Cold: every timed block, the yardsticks' too, is one call made right after one eviction pass,
+    with nothing between them (the warm-up call comes before the pass); the rows say cold."""
+    swept = {"evictions": 0, "fresh": False, "blocks": 0}
+    timed = casetimer.time_block
+
+    def evict(device):
+        swept["evictions"] += 1
+        swept["fresh"] = True
+
+    def time_block(block, *args):
+        assert swept["fresh"] and len(block.calls) == 1
+        swept["fresh"], swept["blocks"] = False, swept["blocks"] + 1
+        return timed(block, *args)
+
+    monkeypatch.setattr(coldcache, "evict", evict)
+    monkeypatch.setattr(casetimer, "time_block", time_block)
+    config = bench.SweepConfig(sizes=[4096], directions=["fwd", "fwd+bwd"], caches=("cold",), block_s=0.001)
+    csv = tmp_path / "bench.csv"
+    frame = pipeline.sweep([opbench.get("torch"), opbench.get("cpp")], config, csv).frame
+    assert (frame["status"] == "ok").all() and (frame["cache"] == "cold").all()
+    assert (frame["calls_per_block"] == 1).all() and (frame["rounds"] >= casetimer.PASSES * casetimer.COLD_ROUNDS).all()
+    assert swept["evictions"] == swept["blocks"] == frame["rounds"].sum()
+    assert (results.load(csv)["cache"] == "cold").all()
+
+
+def test_the_last_level_cache_is_read_from_sysfs_instruction_caches_aside(monkeypatch, tmp_path):
+    for index, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "64K"), (3, "Unified", "32M")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(f"{value}\n")
+    monkeypatch.setattr(coldcache, "SYSFS", tmp_path)
+    assert coldcache.last_level_cache_bytes("cpu") == 32 << 20
+    monkeypatch.setattr(coldcache, "SYSFS", tmp_path / "absent")
+    monkeypatch.setattr(coldcache.os, "sysconf_names", {})
+    with pytest.raises(RuntimeError, match="--cache cold: no cache size"):
+        coldcache.last_level_cache_bytes("cpu")
+
+
+def test_the_eviction_pass_reads_and_writes_twice_the_last_level_cache():
+    buffer = coldcache.eviction_buffer("cpu")
+    try:
+        assert buffer.numel() * buffer.element_size() == 2 * coldcache.last_level_cache_bytes("cpu")
+        before = buffer[:: 1 << 16].clone()
+        coldcache.evict("cpu")
+        assert torch.equal(buffer[:: 1 << 16], before + 1)
+    finally:
+        del buffer
+        coldcache.eviction_buffer.cache_clear()
+
+
+def test_rows_from_before_cold_timing_read_as_warm_and_the_report_sets_cold_beside_warm(monkeypatch, tmp_path):
+    monkeypatch.setattr(coldcache, "evict", lambda device: None)  # the passes' cost, not their effect, is tested here
+    old = pd.DataFrame([{"kind": "bench", "op": "gelu", "implementation": "cpp", "direction": "fwd", "numel": 1024}])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    assert results.load(tmp_path / "old.csv").iloc[0]["cache"] == "warm"
+    csv = tmp_path / "bench.csv"
+    command = ["bench", "--impl", "torch", "--impl", "cpp", "--sizes", "2^12", "--direction", "fwd", "--quick"]
+    assert main([*command, "--cache", "both", "--csv", str(csv)]) == 0
+    frame = results.load(csv)
+    assert sorted(frame["cache"].unique()) == ["cold", "warm"] and (frame["status"] == "ok").all()
+    tables = sections.cache_tables(frame)
+    assert "| 2^12 " in tables and "| 2^12 cold " in tables
+    assert "cold" not in sections.timing_tables(sections.warm(frame))
+    assert sections.cache_tables(sections.warm(frame)) is None

@@ -23,7 +23,7 @@ from opbench.reporting import provenance, render, report, results
 from opbench.spec import inputs
 from opbench.spec.devices import DTYPES_BY_NAME, device_present, dtype_name
 from opbench.spec.registry import setup_error
-from opbench.timing import bench, compare, stats, workloads
+from opbench.timing import bench, coldcache, compare, stats, workloads
 from opbench.training import data, train
 from opbench.training.stepprofile import ProfileConfig
 
@@ -175,6 +175,7 @@ def sweep_config(args) -> bench.SweepConfig:
             raise UsageError(f"--shape {error}") from None
     layouts = args.layout or ["contiguous"]
     fields["layouts"] = inputs.LAYOUTS if "all" in layouts else tuple(dict.fromkeys(layouts))
+    fields["caches"] = coldcache.CACHES if args.cache == "both" else (args.cache,)
     if args.dtype:
         fields["dtypes"] = tuple(DTYPES_BY_NAME[name] for name in args.dtype)
     config = (bench.SweepConfig.quick if args.quick else bench.SweepConfig)(**fields)

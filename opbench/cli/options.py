@@ -14,7 +14,7 @@ from opbench.core import UnavailableError
 from opbench.spec import inputs
 from opbench.spec.activations import DEFAULT as DEFAULT_OP
 from opbench.spec.devices import DTYPES_BY_NAME
-from opbench.timing import bench
+from opbench.timing import bench, coldcache
 from opbench.training.stepprofile import ProfileConfig
 from opbench.training.train import LOADERS, TrainConfig
 
@@ -258,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*inputs.LAYOUTS, "all"],
         help="memory layout of the inputs (repeatable, or all; default contiguous): each shape in each layout it "
         "can have",
+    )
+    bench_parser.add_argument(
+        "--cache",
+        choices=[*coldcache.CACHES, "both"],
+        default="warm",
+        help="warm: calls back to back on windows of one buffer; cold: each call alone after an eviction pass over "
+        "twice the last-level cache, yardsticks too (default warm)",
     )
     bench_parser.add_argument(
         "--direction", default=",".join(sweep.directions), help=f"any of {','.join(sweep.directions)} (default all)"

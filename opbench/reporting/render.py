@@ -23,9 +23,11 @@ def is_sized(shape, layout) -> bool:
 
 def case_label(row) -> str:
     """A timed case's column: its size ('2^20') for a 1-D contiguous tensor, else shape and layout
-    ('2048x14336 chunked'); rows from before shapes are 1-D and contiguous."""
+    ('2048x14336 chunked'), ' cold' after either when timed cold; rows from before shapes are 1-D and
+    contiguous, from before cold timing warm."""
     shape, layout = str(getattr(row, "shape", row.numel)), getattr(row, "layout", "contiguous")
-    return size_label(row.numel) if is_sized(shape, layout) else f"{shape} {layout}"
+    label = size_label(row.numel) if is_sized(shape, layout) else f"{shape} {layout}"
+    return label + (" cold" if getattr(row, "cache", "warm") == "cold" else "")
 
 
 def sized(frame: pd.DataFrame) -> pd.Series:
@@ -40,8 +42,9 @@ def mebibytes(value: float) -> str:
 
 
 def case_order(row) -> tuple:
-    layout = getattr(row, "layout", "contiguous")
-    return row.numel, str(getattr(row, "shape", "")), LAYOUTS.index(layout) if layout in LAYOUTS else len(LAYOUTS)
+    layout, cache = getattr(row, "layout", "contiguous"), getattr(row, "cache", "warm")
+    layout_index = LAYOUTS.index(layout) if layout in LAYOUTS else len(LAYOUTS)
+    return row.numel, str(getattr(row, "shape", "")), layout_index, cache == "cold"
 
 
 def by_size(group: pd.DataFrame, cell, tablefmt: str = "github") -> str:

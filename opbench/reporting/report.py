@@ -60,7 +60,9 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
     device = frames[0]["device_name"].iloc[0]
     names = set().union(*(set(f["implementation"]) for f in frames))
     palette = plots.colors(names)
-    verdict = sections.summary(dict(zip(KINDS, loaded)))
+    verdict = sections.summary(
+        {kind: sections.warm(f) if kind == "bench" and f is not None else f for kind, f in zip(KINDS, loaded)}
+    )
     blocks = [
         f"# opbench report: {device}",
         "## Summary",
@@ -105,7 +107,9 @@ def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, 
             sections.accuracy_notes(accuracy),
         ]
         blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
-    if bench is not None:
+    cold = None if bench is None else sections.cache_tables(bench)
+    bench = None if bench is None else sections.warm(bench)
+    if bench is not None and not bench.empty:
         files = plots.plot_timing(bench, palette, folder, device, op) + plots.plot_speedup(
             bench, palette, folder, device, op
         )
@@ -129,6 +133,17 @@ def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, 
                 shapes,
             ]
             blocks += [f"![{p}]({PLOTS}/{p})" for p in plots.plot_layouts(bench, palette, folder, device, op)]
+    if cold:
+        blocks += [
+            "### Warm and cold",
+            "Warm, consecutive calls read windows of one buffer 64 elements apart: a tensor that fits in the "
+            "last-level cache is timed from it, and so is the copy yardstick. Cold (`opbench bench --cache cold`), "
+            "each timed call is a block alone, made after a pass that reads and writes twice the last-level cache "
+            "(read from sysfs; on CUDA the L2), outside the timed region: its input and output come from memory, "
+            "and the yardsticks are timed the same way, so each regime's fraction of the copy is against its own "
+            "limit.",
+            cold,
+        ]
     if train is not None:
         files = plots.plot_training(train, palette, folder, device, op)
         blocks += [

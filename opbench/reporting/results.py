@@ -20,8 +20,9 @@ KINDS = ("check", "bench", "train", "profile", "accuracy")
 # 4 the bench rows' `shape` and `layout`, in their key (a file without them holds 1-D contiguous rows).
 # 5 the train rows' `max_batches` (0: every batch), in their key (a file without it trained on every
 # batch), and the bench rows' `witness`. 6 every row's `cpp_isa`, the instruction set of cpp's CPU loops
-# (a file without it did not record one). Older files are read the same way.
-SCHEMA = 6
+# (a file without it did not record one). 7 the bench rows' `cache`, warm or cold, in their key (a file
+# without it timed warm). Older files are read the same way.
+SCHEMA = 7
 # Columns that tell the kind of a CSV written before the kind column existed.
 KIND_MARKERS = {"check": "check", "bench": "direction", "train": "epoch"}
 # Columns of schema 2 that schema 3 names for any op.
@@ -101,6 +102,8 @@ def load(path: str | Path) -> pd.DataFrame:
     if "numel" in frame and "shape" not in frame:  # bench rows from before shapes: 1-D and contiguous
         frame.insert(frame.columns.get_loc("numel") + 1, "shape", frame["numel"].astype(str))
         frame.insert(frame.columns.get_loc("shape") + 1, "layout", "contiguous")
+    if "layout" in frame and "cache" not in frame:  # bench rows from before cold-cache timing: warm
+        frame.insert(frame.columns.get_loc("layout") + 1, "cache", "warm")
     if "epoch" in frame and "max_batches" not in frame:  # train rows from before --max-batches was kept
         frame["max_batches"] = 0
     return frame.rename(columns=RENAMED)

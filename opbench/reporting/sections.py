@@ -132,7 +132,7 @@ def accuracy_notes(accuracy: pd.DataFrame) -> str:
     return "\n".join(f"- {n}" for n in notes)
 
 
-CASE = ["numel", "shape", "layout"]  # the columns that tell two cases of one size apart
+CASE = ["numel", "shape", "layout", "cache"]  # the columns that tell two cases of one size apart
 
 
 def timing_tables(bench: pd.DataFrame) -> str:
@@ -224,6 +224,38 @@ def shapes_tables(bench: pd.DataFrame) -> str | None:
                 index=["shape", "layout"], columns="implementation", values=values, aggfunc="first", sort=False
             )
             parts.append(f"**{dtype} {direction}**: {what}\n\n" + render.tabulate_frame(table.reset_index(), "github"))
+    return "\n\n".join(parts)
+
+
+def warm(bench: pd.DataFrame) -> pd.DataFrame:
+    """The rows timed warm: every table but cache_tables' (rows from before cold timing are warm)."""
+    return bench[bench["cache"] == "warm"] if "cache" in bench else bench
+
+
+def cache_tables(bench: pd.DataFrame) -> str | None:
+    """Warm and cold: per dtype and direction of the cases timed cold, their warm and cold rows side by
+    side (columns '2^20' and '2^20 cold'): time per call of every entry, the yardsticks' too, time vs the
+    baseline, and GB/s with the fraction of the copy's bandwidth in the same regime."""
+    if "cache" not in bench or not bench["cache"].eq("cold").any():
+        return None
+    key = ["dtype", "direction", "numel", "shape", "layout"]
+    cold = set(bench.loc[bench["cache"] == "cold", key].itertuples(index=False, name=None))
+    both = bench[[case in cold for case in bench[key].itertuples(index=False, name=None)]]
+    timed = both[both["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
+    ratios = {(dtype, direction): table for (_, dtype, direction), table in render.ratio_tables(both)}
+    parts = []
+    for (dtype, direction), group in timed.groupby(["dtype", "direction"], sort=False):
+        parts.append(
+            f"**{dtype} {direction}**: median time per call, warm and cold\n\n"
+            + render.by_size(group, lambda r: render.duration(r.median_s))
+        )
+        if (dtype, direction) in ratios:
+            parts.append(f"**{dtype} {direction}**: time vs {BASELINE} [95% interval]\n\n" + ratios[dtype, direction])
+        ops = group[~group["implementation"].isin(YARDSTICKS)]
+        parts.append(
+            f"**{dtype} {direction}**: GB/s (% of `out.copy_(x)` / % of `x.clone()`, each timed in the same regime)"
+            "\n\n" + render.by_size(ops, bandwidth_cell)
+        )
     return "\n\n".join(parts)
 
 

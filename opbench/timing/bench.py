@@ -27,7 +27,7 @@ DEFAULT_SIZES = {"cpu": [4**k for k in range(2, 13)], "cuda": [4**k for k in ran
 QUICK_SIZES = {"cpu": [2**16], "cuda": [2**24]}
 QUICK_ROUNDS = 1  # per pass: --quick keeps casetimer.PASSES passes, for intervals of the same coverage
 QUICK_BLOCK_S = 0.005
-KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "shape", "layout", "threads"]
+KEY = ["op", "implementation", "device", "dtype", "direction", "numel", "shape", "layout", "cache", "threads"]
 MEASURED_COLUMNS = (
     "passes",
     "rounds",
@@ -65,6 +65,7 @@ def _row(
         numel=case.numel,
         shape=case.shape_text,
         layout=case.layout,
+        cache=case.cache,
         status=status,
         detail=detail,
         cold_call_s=cold_call_s,
@@ -150,7 +151,7 @@ def add_comparisons(frame: pd.DataFrame, measured: dict[str, engine.Measured]) -
     return frame
 
 
-WITNESS_KEY = ["op", "implementation", "dtype", "direction", "shape", "layout"]  # workloads.Case.row_key
+WITNESS_KEY = ["op", "implementation", "dtype", "direction", "shape", "layout", "cache"]  # workloads.Case.row_key
 
 
 def witnessed(frame: pd.DataFrame, seen: dict) -> pd.DataFrame:
@@ -202,7 +203,7 @@ class SweepConfig(casetimer.Passes):
     """What a sweep times and how: the one source of `opbench bench`'s defaults. dtypes and sizes left
     None are the device's defaults (default_dtypes, DEFAULT_SIZES; no sizes where shapes are given);
     each size is a 1-D shape, and every shape is timed in every layout it can have
-    (spec.inputs.layout_problem); quick() is --quick's sweep."""
+    (spec.inputs.layout_problem), in each cache regime (timing.coldcache); quick() is --quick's sweep."""
 
     device: str = "cpu"
     dtypes: tuple[torch.dtype, ...] | None = None
@@ -211,6 +212,7 @@ class SweepConfig(casetimer.Passes):
     outputs: str = "fresh"  # one of OUTPUTS
     shapes: tuple[tuple[int, ...], ...] = ()
     layouts: tuple[str, ...] = ("contiguous",)
+    caches: tuple[str, ...] = ("warm",)
 
     def __post_init__(self):
         self.dtypes = tuple(self.dtypes or default_dtypes(self.device))
@@ -221,6 +223,15 @@ class SweepConfig(casetimer.Passes):
         """(shape, layout) of every case: the sizes as 1-D shapes, then the shapes, each in each layout it can have."""
         shapes = [(n,) for n in self.sizes] + [s for s in self.shapes if s not in {(n,) for n in self.sizes}]
         return [(s, layout) for s in shapes for layout in self.layouts if not inputs.layout_problem(s, layout)]
+
+    def cases(self, op, dtype: torch.dtype) -> list[workloads.Case]:
+        """Every case of one op and dtype: each geometry in each cache regime, each direction."""
+        return [
+            workloads.Case(op, direction, shape, dtype, self.device, layout, cache)
+            for shape, layout in self.geometries()
+            for cache in self.caches
+            for direction in self.directions
+        ]
 
     @classmethod
     def quick(cls, device: str = "cpu", **fields) -> SweepConfig:
@@ -243,31 +254,23 @@ def _plan(impls: list[Implementation], config: SweepConfig, emit) -> list[tuple]
     implementations that cannot be timed (unavailable, failed checks) go to emit at once."""
     device, plan = config.device, []
     for op, dtype in [(op, dtype) for op in dict.fromkeys(impl.op for impl in impls) for dtype in config.dtypes]:
-        usable, skipped, cold = [], [], {}
+        usable, skipped, first_calls = [], [], {}
         for impl in impls:
             if impl.op != op or dtype not in impl.dtypes:
                 continue
             if not impl.unavailable_reason(device):  # its first call, before the checks warm it up
                 with core.naming_threads_left(impl.name):
-                    cold[impl.name] = memory.cold_call_s(impl, dtype, device)
+                    first_calls[impl.name] = memory.cold_call_s(impl, dtype, device)
             # Correctness before speed: an implementation that fails its checks is not timed.
             problem = check.not_ready(impl, device, dtype)
             if problem:
-                skipped += [
-                    _row(impl.name, workloads.Case(op, d, shape, dtype, device, layout), None, *problem)
-                    for d in config.directions
-                    for shape, layout in config.geometries()
-                ]
+                skipped += [_row(impl.name, case, None, *problem) for case in config.cases(op, dtype)]
             else:
                 usable.append(impl)
         if skipped:
             emit([((op, dtype), results.to_frame(skipped, device))])
         if usable:
-            plan += [
-                (workloads.Case(op, d, shape, dtype, device, layout), usable, cold)
-                for shape, layout in config.geometries()
-                for d in config.directions
-            ]
+            plan += [(case, usable, first_calls) for case in config.cases(op, dtype)]
     return plan
 
 
@@ -281,13 +284,13 @@ def _sweep(impls: list[Implementation], config: SweepConfig, on_rows) -> pd.Data
 
     plugins = {impl.name for impl in impls if impl.plugin}
 
-    def timed_rows(case, timer, unavailable, cold) -> tuple[workloads.Case, pd.DataFrame]:
+    def timed_rows(case, timer, unavailable, first_calls) -> tuple[workloads.Case, pd.DataFrame]:
         rows = unavailable + [
             _row(
                 name,
                 case,
                 m,
-                cold_call_s=cold.get(name),
+                cold_call_s=first_calls.get(name),
                 witness=core.UNWITNESSED if name.removesuffix(core.OUT_SUFFIX) in plugins else "",
             )
             for name, m in timer.results.items()
@@ -295,9 +298,9 @@ def _sweep(impls: list[Implementation], config: SweepConfig, on_rows) -> pd.Data
         return case, add_comparisons(results.to_frame(rows, config.device), timer.results)
 
     timers = []
-    for case, usable, cold in _plan(impls, config, emit):
+    for case, usable, first_calls in _plan(impls, config, emit):
         entries, unavailable = entries_for(case, usable, config.outputs)
-        timers.append((case, casetimer.CaseTimer(entries, case, config.block_s), unavailable, cold))
+        timers.append((case, casetimer.CaseTimer(entries, case, config.block_s), unavailable, first_calls))
     progress = tqdm(total=len(timers) * config.passes, desc=f"bench {config.device}", unit="pass")
     while pending := [t for t in timers if t[1].wants_pass(config)]:
         if progress.n + len(pending) > progress.total:  # passes beyond `passes`, for the target width
@@ -314,10 +317,9 @@ def failed_rows(impl: Implementation, config: SweepConfig, detail: str) -> pd.Da
     """ERROR rows for every case of one implementation that could not be measured at all."""
     return results.to_frame(
         [
-            _row(impl.name, workloads.Case(impl.op, d, shape, dtype, config.device, layout), None, Status.ERROR, detail)
+            _row(impl.name, case, None, Status.ERROR, detail)
             for dtype in config.dtypes
-            for shape, layout in config.geometries()
-            for d in config.directions
+            for case in config.cases(impl.op, dtype)
         ],
         config.device,
     )

@@ -15,13 +15,16 @@ import torch
 
 from opbench.core import IMPLEMENTATION_ERRORS, YARDSTICKS, Status, baseline_for, naming_threads_left
 from opbench.correctness import tolerance
-from opbench.timing import memory, quiet, stats
+from opbench.timing import coldcache, memory, quiet, stats
 from opbench.timing.engine import Block, Measured, Rotation, calibrate, time_block
 from opbench.timing.workloads import PROBE_SEED, Case, IntoOutput, Workload, calls_for, outputs_of, windows_for
 
 ROUNDS = 4  # rounds per pass
 PASSES = stats.MIN_UNITS  # passes per case: the fewest whose medians give a 95% interval (stats.py)
 BLOCK_S = 0.02  # target duration of one block
+# Rounds per pass of a cold-cache case, at least: its blocks are one call each (timing.coldcache), so a
+# pass's median needs more of them than of warm blocks of many calls.
+COLD_ROUNDS = 16
 
 
 @dataclass
@@ -126,17 +129,26 @@ class CaseTimer(Rotation):
         timed = {name: self.results[name].passes for name in self.live()}
         return any(interval_width(timed, name) > plan.target_width for name in timed if name not in YARDSTICKS)
 
+    @property
+    def cold(self) -> bool:
+        return self.case.cache == "cold"
+
     def start_pass(self) -> Workload:
         """Calibrate each live entry's calls per block on the probe's input (another seed than the timed
-        windows'), then a fresh Workload with a window for every call of the longest block."""
+        windows'; cold: one call per block, after one warm-up), then a fresh Workload with a window for
+        every call of the longest block."""
         probe = Workload(self.case, windows=1, seed=PROBE_SEED)
         for name in self.live():
             with naming_threads_left(name):
                 try:
-                    self.warm_ups[name] = calls_for(
+                    self.warm_ups[name] = call = calls_for(
                         self.entries[name], self.case.direction, probe, 1, name in YARDSTICKS
                     )[0]
-                    self.results[name].calls_per_block = calibrate(self.warm_ups[name], self.case.device, self.block_s)
+                    if self.cold:
+                        call()
+                    self.results[name].calls_per_block = (
+                        1 if self.cold else calibrate(call, self.case.device, self.block_s)
+                    )
                 except IMPLEMENTATION_ERRORS as error:  # a crash is this entry's row, never the run's end
                     self.fail(name, Status.ERROR, error)
         longest = max((self.results[name].calls_per_block for name in self.live()), default=1)
@@ -146,11 +158,13 @@ class CaseTimer(Rotation):
 
     def prepare_block(self, name: str, workload: Workload) -> Block:
         """name's block on this round's windows, after its untimed warm-up call (its output dropped
-        before the block allocates): the block times calls made back to back."""
+        before the block allocates) and, cold, the eviction pass: the block times calls made back to back."""
         count = self.results[name].calls_per_block
         calls = calls_for(self.entries[name], self.case.direction, workload, count, name in YARDSTICKS)
         block = Block(calls, {self.rng.randrange(count), count - 1})
         self.warm_ups[name]()
+        if self.cold:
+            coldcache.evict(self.case.device)
         return block
 
     def check_block(self, name: str, workload: Workload, kept: dict[int, object], count: int, round_index: int):
@@ -172,6 +186,7 @@ class CaseTimer(Rotation):
             raise
 
     def run_pass(self, rounds: int) -> None:
+        rounds = max(rounds, COLD_ROUNDS) if self.cold else rounds
         background = quiet.guard()  # before the pass allocates or calibrates anything
         workload = self.start_pass()
         if background is not None:

@@ -1,5 +1,5 @@
-"""What one case's timed calls run on: the case (op, direction, shape, layout, dtype, device), its input buffer and
-windows no call has seen, the calls themselves, and the memory a case needs.
+"""What one case's timed calls run on: the case (op, direction, shape, layout, dtype, device, cache regime), its input
+buffer and windows no call has seen, the calls themselves, and the memory a case needs.
 
 Inputs cannot be cached: every call of a block gets its own window of one buffer (its own pointer,
 and different values at every position), and between rounds the buffer's values are rotated in
@@ -58,6 +58,7 @@ class Case:
     dtype: torch.dtype
     device: str
     layout: str = "contiguous"  # one of spec.inputs.LAYOUTS
+    cache: str = "warm"  # one of timing.coldcache.CACHES
 
     def __post_init__(self):
         if isinstance(self.shape, int):
@@ -74,7 +75,7 @@ class Case:
 
     def row_key(self, name: str) -> tuple[str, ...]:
         """The key of entry `name`'s row in this case, as the witness names its blocks (timing.witness)."""
-        return (self.op.name, name, dtype_name(self.dtype), self.direction, self.shape_text, self.layout)
+        return (self.op.name, name, dtype_name(self.dtype), self.direction, self.shape_text, self.layout, self.cache)
 
     @property
     def tensor_bytes(self) -> int:

@@ -268,7 +268,7 @@ def test_the_witness_judges_each_block_by_the_kernels_stamps():
 
 
 def test_rows_the_parent_did_not_see_timed_fail_and_a_refused_baseline_leaves_no_ratios():
-    case = dict(op="gelu", dtype="float32", direction="fwd", shape="4096", layout="contiguous", rounds=4)
+    case = dict(op="gelu", dtype="float32", direction="fwd", shape="4096", layout="contiguous", cache="warm", rounds=4)
     frame = pd.DataFrame(
         [
             dict(case, implementation="torch", status=Status.OK, detail=float("nan"), speedup_vs_torch=1.0),
@@ -276,13 +276,13 @@ def test_rows_the_parent_did_not_see_timed_fail_and_a_refused_baseline_leaves_no
         ]
     ).assign(**{column: 1.0 for column in bench.RATIO_COLUMNS if column != "speedup_vs_torch"})
     honest = witness.Seen(blocks=4)
-    seen = {("gelu", "torch", "float32", "fwd", "4096", "contiguous"): honest}
+    seen = {("gelu", "torch", "float32", "fwd", "4096", "contiguous", "warm"): honest}
     amended = bench.witnessed(frame, seen).set_index("implementation")
     assert amended.loc["torch", "status"] == Status.OK and amended.loc["torch", "witness"] == core.WITNESSED
     assert amended.loc["mine", "status"] == Status.FAILED_VERIFICATION
     assert amended.loc["mine", "detail"] == f"{witness.REFUSAL} 0 of the 4 blocks the timing process reported)"
-    seen = {("gelu", name, "float32", "fwd", "4096", "contiguous"): honest for name in ("torch", "mine")}
-    seen[("gelu", "torch", "float32", "fwd", "4096", "contiguous")] = witness.Seen(4, [(0.001, 0.01)] * 4)
+    seen = {("gelu", name, "float32", "fwd", "4096", "contiguous", "warm"): honest for name in ("torch", "mine")}
+    seen[("gelu", "torch", "float32", "fwd", "4096", "contiguous", "warm")] = witness.Seen(4, [(0.001, 0.01)] * 4)
     amended = bench.witnessed(frame, seen).set_index("implementation")
     assert amended.loc["mine", "status"] == Status.OK
     assert amended[bench.RATIO_COLUMNS].isna().all().all()

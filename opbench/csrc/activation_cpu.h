@@ -33,10 +33,15 @@ using compute_type = std::conditional_t<std::is_same_v<scalar_t, float>, double,
 // The runs take __restrict pointers: g++ vectorizes a loop only once it knows the output aliases no
 // input.
 
-// The walks of a kernel of one output and kInputs (1 or 2) inputs, out = Kernel::value(inputs...).
-template <typename Kernel, typename Scalar, int kInputs>
+// The walks of a kernel of one output and kInputs (1 or 2) inputs, out = Kernel<Op, Scalar, Result>::value(inputs...),
+// and its WithOperands.
+template <template <typename, typename, typename> class Kernel, typename Op, typename Scalar, typename Result,
+          int kInputs>
 struct OneOutput {
   using scalar_t = Scalar;
+  using Self = Kernel<Op, Scalar, Result>;
+  template <typename S>
+  using WithOperands = Kernel<Op, S, Result>;
   static constexpr int kOperands = 1 + kInputs;
   static constexpr int kOutputs = 1;
 
@@ -44,9 +49,9 @@ struct OneOutput {
                               int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
       if constexpr (kInputs == 1) {
-        y[i] = Kernel::value(a[i]);
+        y[i] = Self::value(a[i]);
       } else {
-        y[i] = Kernel::value(a[i], b[i]);
+        y[i] = Self::value(a[i], b[i]);
       }
     }
   }
@@ -57,44 +62,35 @@ struct OneOutput {
   static OPBENCH_HD void element(char** at) {
     const scalar_t a = *reinterpret_cast<const scalar_t*>(at[1]);
     if constexpr (kInputs == 1) {
-      *reinterpret_cast<scalar_t*>(at[0]) = Kernel::value(a);
+      *reinterpret_cast<scalar_t*>(at[0]) = Self::value(a);
     } else {
-      *reinterpret_cast<scalar_t*>(at[0]) = Kernel::value(a, *reinterpret_cast<const scalar_t*>(at[2]));
+      *reinterpret_cast<scalar_t*>(at[0]) = Self::value(a, *reinterpret_cast<const scalar_t*>(at[2]));
     }
   }
 };
 
 template <typename Op, typename Scalar, typename Result = Scalar>
-struct Forward : OneOutput<Forward<Op, Scalar, Result>, Scalar, 1> {
-  template <typename S>
-  using WithOperands = Forward<Op, S, Result>;
-  using T = compute_type<Result>;
-
+struct Forward : OneOutput<Forward, Op, Scalar, Result, 1> {
   static OPBENCH_HD Scalar value(Scalar x) {
+    using T = compute_type<Result>;
     return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(x)));
   }
 };
 
 // The input gradient for the upstream gradient grad.
 template <typename Op, typename Scalar, typename Result = Scalar>
-struct Backward : OneOutput<Backward<Op, Scalar, Result>, Scalar, 2> {
-  template <typename S>
-  using WithOperands = Backward<Op, S, Result>;
-  using T = compute_type<Result>;
-
+struct Backward : OneOutput<Backward, Op, Scalar, Result, 2> {
   static OPBENCH_HD Scalar value(Scalar grad, Scalar x) {
+    using T = compute_type<Result>;
     return static_cast<Scalar>(static_cast<T>(grad) * Op::template derivative<T, Result>(static_cast<T>(x)));
   }
 };
 
 // A gated op's kernels (math::Gated): two inputs forward, two outputs backward.
 template <typename Op, typename Scalar, typename Result = Scalar>
-struct GatedForward : OneOutput<GatedForward<Op, Scalar, Result>, Scalar, 2> {
-  template <typename S>
-  using WithOperands = GatedForward<Op, S, Result>;
-  using T = compute_type<Result>;
-
+struct GatedForward : OneOutput<GatedForward, Op, Scalar, Result, 2> {
   static OPBENCH_HD Scalar value(Scalar gate, Scalar up) {
+    using T = compute_type<Result>;
     return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(gate), static_cast<T>(up)));
   }
 };

@@ -68,7 +68,8 @@ def write(source: Path, out: Path, command: str, quick: bool = False, allow_mixe
         "## Summary",
         "Per implementation: its checks against the float64 reference (`opbench check`), its largest float32 "
         "errors in ulps (`opbench accuracy`; * over the ULP budget), its time vs the op's PyTorch function at the "
-        "largest size timed (median of the paired ratios, 95% interval; below 1 is faster) with its peak memory, "
+        "reference size (2^20 on the CPU, 2^24 on CUDA, else the largest timed; median of the paired ratios, 95% "
+        "interval; below 1 is faster) with its peak memory, "
         "and LeNet-5's final test accuracy with it. The sections below hold every number behind these.",
         verdict,
         "## Environment",

@@ -52,9 +52,10 @@ def environment(frames: list[pd.DataFrame], command: str, quick: bool) -> str:
 
 def summary(frames: dict[str, pd.DataFrame | None], tablefmt: str = "github") -> str:
     """The verdict first: per op and implementation, whether it passed its checks, its largest float32
-    ULP errors (forward / backward, * over budget), its time vs the baseline at the op's largest 1-D size
-    timed in float32 (each direction, 95% interval) with its peak memory there, and its final test
-    accuracy beside the baseline's; then one line of conditions."""
+    ULP errors (forward / backward, * over budget), its time vs the baseline at the op's reference 1-D
+    size (reference_size: 2^20 on the CPU, 2^24 on CUDA, else the largest) timed in float32 (each
+    direction, 95% interval) with its peak memory there, and its final test accuracy beside the
+    baseline's; then one line of conditions."""
     check, accuracy, bench, train = (frames.get(k) for k in ("check", "accuracy", "bench", "train"))
     rows: dict[tuple[str, str], dict] = {}
 
@@ -78,7 +79,7 @@ def summary(frames: dict[str, pd.DataFrame | None], tablefmt: str = "github") ->
         timed = bench[render.sized(bench) & (bench["status"] == Status.OK) & (bench["dtype"] == "float32")]
         timed = timed[~timed["implementation"].isin(YARDSTICKS) & ~timed["implementation"].str.endswith(OUT_SUFFIX)]
         for _, of_op in timed.groupby("op", sort=False):
-            at = of_op[of_op["numel"] == of_op["numel"].max()]
+            at = of_op[of_op["numel"] == reference_size(of_op)]
             for r in at.itertuples():
                 entry = cell(r.op, r.implementation)
                 entry["timed at"] = size_label(r.numel)
@@ -239,8 +240,10 @@ def cache_tables(bench: pd.DataFrame) -> str | None:
     if "cache" not in bench or not bench["cache"].eq("cold").any():
         return None
     key = ["dtype", "direction", "numel", "shape", "layout"]
-    cold = set(bench.loc[bench["cache"] == "cold", key].itertuples(index=False, name=None))
+    cold_rows = bench[bench["cache"] == "cold"]
+    cold = set(cold_rows[key].itertuples(index=False, name=None))
     both = bench[[case in cold for case in bench[key].itertuples(index=False, name=None)]]
+    both = both[both["implementation"].isin(set(cold_rows["implementation"]))]  # the entries timed in both
     timed = both[both["status"].isin([Status.OK, Status.FAILED_VERIFICATION])]
     ratios = {(dtype, direction): table for (_, dtype, direction), table in render.ratio_tables(both)}
     parts = []

@@ -299,7 +299,7 @@ def test_work_left_running_by_a_plugin_marks_the_others_rows_busy(tmp_path):
     rows = pd.read_csv(csv).set_index("implementation")
     assert rows.loc["background-fill", "status"] == Status.FAILED_CHECK
     for name in ("torch", "cpp"):
-        assert rows.loc[name, "status"] == Status.OK
+        assert rows.loc[name, "status"] == Status.OK, rows.loc[name, "detail"]
         assert "busy: pass 1: " in rows.loc[name, "detail"]
         assert re.search(r"threads: \d+ left by background-fill[,;)]", rows.loc[name, "detail"]), rows.loc[
             name, "detail"

@@ -239,7 +239,7 @@ def cache_tables(bench: pd.DataFrame) -> str | None:
     baseline, and GB/s with the fraction of the copy's bandwidth in the same regime."""
     if "cache" not in bench or not bench["cache"].eq("cold").any():
         return None
-    key = ["dtype", "direction", "numel", "shape", "layout"]
+    key = ["dtype", "direction", *(c for c in CASE if c != "cache")]  # a case in either regime
     cold_rows = bench[bench["cache"] == "cold"]
     cold = set(cold_rows[key].itertuples(index=False, name=None))
     both = bench[[case in cold for case in bench[key].itertuples(index=False, name=None)]]

@@ -32,11 +32,11 @@ import pandas as pd
 from opbench import core
 from opbench.core import Status
 from opbench.reporting import render, results
-from opbench.timing import stats
+from opbench.timing import bench, stats
 
 COMPARABLE = {  # kind: (the columns that name a measurement, how to get its samples from the rows of one key)
     "bench": (
-        ["op", "implementation", "device", "dtype", "direction", "numel", "shape", "layout", "cache"],
+        [c for c in bench.KEY if c != "threads"],  # threads are a condition (CONDITIONS), not the measurement
         lambda rows: stats.units(results.samples_of(rows["samples_s"].iloc[0])),
     ),
     "train": (
@@ -67,9 +67,7 @@ def relative(frame: pd.DataFrame) -> pd.DataFrame:
     """Bench rows with samples_s replaced by the ratios to their case's baseline entry (core.baseline_for:
     torch, or torch's out= entry), round by round within each pass (stats.round_ratios); the baselines
     themselves, and rows whose baseline was not timed in the same rounds, are left out."""
-    case = [
-        c for c in ("op", "device", "dtype", "direction", "numel", "shape", "layout", "cache", "threads") if c in frame
-    ]
+    case = [c for c in bench.KEY if c != "implementation" and c in frame]
     samples = {
         (tuple(row[case]), row["implementation"]): results.samples_of(row["samples_s"]) for _, row in frame.iterrows()
     }

@@ -1,6 +1,6 @@
 """Fit the polynomial and rational approximations of opbench/csrc/activation_math.h, and report their float32 errors.
 
-    python scripts/fit_float_math.py tail [numerator degree] [denominator degree]   (default 4 5; 7 8 for
+    python scripts/fit_float_math.py tail [numerator degree] [denominator degree]   (default 4 5; 5 6 for
                                                                                      the double math of float32 results)
     python scripts/fit_float_math.py exp [degree]                                    (default 6)
 

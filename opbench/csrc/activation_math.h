@@ -25,11 +25,13 @@
 // in bfloat16 an elementwise kernel runs near the SM's instruction issue limit at copy bandwidth, so
 // instructions per element decide its speed (python -m opbench.sass).
 // double: exp from Cody-Waite reduction and a degree-13 polynomial (vectorizable, within 2 ulp of
-// double); GELU's tail from libm's erfc where the result is a double, and from exp(-x^2 / 2) times a
-// degree-7/8 rational (relative error 7.9e-11) where double only carries the math of a float32 result
-// (the CPU's float32 kernels, activation_cpu.h): that is 0.0013 ulp of float, and still 0.24 ulp after the
-// cancellation of GELU's backward at the edge of its derivative-zero neighbourhood (the ULP budgets'
-// condition limit, opbench/correctness/tolerance.py), where float math had left hundreds of ulps.
+// double); GELU's tail from libm's erfc where the result is a double. Where double only carries the
+// math of a float32 result (the CPU's float32 kernels, activation_cpu.h), shorter forms do: exp of
+// degree 9 and a degree-5/6 rational for the tail (relative errors 7.2e-12 and 1.5e-10): that is 0.0025
+// ulp of float, and at most 0.64 ulp after the cancellation of GELU's backward at the edge of its
+// derivative-zero neighbourhood (the ULP budgets' condition limit, opbench/correctness/tolerance.py),
+// where float math had left hundreds of ulps. The float32 loops are bound by the vector unit's
+// throughput (not the division's, not latency: measured, docs/methodology.md), so each FMA saved counts.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
@@ -136,6 +138,23 @@ OPBENCH_HD double exp_reduced(double r) {
   return p;
 }
 
+// exp(r) for |r| <= ln2 / 2 in double for a float result (or any narrower one): the Taylor polynomial of
+// degree 9 (remainder r^10 / 10! below 7.2e-12 relative, 1.2e-4 ulp of float; 1.8e-9, 0.03 ulp, after
+// the ULP budgets' condition limit 2^8 of cancellation in a derivative), four FMAs fewer than exp_reduced.
+OPBENCH_HD double exp_reduced_for_float(double r) {
+  double p = 2.755731922398589e-06;  // 1 / 9!
+  p = fused_multiply_add(p, r, 2.48015873015873e-05);
+  p = fused_multiply_add(p, r, 0.0001984126984126984);
+  p = fused_multiply_add(p, r, 0.001388888888888889);
+  p = fused_multiply_add(p, r, 0.008333333333333333);
+  p = fused_multiply_add(p, r, 0.041666666666666664);
+  p = fused_multiply_add(p, r, 0.16666666666666666);
+  p = fused_multiply_add(p, r, 0.5);
+  p = fused_multiply_add(p, r, 1.0);
+  p = fused_multiply_add(p, r, 1.0);
+  return p;
+}
+
 // Rounding to an integer n without a float-to-int conversion: adding 1.5 * 2^23 rounds a float of
 // magnitude below 2^22 exactly to the nearest integer and leaves it in the sum's low mantissa bits;
 // with 127 added as well they hold n + 127, the exponent field of 2^n. kRoundBias is that constant,
@@ -181,7 +200,7 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
 #endif
 }
 // exp(y) for double y <= 0, within 2 ulp: the same reduction with ln2 in two parts (the first FMA is
-// exact), the degree-13 polynomial, and 2^n. Below y = -708, where exp leaves the normal doubles
+// exact), the degree-13 polynomial (degree 9 for a narrower Result), and 2^n. Below y = -708, where exp leaves the normal doubles
 // (2^n would not fit the exponent field), it is 0: every product with it here is below 1e-300, far
 // under what any result carries. nan stays nan. Never scaled: 2^n stays normal.
 template <typename Result = double>
@@ -192,7 +211,8 @@ OPBENCH_HD Scaled<double> exp_scaled(double y) {
   const double n = biased - kRoundBiasDouble;
   double r = fused_multiply_add(-n, 0x1.62e42fefa39efp-1, clamped);  // ln2, rounded
   r = fused_multiply_add(-n, 0x1.abc9e3b39803fp-56, r);  // ln2 minus that
-  return {vanishes ? 0.0 : exp_reduced(r) * power_of_two(biased), 1.0};
+  const double e = sizeof(Result) < sizeof(double) ? exp_reduced_for_float(r) : exp_reduced(r);
+  return {vanishes ? 0.0 : e * power_of_two(biased), 1.0};
 }
 
 // p / q for q >= 1. On the GPU an IEEE division costs a reciprocal, four FMAs and a range check whose
@@ -273,27 +293,23 @@ OPBENCH_HD float gaussian_tail(float a, float kernel) {
 // double: libm's erfc, accurate as it is; the kernel's scale is 1.
 OPBENCH_HD double gaussian_tail(double a, double) { return 0.5 * erfc(a * kInvSqrt2); }
 
-// Phi(-a) in double for a float result: kernel * P(a) / Q(a) as above with degrees 7 and 8 (relative
-// error 7.9e-11 on [0, 13.25], 2.5e-9 out to a = 16; Q >= 1; scripts/fit_float_math.py tail 7 8). Its
-// coefficients' signs are mixed: in double the cancellation of their Horner steps stays below 1e-15.
-// Vectorizable, where libm's erfc is a scalar call per element.
+// Phi(-a) in double for a float result: kernel * P(a) / Q(a) as above with degrees 5 and 6 (relative
+// error 1.5e-10 on [0, 13.25], 4.1e-9 out to a = 16, where every result is subnormal; all coefficients
+// positive, Q >= 1; scripts/fit_float_math.py tail 5 6). Vectorizable, where libm's erfc is a scalar
+// call per element.
 OPBENCH_HD double gaussian_tail_for_float(double a, double kernel) {
-  double p = 0.0005044727480534708;
-  p = fused_multiply_add(p, a, 0.00561133795339334);
-  p = fused_multiply_add(p, a, 0.027897381076248274);
-  p = fused_multiply_add(p, a, 0.06928013630687264);
-  p = fused_multiply_add(p, a, 0.05524504194593902);
-  p = fused_multiply_add(p, a, -0.09495713047896881);
-  p = fused_multiply_add(p, a, -0.130570084989545);
-  p = fused_multiply_add(p, a, 0.49999999999840017);
-  double q = 0.0012645277731166734;
-  q = fused_multiply_add(q, a, 0.01406539808947747);
-  q = fused_multiply_add(q, a, 0.07119708082228203);
-  q = fused_multiply_add(q, a, 0.1876495768685787);
-  q = fused_multiply_add(q, a, 0.20680272469607525);
-  q = fused_multiply_add(q, a, -0.10069075143376688);
-  q = fused_multiply_add(q, a, -0.26165416289805865);
-  q = fused_multiply_add(q, a, 0.5367443895156858);
+  double p = 0.0008221848277755855;
+  p = fused_multiply_add(p, a, 0.010994250917946705);
+  p = fused_multiply_add(p, a, 0.06842374281363846);
+  p = fused_multiply_add(p, a, 0.24374875056603915);
+  p = fused_multiply_add(p, a, 0.4998500619384453);
+  p = fused_multiply_add(p, a, 0.49999999999217104);
+  double q = 0.0020609161746333146;
+  q = fused_multiply_add(q, a, 0.027558225102138848);
+  q = fused_multiply_add(q, a, 0.17358144467897202);
+  q = fused_multiply_add(q, a, 0.6384186727097239);
+  q = fused_multiply_add(q, a, 1.4217626315432104);
+  q = fused_multiply_add(q, a, 1.797584681782895);
   q = fused_multiply_add(q, a, 1.0);
   return kernel * divide(p, q);
 }

@@ -4,13 +4,17 @@
 // Its caller includes activation_cpu.h before the pragma: the math's inline functions keep the default
 // target (any copy g++ keeps out of line runs on every x86-64 CPU) and are inlined, always, into these
 // loops, where they are vectorized for the loops' instruction set.
-// OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions; the caller includes <immintrin.h>
-// first (g++ defines no __F16C__ after a target pragma in C++).
+// OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions, OPBENCH_AVX512_BF16 whether the
+// loops may ask the CPU for AVX512-BF16's; the caller includes <immintrin.h> first (g++ defines no
+// __F16C__ after a target pragma in C++).
 #ifndef OPBENCH_ISA
 #error "cpu_loops.h: define OPBENCH_ISA, the namespace of one instruction set's loops, first"
 #endif
 #ifndef OPBENCH_F16C
 #define OPBENCH_F16C 0
+#endif
+#ifndef OPBENCH_AVX512_BF16
+#define OPBENCH_AVX512_BF16 0
 #endif
 
 #include <cstdint>
@@ -24,14 +28,35 @@
 namespace opbench {
 namespace OPBENCH_ISA {
 
-#if OPBENCH_F16C
-// float16 where the CPU converts it (F16C: vcvtph2ps, vcvtps2ph, 8 lanes an instruction, rounding to
-// nearest even as c10::Half does): each block of kHalfBlock elements is widened into float buffers on
-// the stack (L1), computed by the kernel over float operands, which is the same math for the same
-// float16 result, and narrowed back. c10::Half's own conversions, a dozen integer instructions each
-// way per vector, cost more than the math there.
-constexpr int64_t kHalfBlock = 256;
+// 16-bit operands the target converts in vector registers are computed a block of kWideBlock elements
+// at a time: each input widened into float buffers on the stack (L1), the kernel run over float
+// operands, which is the same math for the same 16-bit Result, and each output narrowed back, rounding
+// to nearest even as c10::Half and c10::BFloat16 do. c10's own conversions, inlined into the kernel's
+// loop, cost a dozen integer instructions each way per vector, more than the math for float16.
+constexpr int64_t kWideBlock = 256;
 
+template <typename Kernel, void (*widen)(const char*, float*, int64_t), void (*narrow)(const float*, char*, int64_t)>
+void widened_run(char** data, int64_t n) {
+  using InFloat = typename Kernel::template WithOperands<float>;
+  float buffers[Kernel::kOperands][kWideBlock];
+  for (int64_t start = 0; start < n; start += kWideBlock) {
+    const int64_t length = n - start < kWideBlock ? n - start : kWideBlock;
+    char* block[Kernel::kOperands];
+    for (int k = 0; k < Kernel::kOperands; ++k) {
+      block[k] = reinterpret_cast<char*>(buffers[k]);
+      if (k >= Kernel::kOutputs) {
+        widen(data[k] + start * 2, buffers[k], length);
+      }
+    }
+    InFloat::run(block, length);
+    for (int k = 0; k < Kernel::kOutputs; ++k) {
+      narrow(buffers[k], data[k] + start * 2, length);
+    }
+  }
+}
+
+#if OPBENCH_F16C
+// float16 with F16C: vcvtph2ps and vcvtps2ph, 8 lanes an instruction.
 inline void widen_halves(const char* from, float* to, int64_t n) {
   const auto* bits = reinterpret_cast<const uint16_t*>(from);
   int64_t i = 0;
@@ -43,7 +68,7 @@ inline void widen_halves(const char* from, float* to, int64_t n) {
   }
 }
 
-inline void narrow_floats(const float* from, char* to, int64_t n) {
+inline void narrow_to_halves(const float* from, char* to, int64_t n) {
   auto* bits = reinterpret_cast<uint16_t*>(to);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -54,26 +79,41 @@ inline void narrow_floats(const float* from, char* to, int64_t n) {
     bits[i] = _cvtss_sh(from[i], _MM_FROUND_TO_NEAREST_INT);
   }
 }
+#endif
 
-template <typename Kernel>
-void half_run(char** data, int64_t n) {
-  using InFloat = typename Kernel::template WithOperands<float>;
-  float buffers[Kernel::kOperands][kHalfBlock];
-  for (int64_t start = 0; start < n; start += kHalfBlock) {
-    const int64_t length = n - start < kHalfBlock ? n - start : kHalfBlock;
-    char* block[Kernel::kOperands];
-    for (int k = 0; k < Kernel::kOperands; ++k) {
-      block[k] = reinterpret_cast<char*>(buffers[k]);
-      if (k >= Kernel::kOutputs) {
-        widen_halves(data[k] + start * 2, buffers[k], length);
-      }
-    }
-    InFloat::run(block, length);
-    for (int k = 0; k < Kernel::kOutputs; ++k) {
-      narrow_floats(buffers[k], data[k] + start * 2, length);
-    }
+#if OPBENCH_AVX512_BF16
+// bfloat16 where the CPU has AVX512-BF16 (Cooper Lake, Sapphire Rapids, Zen 4), asked at run time:
+// widening is a shift (vectorized as is), narrowing vcvtneps2bf16 and a subnormal check, two
+// instructions per 16 lanes where the rounding shift (the carry of the discarded half, a nan select)
+// costs about eight. Out of line,
+// compiled for that extension: the rest of this file runs on AVX-512 CPUs without it.
+inline void widen_bfloat16s(const char* from, float* to, int64_t n) {
+  const auto* bits = reinterpret_cast<const uint16_t*>(from);
+  for (int64_t i = 0; i < n; ++i) {
+    to[i] = math::bit_cast<float>(static_cast<uint32_t>(bits[i]) << 16);
   }
 }
+
+__attribute__((target("avx512bf16"), noinline)) void narrow_to_bfloat16s(const float* from, char* to, int64_t n) {
+  int64_t i = 0;
+  auto* bits = reinterpret_cast<c10::BFloat16*>(to);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 floats = _mm512_loadu_ps(from + i);
+    const __m256bh narrowed = _mm512_cvtneps_pbh(floats);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bits + i), reinterpret_cast<const __m256i&>(narrowed));
+    // vcvtneps2bf16 flushes subnormal floats to 0 whatever MXCSR says, and 2^-127 rounds to bfloat16's
+    // smallest normal: those lanes (fpclass 0x20: subnormal), rare, are rounded one by one.
+    for (__mmask16 subnormal = _mm512_fpclass_ps_mask(floats, 0x20); subnormal != 0; subnormal &= subnormal - 1) {
+      const int lane = __builtin_ctz(subnormal);
+      bits[i + lane] = c10::BFloat16(from[i + lane]);
+    }
+  }
+  for (; i < n; ++i) {
+    bits[i] = c10::BFloat16(from[i]);
+  }
+}
+
+inline const bool kHasBfloat16Conversions = __builtin_cpu_supports("avx512bf16");
 #endif
 
 // The vector loop alone, out of line: inlined into loop() below, g++ allocates its registers worse
@@ -82,8 +122,16 @@ template <typename Kernel>
 __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
 #if OPBENCH_F16C
   if constexpr (std::is_same_v<typename Kernel::scalar_t, c10::Half>) {
-    half_run<Kernel>(data, n);
+    widened_run<Kernel, widen_halves, narrow_to_halves>(data, n);
     return;
+  }
+#endif
+#if OPBENCH_AVX512_BF16
+  if constexpr (std::is_same_v<typename Kernel::scalar_t, c10::BFloat16>) {
+    if (kHasBfloat16Conversions) {
+      widened_run<Kernel, widen_bfloat16s, narrow_to_bfloat16s>(data, n);
+      return;
+    }
   }
 #endif
   Kernel::run(data, n);

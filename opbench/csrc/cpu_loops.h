@@ -4,17 +4,17 @@
 // Its caller includes activation_cpu.h before the pragma: the math's inline functions keep the default
 // target (any copy g++ keeps out of line runs on every x86-64 CPU) and are inlined, always, into these
 // loops, where they are vectorized for the loops' instruction set.
-// OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions, OPBENCH_AVX512_BF16 whether the
-// loops may ask the CPU for AVX512-BF16's; the caller includes <immintrin.h> first (g++ defines no
-// __F16C__ after a target pragma in C++).
+// OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions, OPBENCH_AVX512 whether it has
+// AVX-512's (16 lanes, and AVX512-BF16's asked at run time); the caller includes <immintrin.h> first
+// (g++ defines no __F16C__ or __AVX512F__ after a target pragma in C++).
 #ifndef OPBENCH_ISA
 #error "cpu_loops.h: define OPBENCH_ISA, the namespace of one instruction set's loops, first"
 #endif
 #ifndef OPBENCH_F16C
 #define OPBENCH_F16C 0
 #endif
-#ifndef OPBENCH_AVX512_BF16
-#define OPBENCH_AVX512_BF16 0
+#ifndef OPBENCH_AVX512
+#define OPBENCH_AVX512 0
 #endif
 
 #include <cstdint>
@@ -56,10 +56,15 @@ void widened_run(char** data, int64_t n) {
 }
 
 #if OPBENCH_F16C
-// float16 with F16C: vcvtph2ps and vcvtps2ph, 8 lanes an instruction.
+// float16 with F16C: vcvtph2ps and vcvtps2ph, 8 lanes an instruction (16 in the AVX-512 loops).
 inline void widen_halves(const char* from, float* to, int64_t n) {
   const auto* bits = reinterpret_cast<const uint16_t*>(from);
   int64_t i = 0;
+#if OPBENCH_AVX512
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(to + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bits + i))));
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(to + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits + i))));
   }
@@ -71,6 +76,12 @@ inline void widen_halves(const char* from, float* to, int64_t n) {
 inline void narrow_to_halves(const float* from, char* to, int64_t n) {
   auto* bits = reinterpret_cast<uint16_t*>(to);
   int64_t i = 0;
+#if OPBENCH_AVX512
+  for (; i + 16 <= n; i += 16) {
+    const __m256i halves = _mm512_cvtps_ph(_mm512_loadu_ps(from + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bits + i), halves);
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     const __m128i halves = _mm256_cvtps_ph(_mm256_loadu_ps(from + i), _MM_FROUND_TO_NEAREST_INT);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(bits + i), halves);
@@ -81,7 +92,7 @@ inline void narrow_to_halves(const float* from, char* to, int64_t n) {
 }
 #endif
 
-#if OPBENCH_AVX512_BF16
+#if OPBENCH_AVX512
 // bfloat16 where the CPU has AVX512-BF16 (Cooper Lake, Sapphire Rapids, Zen 4), asked at run time:
 // widening is a shift (vectorized as is), narrowing vcvtneps2bf16 and a subnormal check, two
 // instructions per 16 lanes where the rounding shift (the carry of the discarded half, a nan select)
@@ -126,7 +137,7 @@ __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
     return;
   }
 #endif
-#if OPBENCH_AVX512_BF16
+#if OPBENCH_AVX512
   if constexpr (std::is_same_v<typename Kernel::scalar_t, c10::BFloat16>) {
     if (kHasBfloat16Conversions) {
       widened_run<Kernel, widen_bfloat16s, narrow_to_bfloat16s>(data, n);

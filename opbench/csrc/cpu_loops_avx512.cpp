@@ -11,7 +11,7 @@
 #pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
 #define OPBENCH_ISA avx512
 #define OPBENCH_F16C 1
-#define OPBENCH_AVX512_BF16 1
+#define OPBENCH_AVX512 1
 #include "cpu_loops.h"
 #pragma GCC pop_options
 #endif

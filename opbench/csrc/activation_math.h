@@ -118,41 +118,28 @@ OPBENCH_HD float exp_reduced_short(float r) {
   return fused_multiply_add(p, r, 9.9999923322e-01f);
 }
 
-// exp(r) for |r| <= ln2 / 2 in double: the Taylor polynomial of degree 13 (its remainder r^14 / 14! is
-// below 5e-18 relative; coefficients 1 / k!), thirteen FMAs: within an ulp or so of double.
-OPBENCH_HD double exp_reduced(double r) {
-  double p = 1.6059043836821613e-10;  // 1 / 13!
-  p = fused_multiply_add(p, r, 2.08767569878681e-09);
-  p = fused_multiply_add(p, r, 2.505210838544172e-08);
-  p = fused_multiply_add(p, r, 2.755731922398589e-07);
-  p = fused_multiply_add(p, r, 2.7557319223985893e-06);
-  p = fused_multiply_add(p, r, 2.48015873015873e-05);
-  p = fused_multiply_add(p, r, 0.0001984126984126984);
-  p = fused_multiply_add(p, r, 0.001388888888888889);
-  p = fused_multiply_add(p, r, 0.008333333333333333);
-  p = fused_multiply_add(p, r, 0.041666666666666664);
-  p = fused_multiply_add(p, r, 0.16666666666666666);
-  p = fused_multiply_add(p, r, 0.5);
-  p = fused_multiply_add(p, r, 1.0);
-  p = fused_multiply_add(p, r, 1.0);
-  return p;
+// 1 / k!, by repeated division: within k ulps of double, far below what these polynomials carry.
+OPBENCH_HD constexpr double inverse_factorial(int k) {
+  double value = 1.0;
+  for (int i = 2; i <= k; ++i) {
+    value /= i;
+  }
+  return value;
 }
 
-// exp(r) for |r| <= ln2 / 2 in double for a float result (or any narrower one): the Taylor polynomial of
-// degree 9 (remainder r^10 / 10! below 7.2e-12 relative, 1.2e-4 ulp of float; 1.8e-9, 0.03 ulp, after
-// the ULP budgets' condition limit 2^8 of cancellation in a derivative), four FMAs fewer than exp_reduced.
-OPBENCH_HD double exp_reduced_for_float(double r) {
-  double p = 2.755731922398589e-06;  // 1 / 9!
-  p = fused_multiply_add(p, r, 2.48015873015873e-05);
-  p = fused_multiply_add(p, r, 0.0001984126984126984);
-  p = fused_multiply_add(p, r, 0.001388888888888889);
-  p = fused_multiply_add(p, r, 0.008333333333333333);
-  p = fused_multiply_add(p, r, 0.041666666666666664);
-  p = fused_multiply_add(p, r, 0.16666666666666666);
-  p = fused_multiply_add(p, r, 0.5);
-  p = fused_multiply_add(p, r, 1.0);
-  p = fused_multiply_add(p, r, 1.0);
-  return p;
+// exp(r) for |r| <= ln2 / 2 in double: the Taylor polynomial of degree kDegree (coefficients 1 / k!) in
+// Horner form from the coefficient of r^k on, one FMA a degree. Degree 13 for a double result (its
+// remainder r^14 / 14! is below 5e-18 relative: within an ulp or so of double); degree 9 for a float
+// result or any narrower one (remainder r^10 / 10! below 7.2e-12 relative, 1.2e-4 ulp of float; 1.8e-9,
+// 0.03 ulp, after the ULP budgets' condition limit 2^8 of cancellation in a derivative).
+template <int kDegree, int k = 0>
+OPBENCH_HD double exp_taylor(double r) {
+  constexpr double coefficient = inverse_factorial(k);
+  if constexpr (k == kDegree) {
+    return coefficient;
+  } else {
+    return fused_multiply_add(exp_taylor<kDegree, k + 1>(r), r, coefficient);
+  }
 }
 
 // Rounding to an integer n without a float-to-int conversion: adding 1.5 * 2^23 rounds a float of
@@ -200,9 +187,9 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
 #endif
 }
 // exp(y) for double y <= 0, within 2 ulp: the same reduction with ln2 in two parts (the first FMA is
-// exact), the degree-13 polynomial (degree 9 for a narrower Result), and 2^n. Below y = -708, where exp leaves the normal doubles
-// (2^n would not fit the exponent field), it is 0: every product with it here is below 1e-300, far
-// under what any result carries. nan stays nan. Never scaled: 2^n stays normal.
+// exact), exp_taylor (degree 13, or 9 for a narrower Result), and 2^n. Below y = -708, where exp leaves
+// the normal doubles (2^n would not fit the exponent field), it is 0: every product with it here is
+// below 1e-300, far under what any result carries. nan stays nan. Never scaled: 2^n stays normal.
 template <typename Result = double>
 OPBENCH_HD Scaled<double> exp_scaled(double y) {
   const bool vanishes = y < -708.0;
@@ -211,7 +198,7 @@ OPBENCH_HD Scaled<double> exp_scaled(double y) {
   const double n = biased - kRoundBiasDouble;
   double r = fused_multiply_add(-n, 0x1.62e42fefa39efp-1, clamped);  // ln2, rounded
   r = fused_multiply_add(-n, 0x1.abc9e3b39803fp-56, r);  // ln2 minus that
-  const double e = sizeof(Result) < sizeof(double) ? exp_reduced_for_float(r) : exp_reduced(r);
+  const double e = exp_taylor<sizeof(Result) < sizeof(double) ? 9 : 13>(r);
   return {vanishes ? 0.0 : e * power_of_two(biased), 1.0};
 }
 

@@ -288,6 +288,26 @@ def test_rows_the_parent_did_not_see_timed_fail_and_a_refused_baseline_leaves_no
     assert amended[bench.RATIO_COLUMNS].isna().all().all()
 
 
+def test_a_blocks_shortfall_is_excused_only_up_to_the_time_its_thread_waited_for_a_cpu():
+    """A block the parent saw take 17 ms, reported as 14.5 ms, stands when the kernel says the marking thread
+    waited 3 ms on a run queue during it (preempted after a mark), and is refused when it waited none; a
+    clock cheat's 1.7 ms is refused in spite of the same wait."""
+    seen = {}
+    for label, reported, waited in (
+        ("preempted", 0.0145, 0.003),
+        ("unexplained", 0.0145, 0.0),
+        ("cheat", 0.0017, 0.003),
+    ):
+        watcher = witness.Witness()
+        watcher.close()
+        for start in (0.0, 1.0):
+            watcher._marks += [(start, [[label], None], 5.0), (start + 0.017, [[label], reported], 5.0 + waited)]
+        seen[label] = watcher.seen()[(label,)]
+    assert seen["preempted"].problem() is None
+    assert seen["unexplained"].problem().startswith(f"{witness.REFUSAL} a block take 17 ms")
+    assert "2 of 2 blocks" in seen["cheat"].problem()
+
+
 def test_work_left_running_by_a_plugin_marks_the_others_rows_busy(tmp_path):
     """background-fill fails its checks, but its threads keep working while torch and cpp are timed: their
     rows are marked busy, naming the threads it left, never silently slower."""

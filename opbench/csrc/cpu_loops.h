@@ -96,8 +96,8 @@ inline void narrow_to_halves(const float* from, char* to, int64_t n) {
 // bfloat16 where the CPU has AVX512-BF16 (Cooper Lake, Sapphire Rapids, Zen 4), asked at run time:
 // widening is a shift (vectorized as is), narrowing vcvtneps2bf16 and a subnormal check, two
 // instructions per 16 lanes where the rounding shift (the carry of the discarded half, a nan select)
-// costs about eight. Out of line,
-// compiled for that extension: the rest of this file runs on AVX-512 CPUs without it.
+// costs about eight. narrow_to_bfloat16s is compiled for that extension and called out of line: the
+// rest of this file runs on AVX-512 CPUs without it.
 inline void widen_bfloat16s(const char* from, float* to, int64_t n) {
   const auto* bits = reinterpret_cast<const uint16_t*>(from);
   for (int64_t i = 0; i < n; ++i) {

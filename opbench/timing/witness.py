@@ -6,7 +6,11 @@ it (OPBENCH_WITNESS_FD); the kernel stamps each datagram with its clock as it is
 (SO_TIMESTAMPNS), so neither the parent's scheduling nor anything in the child moves the stamps. A
 block the child reports shorter than the stamps say (beyond the marks' own cost, measured on
 CALIBRATION_PAIRS empty blocks when the child starts, and SLACK) fails its row; so does a row that
-reports more timed blocks than the parent saw (a child that stopped marking).
+reports more timed blocks than the parent saw (a child that stopped marking). On a busy machine the
+marking thread is often preempted right after a mark (sending it wakes the parent's reader) and waits
+for a CPU outside its own clock's reach: a block's shortfall is excused up to the time the kernel says
+that thread (the sender's main thread, SO_PASSCRED) waited on a run queue during it (/proc schedstat),
+which plugin code cannot lower or fake without the real contention the quiet check reports.
 """
 
 from __future__ import annotations
@@ -80,7 +84,8 @@ class Witness:
     def __init__(self):
         self._mine, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._mine.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self._marks: list[tuple[float, list]] = []
+        self._mine.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._marks: list[tuple[float, list, float | None]] = []  # (stamp, mark, sender's run-queue wait)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -93,21 +98,23 @@ class Witness:
 
     def _read(self) -> None:
         while True:
-            data, ancillary, _, _ = self._mine.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+            data, ancillary, _, _ = self._mine.recvmsg(1 << 16, socket.CMSG_SPACE(16) + socket.CMSG_SPACE(12))
             if not data:  # close()'s end of marks
                 return
-            stamp = None
+            stamp = waited = None
             for level, kind, raw in ancillary:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     seconds, nanoseconds = struct.unpack("qq", raw[:16])
                     stamp = seconds + nanoseconds * 1e-9
+                elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    waited = run_queue_wait_s(struct.unpack("iII", raw[:12])[0])
             try:
                 mark = json.loads(data)
             except ValueError:
                 mark = None
             # An unstamped or malformed mark is not seen: its row then has blocks the parent did not see.
             if stamp is not None and isinstance(mark, list) and len(mark) == 2:
-                self._marks.append((stamp, mark))
+                self._marks.append((stamp, mark, waited))
 
     def close(self) -> None:
         """After the child has exited: stop reading once every mark it sent is in."""
@@ -121,30 +128,44 @@ class Witness:
         return max(self._durations(CALIBRATION), default=0.0)
 
     def _durations(self, wanted) -> list[float]:
-        return [witnessed for label, _, witnessed in self._blocks() if label == wanted]
+        return [witnessed for label, _, witnessed, _ in self._blocks() if label == wanted]
 
     def _blocks(self):
-        """(label, reported, witnessed seconds) of every block whose two marks arrived."""
+        """(label, reported, witnessed, waited seconds) of every block whose two marks arrived; waited: how much
+        longer the sender had waited for a CPU by the end mark's arrival than by the start's (0 unknown).
+        Read as each mark arrives, so it can include waits just after the block, never miss one in it."""
         started = {}
-        for stamp, (label, seconds) in self._marks:
+        for stamp, (label, seconds), waited in self._marks:
             key = tuple(map(str, label)) if isinstance(label, list) else str(label)
             if seconds is None:
-                started[key] = stamp
+                started[key] = (stamp, waited)
             elif key in started and isinstance(seconds, (int, float)):
-                yield key, float(seconds), stamp - started.pop(key)
+                begun, waited_before = started.pop(key)
+                known = waited is not None and waited_before is not None
+                yield key, float(seconds), stamp - begun, waited - waited_before if known else 0.0
 
     def seen(self) -> dict[tuple, Seen]:
         """Every label's blocks as the parent saw them (the calibration's left out)."""
         allowed = self.mark_cost_s() + SLACK_S
         seen: dict[tuple, Seen] = {}
-        for label, reported, witnessed in self._blocks():
+        for label, reported, witnessed, waited in self._blocks():
             if label == CALIBRATION:
                 continue
             entry = seen.setdefault(label, Seen())
             entry.blocks += 1
-            if reported < witnessed * (1 - SLACK_FRACTION) - allowed:
+            if reported < witnessed * (1 - SLACK_FRACTION) - allowed - waited:
                 entry.disagreeing.append((reported, witnessed))
         return seen
+
+
+def run_queue_wait_s(pid: int) -> float | None:
+    """Seconds the main thread of process `pid` has waited on a run queue, runnable but not running (the
+    second field of /proc/PID/schedstat); None where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stats:
+            return int(stats.read().split()[1]) * 1e-9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def refusal(seen: Seen | None, rounds: int) -> str | None:

@@ -96,9 +96,9 @@ OPBENCH_HD float exp_reduced(float r) {
 }
 
 // A short result, bfloat16's 8 significant bits, computed in float T: math within 4e-5 relative error
-// (the short tail's 3.2e-5, the short exp's 2.8e-6, and the kernel's correction left out) costs it
-// about 0.01 ulp on top of the final rounding, and is cheaper, as exp_reduced_short and
-// gaussian_tail_short below are. Not float16's 11 bits: there 4e-5 is 0.08 ulp, enough to round a
+// (the short tail's 3.2e-5, the short exp's 2.8e-6 and its reduction's 3.6e-7, and the kernel's
+// correction left out) costs it about 0.01 ulp on top of the final rounding, and is cheaper, as
+// exp_reduced_short and gaussian_tail_short below are. Not float16's 11 bits: there 4e-5 is 0.08 ulp, enough to round a
 // result the other way where PyTorch's float math rounds it right. Values only (forwards, and a gated
 // op's d/dup = grad * act(gate)): a derivative's two terms cancel by up to the ULP budgets' condition
 // limit (2^8), so derivatives keep float's math (AccurateResult).
@@ -167,7 +167,10 @@ struct Scaled {
 constexpr float kExpEnd = -130.0f;
 
 // exp(y) for float y in [kExpEnd, 0] (nan stays nan), relative error 1.2 * 2^-24: y = n ln2 + r with
-// |r| <= ln2 / 2 (Cephes expf's Cody-Waite reduction), exp(r) * 2^(n + 64). On the GPU from the
+// |r| <= ln2 / 2 (Cephes expf's Cody-Waite reduction), exp(r) * 2^(n + 64), the 64 folded into the
+// rounding constant (kScaledRoundBias: one addition fewer). For a short result r = y - n ln2 in one
+// FMA with ln2 rounded to float: n ln2 is then off by at most 188 * 1.9e-9 = 3.6e-7, exp's relative
+// error, 1e-4 ulp of bfloat16 (one FMA fewer). On the GPU from the
 // special-function unit instead (ex2.approx.ftz, what __expf uses): one instruction instead of
 // eleven, relative error about 2 ulp plus the rounding of y * log2(e) (in bfloat16, instructions per
 // element decide an elementwise kernel's speed: python -m opbench.sass).
@@ -178,12 +181,15 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(value) : "f"(fused_multiply_add(y, float(kLog2E), 64.0f)));
   return {value, 0x1p-64f};
 #else
-  const float biased = y * float(kLog2E) + kRoundBias;
-  const float n = biased - kRoundBias;
+  constexpr float kScaledRoundBias = kRoundBias + 64.0f;
+  const float biased = y * float(kLog2E) + kScaledRoundBias;
+  const float n = biased - kScaledRoundBias;
+  if constexpr (kShortResult<float, Result>) {
+    return {exp_reduced_short(fused_multiply_add(-n, float(kLn2), y)) * power_of_two(biased), 0x1p-64f};
+  }
   float r = y - n * 0.693359375f;  // ln2 split in two parts so that n * ln2 is exact
   r = r - n * -2.12194440e-4f;
-  const float e = kShortResult<float, Result> ? exp_reduced_short(r) : exp_reduced(r);
-  return {e * power_of_two(biased + 64.0f), 0x1p-64f};
+  return {exp_reduced(r) * power_of_two(biased), 0x1p-64f};
 #endif
 }
 // exp(y) for double y <= 0, within 2 ulp: the same reduction with ln2 in two parts (the first FMA is

@@ -9,7 +9,7 @@ import torch
 
 import opbench
 from opbench.core import UnavailableError
-from opbench.correctness import check
+from opbench.correctness import accuracy, check, tolerance
 from opbench.impls import build, cpp, custom_ops
 from opbench.reporting import provenance
 from opbench.spec import inputs
@@ -64,6 +64,33 @@ def test_cpp_float32_errors_on_a_dense_grid_are_at_most_torchs(op):
             float((got.detach().double() - want).abs().max()) for got, want in zip((y, leaf.grad), expected)
         ]
     assert all(ours <= theirs for ours, theirs in zip(errors["cpp"], errors["torch"])), errors
+
+
+@pytest.mark.parametrize("op", cpp.GATED_OPS)
+def test_gated_products_stay_within_the_forward_budget_for_any_up(op):
+    """`opbench accuracy` holds a gated op's other inputs at 1; here act(gate) * up, and d/dup = grad *
+    act(gate) with grad in up's place, in float32 over seeded random pairs: gates down to -190 (where
+    act(gate) is far below the normal floats but a large up brings the product back), ups from 2^-125 to
+    2^125 (products just above the subnormals, and near overflow), judged where the float64 product is
+    a normal float."""
+    generator = torch.Generator().manual_seed(7)
+    n = 1 << 20
+    gate = torch.randn(n, generator=generator, dtype=torch.float64) * 10
+    deep = -190 * torch.rand(n, generator=generator, dtype=torch.float64)
+    gate = torch.where(torch.rand(n, generator=generator) < 0.3, deep, gate).float()
+    magnitude = torch.exp2(250 * torch.rand(n, generator=generator, dtype=torch.float64) - 125)
+    up = (magnitude * torch.randn(n, generator=generator, dtype=torch.float64).sign()).float()
+    spec, impl = opbench.get_op(op), opbench.get("cpp", op=op)
+    reference = spec.function(gate.double(), up.double())
+    info = torch.finfo(torch.float32)
+    judged = (reference.abs() >= info.smallest_normal) & (reference.abs() <= info.max)
+    ones = torch.ones_like(gate).requires_grad_()
+    impl(gate, ones).backward(up)  # d/dup = grad * act(gate), grad = up
+    budget = tolerance.ulp_budget(op, "float32", "fwd").ulp
+    for name, got in (("forward", impl(gate, up)), ("d/dup", ones.grad)):
+        errors = accuracy.ulp_error(got[judged], reference[judged], torch.float32)
+        worst = int(errors.argmax())
+        assert float(errors[worst]) <= budget, (name, float(errors[worst]), gate[judged][worst], up[judged][worst])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)

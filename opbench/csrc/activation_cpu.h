@@ -22,6 +22,13 @@ namespace opbench {
 template <typename scalar_t>
 using compute_type = std::conditional_t<std::is_same_v<scalar_t, float>, double, at::opmath_type<scalar_t>>;
 
+// The type an op's values (forwards, a gated op's d/dup) compute in: compute_type, except float for a
+// float32 result of an op whose functor computes those in float lanes (math::kFloatLanes: twice the
+// lanes per instruction of double). Derivatives always take compute_type.
+template <typename Op, typename Result>
+using value_type =
+    std::conditional_t<std::is_same_v<Result, float> && math::kFloatLanes<Op>, float, compute_type<Result>>;
+
 // Each kernel below: scalar_t, kOperands (outputs first, then inputs: TensorIterator's order), kOutputs,
 // run() over n elements contiguous in every operand, element() at one address per operand, and
 // WithOperands<S>: the same kernel (the same math, for the same Result) over operands of type S. Each
@@ -72,7 +79,7 @@ struct OneOutput {
 template <typename Op, typename Scalar, typename Result = Scalar>
 struct Forward : OneOutput<Forward, Op, Scalar, Result, 1> {
   static OPBENCH_HD Scalar value(Scalar x) {
-    using T = compute_type<Result>;
+    using T = value_type<Op, Result>;
     return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(x)));
   }
 };
@@ -90,7 +97,7 @@ struct Backward : OneOutput<Backward, Op, Scalar, Result, 2> {
 template <typename Op, typename Scalar, typename Result = Scalar>
 struct GatedForward : OneOutput<GatedForward, Op, Scalar, Result, 2> {
   static OPBENCH_HD Scalar value(Scalar gate, Scalar up) {
-    using T = compute_type<Result>;
+    using T = value_type<Op, Result>;
     return static_cast<Scalar>(Op::template forward<T, Result>(static_cast<T>(gate), static_cast<T>(up)));
   }
 };
@@ -105,15 +112,16 @@ struct GatedBackward {
   using scalar_t = Scalar;
   template <typename S>
   using WithOperands = GatedBackward<Op, S, Result>;
-  using T = compute_type<Result>;
   static constexpr int kOperands = 5;
   static constexpr int kOutputs = 2;
 
   static OPBENCH_HD scalar_t gate_gradient(scalar_t grad, scalar_t gate, scalar_t up) {
+    using T = compute_type<Result>;
     return static_cast<scalar_t>(
         Op::template gate_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate), static_cast<T>(up)));
   }
   static OPBENCH_HD scalar_t up_gradient(scalar_t grad, scalar_t gate) {
+    using T = value_type<Op, Result>;
     return static_cast<scalar_t>(Op::template up_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate)));
   }
 

@@ -32,6 +32,9 @@
 // derivative-zero neighbourhood (the ULP budgets' condition limit, opbench/correctness/tolerance.py),
 // where float math had left hundreds of ulps. The float32 loops are bound by the vector unit's
 // throughput (not the division's, not latency: measured, docs/methodology.md), so each FMA saved counts.
+// float pairs (FloatPair: Dekker's double-float, in float lanes, twice double's per instruction): SiLU's
+// float32 forward (silu_in_float, exp_pair), within the forward's budget over every float32 input in
+// about 60% of double's instructions (docs/methodology.md, "Instruction sets").
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
@@ -131,10 +134,11 @@ OPBENCH_HD constexpr double inverse_factorial(int k) {
 // Horner form from the coefficient of r^k on, one FMA a degree. Degree 13 for a double result (its
 // remainder r^14 / 14! is below 5e-18 relative: within an ulp or so of double); degree 9 for a float
 // result or any narrower one (remainder r^10 / 10! below 7.2e-12 relative, 1.2e-4 ulp of float; 1.8e-9,
-// 0.03 ulp, after the ULP budgets' condition limit 2^8 of cancellation in a derivative).
-template <int kDegree, int k = 0>
-OPBENCH_HD double exp_taylor(double r) {
-  constexpr double coefficient = inverse_factorial(k);
+// 0.03 ulp, after the ULP budgets' condition limit 2^8 of cancellation in a derivative). From k = 2 on,
+// the sum is (exp(r) - 1 - r) / r^2, what exp_pair below evaluates in float.
+template <int kDegree, int k = 0, typename T>
+OPBENCH_HD T exp_taylor(T r) {
+  constexpr T coefficient = T(inverse_factorial(k));
   if constexpr (k == kDegree) {
     return coefficient;
   } else {
@@ -165,6 +169,22 @@ struct Scaled {
 };
 // The smallest y exp_scaled takes: exp(-130) * 2^64 is 6.5e-38, still normal.
 constexpr float kExpEnd = -130.0f;
+// kRoundBias with the 64 of the 2^64 scale folded in: power_of_two(biased) is then 2^(n + 64).
+constexpr float kScaledRoundBias = kRoundBias + 64.0f;
+
+// A float number carried as the unevaluated sum hi + lo, |lo| at most about ulp(hi) (Dekker's
+// double-float): about 48 bits, so that a float result computed in float lanes is rounded once, at
+// the end, from a value accurate far below its last bit.
+struct FloatPair {
+  float hi;
+  float lo;
+};
+
+// a + b = hi + lo exactly, for |a| >= |b| (Dekker's Fast2Sum): three additions, no branch.
+OPBENCH_HD FloatPair fast_two_sum(float a, float b) {
+  const float hi = a + b;
+  return {hi, b - (hi - a)};
+}
 
 // exp(y) for float y in [kExpEnd, 0] (nan stays nan), relative error 1.2 * 2^-24: y = n ln2 + r with
 // |r| <= ln2 / 2 (Cephes expf's Cody-Waite reduction), exp(r) * 2^(n + 64), the 64 folded into the
@@ -181,7 +201,6 @@ OPBENCH_HD Scaled<float> exp_scaled(float y) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(value) : "f"(fused_multiply_add(y, float(kLog2E), 64.0f)));
   return {value, 0x1p-64f};
 #else
-  constexpr float kScaledRoundBias = kRoundBias + 64.0f;
   const float biased = y * float(kLog2E) + kScaledRoundBias;
   const float n = biased - kScaledRoundBias;
   if constexpr (kShortResult<float, Result>) {
@@ -208,6 +227,29 @@ OPBENCH_HD Scaled<double> exp_scaled(double y) {
   return {vanishes ? 0.0 : e * power_of_two(biased), 1.0};
 }
 
+// exp(-a) for float a in [0, -kExpEnd] as a pair times 2^k, for bias = kRoundBias + k (k = 0 or 64, as
+// exp_scaled's values; 2^(n + k) must be a normal float: k = 64 past a = 87), relative error about
+// 2^-30 where exp_scaled's is 1.2 * 2^-24. -a = n ln2 + r + t with ln2 = kLn2High + kLn2Low:
+// kLn2High has 16 significant bits, so that n kLn2High (|n| <= 188) and r = -a - n kLn2High are exact
+// (Cody-Waite), and t = -n kLn2Low is below 3e-4. exp(r) = 1 + r + r^2 P(r), P the degree-6 Taylor
+// polynomial of (exp(r) - 1 - r) / r^2 (exp_taylor from k = 2; remainder 2e-9 times r^2 <= 0.12); exp(t) =
+// 1 + t + t^2 / 2 to 4e-12. The sum 1 + r + correction is kept as a pair (fast_two_sum twice): what is
+// rounded is r^2 P and the correction, each below 0.1, so their roundings are below 2^-28. 23 operations.
+// Host only: the GPU kernels compute float32 in float with the special-function unit.
+OPBENCH_HD FloatPair exp_pair(float a, float bias) {
+  constexpr float kLn2High = 0.693145751953125f, kLn2Low = 1.428606820309417e-06f;
+  const float biased = fused_multiply_add(-a, float(kLog2E), bias);
+  const float n = biased - bias;
+  const float r = fused_multiply_add(-n, kLn2High, -a);
+  const float t = n * -kLn2Low;
+  const float w = r * r * exp_taylor<8, 2>(r);  // r^2 P(r)
+  const FloatPair v = fast_two_sum(1.0f, r);
+  const float t_terms = fused_multiply_add(0.5f * t, t, t);  // exp(t) - 1
+  const FloatPair e = fast_two_sum(v.hi, fused_multiply_add(t_terms, v.hi + w, w));
+  const float scale = power_of_two(biased);
+  return {e.hi * scale, (e.lo + v.lo) * scale};
+}
+
 // p / q for q >= 1. On the GPU an IEEE division costs a reciprocal, four FMAs and a range check whose
 // slow path (a call behind a barrier) serializes the elements of a pack; __fdividef is the reciprocal
 // and one multiply, within 2 ulp: relative, as every quotient here is a factor of a small result.
@@ -226,10 +268,11 @@ OPBENCH_HD double divide(double p, double q) { return p / q; }
 // is an integer min of the bits (they order like the floats for a >= 0): written as a float select,
 // g++ carried the constant a = 16 through every operation after it as one more blend each. nan
 // becomes 16 here: the callers carry x's nan themselves. double: exp and erfc reach 0 before 40.
-OPBENCH_HD float tail_abscissa(float x) {
-  const uint32_t a = bit_cast<uint32_t>(x) & 0x7fffffffu, end = 0x41800000u;  // |x| and 16.0f
-  return bit_cast<float>(a < end ? a : end);
+OPBENCH_HD float clamped_magnitude(float x, float end) {
+  const uint32_t a = bit_cast<uint32_t>(x) & 0x7fffffffu, bound = bit_cast<uint32_t>(end);
+  return bit_cast<float>(a < bound ? a : bound);
 }
+OPBENCH_HD float tail_abscissa(float x) { return clamped_magnitude(x, 16.0f); }
 OPBENCH_HD double tail_abscissa(double x) {
   const double a = fabs(x);
   return a > 40.0 ? 40.0 : a;
@@ -443,12 +486,108 @@ struct GeluTanh {
   }
 };
 
+// x sigmoid(x) for a float32 x in float lanes, as pieces: x sigmoid(x) = (x_hi q_hi + x_lo q_lo) scale
+// to within exp_pair's 2^-30. sigmoid(x) = m / (1 + e) with e = exp(-|x|) and m = 1 for x > 0, m = e
+// otherwise, numerator and denominator as pairs (1 + e by fast_two_sum: e <= 1); the quotient q_hi from
+// one division, its correction q_lo from the residual m - q_hi (1 + e) (one FMA, accurate to 2^-24 of
+// itself) times the same reciprocal. e is computed times 2^k, so that it stays a normal float, and
+// scale = 2^-k undoes that for x < 0 (1 + e takes e * 2^-k). kFactor: the pieces are multiplied by
+// another operand (a gated op's up) before scale, which must then neither overflow nor lose bits: k =
+// 0 up to |x| = 60, 64 up to 110 (x_hi q_hi below 1e-5), 149 up to 190 (each tier ends before e's low
+// part leaves the normal floats where a result can be normal), where exp(-190) 2^149 is still normal
+// and from where x e(x) times any float is below the normal floats (scale is 0); alone, k = 64
+// throughout and |x| ends at 130 (exp_scaled's end: x e(x) is below every subnormal there). |x| is
+// clamped at that end, x_hi at -end (-inf gives -0; nan stays nan) and x_lo at +-end (q_lo is 0 there,
+// and +inf * 0 would be nan).
+struct SiluPieces {
+  float x_hi, x_lo, q_hi, q_lo, scale;
+};
+
+template <bool kFactor>
+OPBENCH_HD SiluPieces silu_pieces(float x) {
+  constexpr float end = kFactor ? 190.0f : -kExpEnd;
+  const float a = clamped_magnitude(x, end);
+  float bias = kScaledRoundBias, scale = 0x1p-64f;
+  if constexpr (kFactor) {
+    const bool deep = a > 60.0f, deeper = a > 110.0f;
+    bias = deeper ? kRoundBias + 149.0f : (deep ? kScaledRoundBias : kRoundBias);
+    scale = deeper ? (a == end ? 0.0f : 0x1p-149f) : (deep ? 0x1p-64f : 1.0f);
+  }
+  const FloatPair e = exp_pair(a, bias);
+  const FloatPair sum = fast_two_sum(1.0f, e.hi * scale);
+  const float denominator_lo = sum.lo + e.lo * scale;
+  const bool positive = x > 0.0f;
+  const float numerator_hi = positive ? 1.0f : e.hi;
+  const float numerator_lo = positive ? 0.0f : e.lo;
+  const float reciprocal = 1.0f / sum.hi;
+  const float q_hi = numerator_hi * reciprocal;
+  const float residual = fused_multiply_add(-q_hi, sum.hi, numerator_hi);
+  const float q_lo = fused_multiply_add(-q_hi, denominator_lo, residual + numerator_lo) * reciprocal;
+  const float x_hi = x < -end ? -end : x;
+  return {x_hi, x_hi > end ? end : x_hi, q_hi, q_lo, positive ? 1.0f : scale};
+}
+
+// SiLU's float32 forward: the pieces' sum in one FMA, the result's one rounding (0.5 ulp plus
+// exp_pair's error). The sign is x's: the correction's sign must not turn -0 into +0.
+OPBENCH_HD float silu_in_float(float x) {
+  const SiluPieces p = silu_pieces<false>(x);
+  return copysignf(fused_multiply_add(p.x_hi, p.q_hi, p.x_lo * p.q_lo) * p.scale, x);
+}
+
+// x sigmoid(x) * factor for float32 operands (SwiGLU's forward and d/dup), rounded once: x_hi q_hi as
+// the pair hi + lo (its rounding error from an FMA on x_lo, which equals x_hi wherever q_hi is not 1),
+// then hi factor + lo factor in one FMA, lo times a finite factor (an infinite one times a lo of 0
+// would be nan where hi factor is the infinite result). Where hi factor is not 0 but below 2^-100 in
+// magnitude, lo factor would fall among the subnormals and lose up to 0.5 ulp of a result just above
+// them: the factor is then scaled by 2^64 (finite: |hi| >= 2^-149 bounds it) and the result back
+// (exactly, where it is normal). The sign is that of x * factor.
+OPBENCH_HD float silu_times_in_float(float x, float factor) {
+  const SiluPieces p = silu_pieces<true>(x);
+  const float hi = p.x_hi * p.q_hi;
+  const float lo = fused_multiply_add(p.x_lo, p.q_lo, fused_multiply_add(p.x_lo, p.q_hi, -(p.x_lo * p.q_hi)));
+  const float product = fabsf(hi * factor);
+  const bool tiny = product < 0x1p-100f && product != 0.0f;
+  const float f = factor * (tiny ? 0x1p64f : 1.0f);
+  const float finite_f = copysignf(clamped_magnitude(f, std::numeric_limits<float>::max()), f);
+  const float y = fused_multiply_add(hi, f, lo * finite_f) * (p.scale * (tiny ? 0x1p-64f : 1.0f));
+  return copysignf(y, x * factor);
+}
+
+// Whether an op's functor computes its float32 values in float lanes (kFloatLanes), accurate to the
+// budgets there: the CPU kernels then compute them in float (activation_cpu.h), not double.
+template <typename Op, typename = void>
+constexpr bool kFloatLanes = false;
+template <typename Op>
+constexpr bool kFloatLanes<Op, std::void_t<decltype(Op::kFloatLanes)>> = Op::kFloatLanes;
+
 struct Silu {
   static constexpr const char* kName = "silu";
+  // float32 values (forward, times) in float lanes on the host; the GPU keeps float math.
+  static constexpr bool kFloatLanes = true;
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
-    return times_sigmoid<Result>(x, x);
+#if !defined(__CUDA_ARCH__)
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<Result, float>) {
+      return silu_in_float(x);
+    } else
+#endif
+    {
+      return times_sigmoid<Result>(x, x);
+    }
+  }
+
+  // forward(x) * factor, rounded once where T carries a float32 result.
+  template <typename T, typename Result = T>
+  static OPBENCH_HD T times(T x, T factor) {
+#if !defined(__CUDA_ARCH__)
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<Result, float>) {
+      return silu_times_in_float(x, factor);
+    } else
+#endif
+    {
+      return forward<T, Result>(x) * factor;
+    }
   }
 
   template <typename T, typename Result = T>
@@ -465,9 +604,22 @@ struct Silu {
 // Limits along gate with up = 1 are the activation's.
 template <typename Act>
 struct Gated {
+  static constexpr bool kFloatLanes = opbench::math::kFloatLanes<Act>;
+
+  // act(gate) * factor: the activation's times() where its float32 values are computed in float lanes
+  // (one rounding of the product), else the product of its forward.
+  template <typename T, typename Result>
+  static OPBENCH_HD T times(T gate, T factor) {
+    if constexpr (kFloatLanes) {
+      return Act::template times<T, Result>(gate, factor);
+    } else {
+      return Act::template forward<T, Result>(gate) * factor;
+    }
+  }
+
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T gate, T up) {
-    return Act::template forward<T, Result>(gate) * up;
+    return times<T, Result>(gate, up);
   }
 
   template <typename T, typename Result = T>
@@ -477,7 +629,7 @@ struct Gated {
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T up_gradient(T grad, T gate) {
-    return grad * Act::template forward<T, Result>(gate);
+    return times<T, Result>(gate, grad);
   }
 };
 

@@ -42,6 +42,26 @@ def test_the_loop_parser_counts_stores_not_spills_and_names_callees():
     assert cost["instructions_per_iteration"] == 47 and cost["calls_in_loop"] == 1
 
 
+# Two loops one after the other inside an outer one (a gated backward's two gradients per block).
+TWO_LOOPS = """
+0000000000000000 <g>:
+   0:	vmovups (%rdi,%rax,1),%zmm0
+   6:	vmovups %zmm0,(%rsi,%rax,1)
+   c:	jne    0 <g>
+   e:	vmulps %zmm0,%zmm0,%zmm1
+  14:	vmovups %zmm1,(%rdx,%rax,1)
+  1a:	jne    e <g+0xe>
+  1c:	jne    0 <g>
+  1e:	ret
+"""
+
+
+def test_the_loop_parser_finds_each_innermost_loop():
+    loops = cpucost.vector_loops(cpucost.functions(TWO_LOOPS)["g"])
+    assert [len(body) for body in loops] == [3, 3]  # not the outer range holding both
+    assert cpucost.vector_loop(cpucost.functions(TWO_LOOPS)["g"]) == loops[0]
+
+
 @pytest.fixture(scope="module")
 def costs():
     return cpucost.kernel_costs().set_index(["isa", "direction", "formula"])

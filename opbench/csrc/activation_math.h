@@ -548,7 +548,7 @@ OPBENCH_HD float silu_times_in_float(float x, float factor) {
   const float product = fabsf(hi * factor);
   const bool tiny = product < 0x1p-100f && product != 0.0f;
   const float f = factor * (tiny ? 0x1p64f : 1.0f);
-  const float finite_f = copysignf(clamped_magnitude(f, std::numeric_limits<float>::max()), f);
+  const float finite_f = copysignf(clamped_magnitude(f, 0x1.fffffep127f), f);  // float's largest
   const float y = fused_multiply_add(hi, f, lo * finite_f) * (p.scale * (tiny ? 0x1p-64f : 1.0f));
   return copysignf(y, x * factor);
 }

@@ -171,20 +171,27 @@ def _stored_lanes(text: str) -> int:
     return LANES[store.group(1)] if store and not re.search(r"%(rsp|rbp)", store.group(3)) else 0
 
 
-def vector_loop(instructions: list[tuple[int, str]]) -> list[str]:
-    """The main vector loop of a function: the shortest range closed by a backward jump that stores
-    the function's widest vector registers to memory. Empty where no loop stores vectors."""
+def vector_loops(instructions: list[tuple[int, str]]) -> list[list[str]]:
+    """The innermost vector loops of a function, in address order: ranges closed by a backward jump that
+    store the function's widest vector registers to memory and hold no other such range."""
     widest = max((_stored_lanes(text) for _, text in instructions), default=0)
     addresses = {address: index for index, (address, _) in enumerate(instructions)}
-    best: list[str] = []
+    ranges = []
     for index, (address, text) in enumerate(instructions):
         jump = re.match(r"^j\w+\s+(?:0x)?([0-9a-f]+)", text)  # "0x39" in a raw dump
         if not widest or not jump or int(jump.group(1), 16) >= address or int(jump.group(1), 16) not in addresses:
             continue
-        body = [t for _, t in instructions[addresses[int(jump.group(1), 16)] : index + 1]]
-        if any(_stored_lanes(t) == widest for t in body) and (not best or len(body) < len(best)):
-            best = body
-    return best
+        start = addresses[int(jump.group(1), 16)]
+        if any(_stored_lanes(t) == widest for _, t in instructions[start : index + 1]):
+            ranges.append((start, index))
+    innermost = [(a, b) for a, b in ranges if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in ranges)]
+    return [[t for _, t in instructions[a : b + 1]] for a, b in sorted(innermost)]
+
+
+def vector_loop(instructions: list[tuple[int, str]]) -> list[str]:
+    """The main vector loop of a function: the shortest of its innermost vector loops. Empty where no
+    loop stores vectors."""
+    return min(vector_loops(instructions), key=len, default=[])
 
 
 def loop_cost(body: list[str], callee_cost=lambda name: 0) -> dict:
@@ -302,12 +309,22 @@ def native_loops(library: str | Path) -> pd.DataFrame:
             name,
         )
         if loop and not name.endswith("@plt"):
+            # A gated backward writes its two gradients in two loops over each block (activation_cpu.h):
+            # both, per element of the inputs.
+            if loop.group(2) and loop.group(3) == "Backward":
+                loops = vector_loops(instructions)
+                cost = loop_cost([text for body in loops for text in body])
+                elements = cost["elements_per_iteration"] // max(len(loops), 1)
+                per_element = cost["instructions_per_iteration"] / elements if elements else float("nan")
+                cost.update(elements_per_iteration=elements, instructions_per_element=per_element)
+            else:
+                cost = loop_cost(vector_loop(instructions))
             rows.append(
                 dict(
                     isa=loop.group(1),
                     functor=loop.group(4),
                     direction="fwd" if loop.group(3) == "Forward" else "bwd",
-                    **loop_cost(vector_loop(instructions)),
+                    **cost,
                 )
             )
     return pd.DataFrame(rows).sort_values(

@@ -547,9 +547,12 @@ OPBENCH_HD float silu_times_in_float(float x, float factor) {
   const float lo = fused_multiply_add(p.x_lo, p.q_lo, fused_multiply_add(p.x_lo, p.q_hi, -(p.x_lo * p.q_hi)));
   const float product = fabsf(hi * factor);
   const bool tiny = product < 0x1p-100f && product != 0.0f;
-  const float f = factor * (tiny ? 0x1p64f : 1.0f);
+  // 2^64 and 2^-64 where tiny, else 1, built in the exponent bits: as float selects, g++ computed the
+  // FMAs below twice, once per case.
+  const uint32_t shift = tiny ? 64u << 23 : 0u;
+  const float f = factor * bit_cast<float>(0x3f800000u + shift);
   const float finite_f = copysignf(clamped_magnitude(f, 0x1.fffffep127f), f);  // float's largest
-  const float y = fused_multiply_add(hi, f, lo * finite_f) * (p.scale * (tiny ? 0x1p-64f : 1.0f));
+  const float y = fused_multiply_add(hi, f, lo * finite_f) * (p.scale * bit_cast<float>(0x3f800000u - shift));
   return copysignf(y, x * factor);
 }
 

@@ -198,9 +198,9 @@ def test_an_interrupted_sweep_keeps_its_finished_chunks(scratch_registry, monkey
 
 @pytest.mark.parametrize("op", ["gelu", "gelu-tanh", "silu", "swiglu", "geglu"])
 def test_cpp_meets_every_ulp_budget(op):
-    """cpp's forward and backward are within their ULP budgets in every dtype (float32 from double math:
-    its float math had left up to 372 ulp), nothing is flushed where the answer is a subnormal float,
-    and zeros keep their sign."""
+    """cpp's forward and backward are within their ULP budgets in every dtype (float32 from double math
+    or, for SiLU's values, float pairs: plain float math had left up to 372 ulp), nothing is flushed
+    where the answer is a subnormal float, and zeros keep their sign."""
     impl = opbench.get("cpp", op=op)
     for dtype in accuracy.DTYPES:
         for row in accuracy.measure([impl], "cpu", dtype):

@@ -33,8 +33,8 @@
 // where float math had left hundreds of ulps. The float32 loops are bound by the vector unit's
 // throughput (not the division's, not latency: measured, docs/methodology.md), so each FMA saved counts.
 // float pairs (FloatPair: Dekker's double-float, in float lanes, twice double's per instruction): SiLU's
-// float32 forward (silu_in_float, exp_pair), within the forward's budget over every float32 input in
-// about 60% of double's instructions (docs/methodology.md, "Instruction sets").
+// float32 forward and SwiGLU's float32 forward and d/dup (silu_pieces, exp_pair), within the forward's
+// budget, in fewer instructions than double lanes (docs/methodology.md, "Instruction sets").
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
@@ -227,14 +227,15 @@ OPBENCH_HD Scaled<double> exp_scaled(double y) {
   return {vanishes ? 0.0 : e * power_of_two(biased), 1.0};
 }
 
-// exp(-a) for float a in [0, -kExpEnd] as a pair times 2^k, for bias = kRoundBias + k (k = 0 or 64, as
-// exp_scaled's values; 2^(n + k) must be a normal float: k = 64 past a = 87), relative error about
-// 2^-30 where exp_scaled's is 1.2 * 2^-24. -a = n ln2 + r + t with ln2 = kLn2High + kLn2Low:
-// kLn2High has 16 significant bits, so that n kLn2High (|n| <= 188) and r = -a - n kLn2High are exact
-// (Cody-Waite), and t = -n kLn2Low is below 3e-4. exp(r) = 1 + r + r^2 P(r), P the degree-6 Taylor
-// polynomial of (exp(r) - 1 - r) / r^2 (exp_taylor from k = 2; remainder 2e-9 times r^2 <= 0.12); exp(t) =
-// 1 + t + t^2 / 2 to 4e-12. The sum 1 + r + correction is kept as a pair (fast_two_sum twice): what is
-// rounded is r^2 P and the correction, each below 0.1, so their roundings are below 2^-28. 23 operations.
+// exp(-a) for float a in [0, 190] as a pair times 2^k, for bias = kRoundBias + k (k = 0, 64 or 149:
+// 2^(n + k) must be a normal float, silu_pieces picks k), relative error bounded by about 2^-26 (three
+// roundings of r^2 P below 0.12, one of the correction) where exp_scaled's is 1.2 * 2^-24. -a = n ln2 +
+// r + t with ln2 = kLn2High + kLn2Low: kLn2High has 15 significant bits, so that n kLn2High (|n| <= 275
+// < 2^9) is exact and so is r = -a - n kLn2High from one FMA (Cody-Waite), and t = -n kLn2Low is below
+// 4e-4. exp(r) = 1 + r + r^2 P(r), P the degree-6 Taylor polynomial of (exp(r) - 1 - r) / r^2
+// (exp_taylor from k = 2; remainder 2e-9 times r^2 <= 0.12); exp(t) = 1 + t + t^2 / 2 to 1e-11. The
+// sum 1 + r + correction is kept as a pair (fast_two_sum twice): only r^2 P and the correction, each
+// below 0.12, are rounded.
 // Host only: the GPU kernels compute float32 in float with the special-function unit.
 OPBENCH_HD FloatPair exp_pair(float a, float bias) {
   constexpr float kLn2High = 0.693145751953125f, kLn2Low = 1.428606820309417e-06f;
@@ -493,9 +494,10 @@ struct GeluTanh {
 // itself) times the same reciprocal. e is computed times 2^k, so that it stays a normal float, and
 // scale = 2^-k undoes that for x < 0 (1 + e takes e * 2^-k). kFactor: the pieces are multiplied by
 // another operand (a gated op's up) before scale, which must then neither overflow nor lose bits: k =
-// 0 up to |x| = 60, 64 up to 110 (x_hi q_hi below 1e-5), 149 up to 190 (each tier ends before e's low
-// part leaves the normal floats where a result can be normal), where exp(-190) 2^149 is still normal
-// and from where x e(x) times any float is below the normal floats (scale is 0); alone, k = 64
+// 0 up to |x| = 60, 64 up to 110 (x_hi q_hi below 1e-5), 149 up to 190 (e's low part stays normal in
+// the first two tiers; in the third it turns subnormal past 174, still about 2^-36 of e where a result
+// can be normal), where exp(-190) 2^149 is still normal and from where x e(x) times any float is below
+// the normal floats (scale is 0: a product that would be a subnormal float is 0); alone, k = 64
 // throughout and |x| ends at 130 (exp_scaled's end: x e(x) is below every subnormal there). |x| is
 // clamped at that end, x_hi at -end (-inf gives -0; nan stays nan) and x_lo at +-end (q_lo is 0 there,
 // and +inf * 0 would be nan).
@@ -540,7 +542,8 @@ OPBENCH_HD float silu_in_float(float x) {
 // would be nan where hi factor is the infinite result). Where hi factor is not 0 but below 2^-100 in
 // magnitude, lo factor would fall among the subnormals and lose up to 0.5 ulp of a result just above
 // them: the factor is then scaled by 2^64 (finite: |hi| >= 2^-149 bounds it) and the result back
-// (exactly, where it is normal). The sign is that of x * factor.
+// (exactly, where it is normal). The sign is x's sign times factor's, from their bits (x * factor is nan
+// for -inf * 0).
 OPBENCH_HD float silu_times_in_float(float x, float factor) {
   const SiluPieces p = silu_pieces<true>(x);
   const float hi = p.x_hi * p.q_hi;
@@ -553,7 +556,8 @@ OPBENCH_HD float silu_times_in_float(float x, float factor) {
   const float f = factor * bit_cast<float>(0x3f800000u + shift);
   const float finite_f = copysignf(clamped_magnitude(f, 0x1.fffffep127f), f);  // float's largest
   const float y = fused_multiply_add(hi, f, lo * finite_f) * (p.scale * bit_cast<float>(0x3f800000u - shift));
-  return copysignf(y, x * factor);
+  const uint32_t sign = (bit_cast<uint32_t>(x) ^ bit_cast<uint32_t>(factor)) & 0x80000000u;
+  return bit_cast<float>((bit_cast<uint32_t>(y) & 0x7fffffffu) | sign);
 }
 
 // Whether an op's functor computes its float32 values in float lanes (kFloatLanes), accurate to the

@@ -13,8 +13,9 @@ per capability: what F.gelu's backward runs, and its forward where oneDNN does n
 oneDNN does (float32 forward on x86), its JIT kernel is counted too, dumped by a child process for each
 ISA (ONEDNN_JIT_DUMP=1 under ONEDNN_MAX_CPU_ISA): on AVX-512 a per-interval polynomial whose
 coefficients a permute picks from the float's bits, no exp and no division.
-cpp's float32 loops compute in double (within the ULP budgets, where float math was not), on half
-the lanes of a float vector: about twice ATen's count is the floor of that design.
+cpp's float32 GELU loops compute in double (within the ULP budgets, where float math was not), on half
+the lanes of a float vector: about twice ATen's count is the floor of that design (SiLU's forward uses
+float pairs instead).
 `python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (one per
 instruction set it dispatches to, csrc/cpu_dispatch.h) are checked separately: vectorized, no calls
 inside (`native_loops`).
@@ -312,11 +313,13 @@ def native_loops(library: str | Path) -> pd.DataFrame:
             # A gated backward writes its two gradients in two loops over each block (activation_cpu.h):
             # both, per element of the inputs.
             if loop.group(2) and loop.group(3) == "Backward":
-                loops = vector_loops(instructions)
-                cost = loop_cost([text for body in loops for text in body])
-                elements = cost["elements_per_iteration"] // max(len(loops), 1)
-                per_element = cost["instructions_per_iteration"] / elements if elements else float("nan")
-                cost.update(elements_per_iteration=elements, instructions_per_element=per_element)
+                costs = [loop_cost(body) for body in vector_loops(instructions)]
+                cost = loop_cost(vector_loop(instructions))
+                if len(costs) == 2:  # each loop per element of its own width, summed
+                    cost["instructions_per_element"] = sum(c["instructions_per_element"] for c in costs)
+                    cost["instructions_per_iteration"] = sum(c["instructions_per_iteration"] for c in costs)
+                else:  # not the two loops this row describes: say so rather than count one
+                    cost["instructions_per_element"] = float("nan")
             else:
                 cost = loop_cost(vector_loop(instructions))
             rows.append(

@@ -33,10 +33,11 @@ using value_type =
 // run() over n elements contiguous in every operand, element() at one address per operand, and
 // WithOperands<S>: the same kernel (the same math, for the same Result) over operands of type S. Each
 // element is loaded, computed in compute_type<Result> (value_type<Op, Result> for values) and rounded
-// once to scalar_t, for the vector runs and the element-by-element walk of strided operands alike. Result is the type the value is for:
-// scalar_t, except where float16 operands were widened to float first (cpu_loops.h), whose math is still
-// that of a float16 result. All always inlined (OPBENCH_HD) into cpu_loops.h's loops, so that they are
-// compiled for the loop's instruction set: a call per element is what keeps a loop from vectorizing.
+// once to scalar_t, for the vector runs and the element-by-element walk of strided operands alike.
+// Result is the type the value is for: scalar_t, except where float16 operands were widened to float
+// first (cpu_loops.h), whose math is still that of a float16 result. All always inlined (OPBENCH_HD)
+// into cpu_loops.h's loops, so that they are compiled for the loop's instruction set: a call per
+// element is what keeps a loop from vectorizing.
 // The runs take __restrict pointers: g++ vectorizes a loop only once it knows the output aliases no
 // input.
 

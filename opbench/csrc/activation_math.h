@@ -101,8 +101,8 @@ OPBENCH_HD float exp_reduced(float r) {
 // A short result, bfloat16's 8 significant bits, computed in float T: math within 4e-5 relative error
 // (the short tail's 3.2e-5, the short exp's 2.8e-6 and its reduction's 3.6e-7, and the kernel's
 // correction left out) costs it about 0.01 ulp on top of the final rounding, and is cheaper, as
-// exp_reduced_short and gaussian_tail_short below are. Not float16's 11 bits: there 4e-5 is 0.08 ulp, enough to round a
-// result the other way where PyTorch's float math rounds it right. Values only (forwards, and a gated
+// exp_reduced_short and gaussian_tail_short below are. Not float16's 11 bits: there 4e-5 is 0.08 ulp,
+// enough to round a result the other way where PyTorch's float math rounds it right. Values only (forwards, and a gated
 // op's d/dup = grad * act(gate)): a derivative's two terms cancel by up to the ULP budgets' condition
 // limit (2^8), so derivatives keep float's math (AccurateResult).
 template <typename T, typename Result>
@@ -488,7 +488,7 @@ struct GeluTanh {
 };
 
 // x sigmoid(x) for a float32 x in float lanes, as pieces: x sigmoid(x) = (x_hi q_hi + x_lo q_lo) scale
-// to within exp_pair's 2^-30. sigmoid(x) = m / (1 + e) with e = exp(-|x|) and m = 1 for x > 0, m = e
+// to within exp_pair's error. sigmoid(x) = m / (1 + e) with e = exp(-|x|) and m = 1 for x > 0, m = e
 // otherwise, numerator and denominator as pairs (1 + e by fast_two_sum: e <= 1); the quotient q_hi from
 // one division, its correction q_lo from the residual m - q_hi (1 + e) (one FMA, accurate to 2^-24 of
 // itself) times the same reciprocal. e is computed times 2^k, so that it stays a normal float, and
@@ -560,6 +560,15 @@ OPBENCH_HD float silu_times_in_float(float x, float factor) {
   return bit_cast<float>((bit_cast<uint32_t>(y) & 0x7fffffffu) | sign);
 }
 
+// Whether a functor's math for T and Result is the float-pair one (silu_pieces): a float32 result
+// computed in float, on the host (the GPU keeps float math).
+template <typename T, typename Result>
+#if defined(__CUDA_ARCH__)
+constexpr bool kInFloatPairs = false;
+#else
+constexpr bool kInFloatPairs = std::is_same_v<T, float> && std::is_same_v<Result, float>;
+#endif
+
 // Whether an op's functor computes its float32 values in float lanes (kFloatLanes), accurate to the
 // budgets there: the CPU kernels then compute them in float (activation_cpu.h), not double.
 template <typename Op, typename = void>
@@ -574,12 +583,9 @@ struct Silu {
 
   template <typename T, typename Result = T>
   static OPBENCH_HD T forward(T x) {
-#if !defined(__CUDA_ARCH__)
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<Result, float>) {
+    if constexpr (kInFloatPairs<T, Result>) {
       return silu_in_float(x);
-    } else
-#endif
-    {
+    } else {
       return times_sigmoid<Result>(x, x);
     }
   }
@@ -587,12 +593,9 @@ struct Silu {
   // forward(x) * factor, rounded once where T carries a float32 result.
   template <typename T, typename Result = T>
   static OPBENCH_HD T times(T x, T factor) {
-#if !defined(__CUDA_ARCH__)
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<Result, float>) {
+    if constexpr (kInFloatPairs<T, Result>) {
       return silu_times_in_float(x, factor);
-    } else
-#endif
-    {
+    } else {
       return forward<T, Result>(x) * factor;
     }
   }

@@ -312,16 +312,14 @@ def native_loops(library: str | Path) -> pd.DataFrame:
         if loop and not name.endswith("@plt"):
             # A gated backward writes its two gradients in two loops over each block (activation_cpu.h):
             # both, per element of the inputs.
+            cost = loop_cost(vector_loop(instructions))
             if loop.group(2) and loop.group(3) == "Backward":
                 costs = [loop_cost(body) for body in vector_loops(instructions)]
-                cost = loop_cost(vector_loop(instructions))
                 if len(costs) == 2:  # each loop per element of its own width, summed
                     cost["instructions_per_element"] = sum(c["instructions_per_element"] for c in costs)
                     cost["instructions_per_iteration"] = sum(c["instructions_per_iteration"] for c in costs)
                 else:  # not the two loops this row describes: say so rather than count one
                     cost["instructions_per_element"] = float("nan")
-            else:
-                cost = loop_cost(vector_loop(instructions))
             rows.append(
                 dict(
                     isa=loop.group(1),

@@ -3,6 +3,7 @@
     python scripts/fit_float_math.py tail [numerator degree] [denominator degree]   (default 4 5; 5 6 for
                                                                                      the double math of float32 results)
     python scripts/fit_float_math.py exp [degree]                                    (default 6)
+    python scripts/fit_float_math.py gelu-table [degree]                             (default 7)
 
 Both fits minimize the maximum *relative* error, the error that survives multiplication:
 linearized least squares P - f Q (Sanathanan-Koerner reweighting by 1 / Q; Q = 1 for a polynomial)
@@ -16,6 +17,12 @@ where GELU(x) < 0 is a normal float.
 
 exp: exp(r) on the Cody-Waite range |r| <= ln2 / 2, evaluated in float32 Horner form, and the same
 polynomial as 2^v on |v| <= 1/2 (coefficients scaled by ln2^k), the form GELU's Gaussian kernel uses.
+
+gelu-table: the tables of GELU's float32 forward on AVX-512 (opbench/csrc/cpu_vector_runs.h): on each
+interval of x in (-3.5, 4) that trunc(4x) picks, GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's
+middle c, C0 = GELU(c) and C1 = GELU'(c) exact as float pairs, Q of degree - 2 fitted for least maximum
+relative error of the whole; then the kernel's float32 arithmetic (emulated: FMA in float64, one
+rounding to float32) against float64 GELU on every interval, in ulps, and the table as C++.
 """
 
 import math
@@ -100,8 +107,104 @@ def exp(degree: int = 6) -> None:
     print(f"as 2^v, coefficients times ln2^k: max relative error {error.max() / FLOAT_EPS:.2f} * 2^-24")
 
 
+# gelu-table: trunc(4x) = j in [J_FIRST, J_LAST] for x in (-3.5, 4); row index j - J_FIRST + TABLE_OFFSET.
+J_FIRST, J_LAST, TABLE_LANES = -13, 15, 32
+TABLE_OFFSET = 15  # the kernel's index is j + 15, in [2, 30]
+
+
+def gelu64(x):
+    return 0.5 * x * erfc(-x / math.sqrt(2.0))
+
+
+def gelu_derivative64(x):
+    return 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def gelu_interval(j: int) -> tuple[float, float, float]:
+    """(lower end, upper end, middle) of the x with trunc(4x) = j."""
+    if j == 0:
+        return -0.25, 0.25, 0.0
+    low, high = (j / 4, (j + 1) / 4) if j > 0 else ((j - 1) / 4, j / 4)
+    return low, high, (low + high) / 2
+
+
+def split32(value: float) -> tuple[np.float32, np.float32]:
+    high = np.float32(value)
+    return high, np.float32(value - float(high))
+
+
+def fma32(a, b, c):
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def gelu_table_kernel(x, row):
+    """The kernel's float32 arithmetic on x (float32 array) with one interval's table row."""
+    center, c0, c0_lo, c1, c1_lo, *q_coefficients = row
+    t = (x - center).astype(np.float32)  # exact: x and the middle are within a factor 2 (Sterbenz)
+    q = np.full_like(t, q_coefficients[-1])
+    for c in q_coefficients[-2::-1]:
+        q = fma32(q, t, c)
+    p = (c1 * t).astype(np.float32)
+    p_lo = fma32(c1, t, -p)
+    s = (c0 + p).astype(np.float32)
+    s_lo = (p - (s - c0).astype(np.float32)).astype(np.float32)  # Fast2Sum: |C0| >= |C1 t| on every interval
+    lo = fma32(c1_lo, t, (c0_lo + p_lo).astype(np.float32))
+    lo = fma32((t * t).astype(np.float32), q, lo)
+    return np.copysign(np.abs((s + (s_lo + lo).astype(np.float32)).astype(np.float32)), x)
+
+
+def gelu_table(degree: int = 7) -> None:
+    rows = np.zeros((degree + 4, TABLE_LANES), np.float32)
+    worst, misrounded, samples = 0.0, 0, 0
+    for j in range(J_FIRST, J_LAST + 1):
+        low, high, center = gelu_interval(j)
+        x = center + (high - low) / 2 * np.cos(np.linspace(0, math.pi, 4001))  # Chebyshev nodes
+        t, f = x - center, gelu64(x)
+        c0, c1 = float(gelu64(np.float64(center))), float(gelu_derivative64(np.float64(center)))
+        keep = t != 0
+        target = (f[keep] - c0 - c1 * t[keep]) / t[keep] ** 2
+        weight = t[keep] ** 2 / np.abs(f[keep])  # relative error of the whole
+        powers = np.vander(t[keep], degree - 1, increasing=True)
+        lawson, best = np.ones_like(target), None
+        for _ in range(200):
+            scale = np.sqrt(lawson) * weight
+            q, *_ = np.linalg.lstsq(powers * scale[:, None], target * scale, rcond=None)
+            error = np.abs(powers @ q - target) * weight
+            if best is None or error.max() < best[0]:
+                best = (error.max(), q)
+            lawson = lawson * (error + 1e-300)
+            lawson /= lawson.sum()
+        row = [np.float32(center), *split32(c0), *split32(c1), *map(np.float32, best[1])]
+        rows[:, j + TABLE_OFFSET] = row
+        # The interval's ends and a million random float32 inside (and, about 0, every power of 2 down
+        # to the smallest normal: the kernel sends subnormals to the double lanes), through the kernel.
+        ends = np.array([low, high], np.float32)
+        tiny = np.float32(2.0) ** -np.arange(1, 127, dtype=np.float32) if j == 0 else np.zeros(0, np.float32)
+        inside = np.random.default_rng(j - J_FIRST).uniform(low, high, 1_000_000).astype(np.float32)
+        xs = np.concatenate([inside, ends, np.nextafter(ends, ends[::-1]), tiny, -tiny])
+        xs = xs[(np.trunc(xs.astype(np.float64) * 4) == j) & (xs > -3.5) & (xs < 4)]
+        exact = gelu64(xs.astype(np.float64))
+        ulp = 2.0 ** (np.floor(np.log2(np.abs(exact))) - 23)
+        got = gelu_table_kernel(xs, row)
+        errors = np.abs(got.astype(np.float64) - exact) / ulp
+        worst = max(worst, errors.max())
+        misrounded += int((got != exact.astype(np.float32)).sum())
+        samples += len(xs)
+        print(
+            f"j = {j:3d}, x in [{low:6.3f}, {high:6.3f}]: fit {best[0]:.2e}, "
+            f"kernel {errors.max():.3f} ulp at x = {xs[errors.argmax()]:.6g}"
+        )
+    print(f"largest error of the float32 kernel: {worst:.3f} ulp; not correctly rounded: {misrounded / samples:.2%}")
+    names = ["middle c", "C0 high", "C0 low", "C1 high", "C1 low"] + [f"C{k}" for k in range(2, degree + 1)]
+    print(f"alignas(64) constexpr float kGeluTable[{degree + 4}][{TABLE_LANES}] = {{")
+    for name, values in zip(names, rows):
+        literals = ", ".join(float(v).hex().replace("0000000p", "p") + "f" if v else "0.0f" for v in values)
+        print(f"    {{{literals}}},  // {name}")
+    print("};")
+
+
 if __name__ == "__main__":
-    targets = {"tail": tail, "exp": exp}
+    targets = {"tail": tail, "exp": exp, "gelu-table": gelu_table}
     if len(sys.argv) < 2 or sys.argv[1] not in targets:
-        sys.exit(f"usage: {sys.argv[0]} tail|exp [degrees...]")
+        sys.exit(f"usage: {sys.argv[0]} tail|exp|gelu-table [degrees...]")
     targets[sys.argv[1]](*(int(v) for v in sys.argv[2:]))

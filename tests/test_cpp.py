@@ -93,6 +93,38 @@ def test_gated_products_stay_within_the_forward_budget_for_any_up(op):
         assert float(errors[worst]) <= budget, (name, float(errors[worst]), gate[judged][worst], up[judged][worst])
 
 
+def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables():
+    """cpp computes GELU's float32 forward for x in (-3.5, 4) from one polynomial per interval of width 1/4
+    (opbench/csrc/cpu_vector_runs.h) and every other x in double: the 2^12 float32 values on each side of
+    every multiple of 1/4 from -4 to 4, where one polynomial hands over to the next or to the double
+    lanes (subnormals among them), are within the forward budget."""
+    ends = torch.arange(-16, 17, dtype=torch.float32) / 4
+    below, above, xs = ends, ends, [ends]
+    for _ in range(1 << 12):
+        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
+        xs += [below, above]
+    x = torch.cat(xs)
+    reference = opbench.get_op("gelu").function(x.double())
+    judged = reference.abs() >= torch.finfo(torch.float32).smallest_normal
+    errors = accuracy.ulp_error(opbench.get("cpp", op="gelu")(x)[judged], reference[judged], torch.float32)
+    worst = int(errors.argmax())
+    assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, x[judged][worst]
+
+
+def test_gelu_float32_values_depend_on_their_own_input_alone():
+    """A vector of inputs with some outside the tables' range (-3.5, 4) computes those in double and the
+    others from the tables: each element's bits are the ones it has among inputs all inside the range
+    (sending the whole vector to the double lanes would round some of them otherwise)."""
+    gelu = opbench.get("cpp", op="gelu")
+    x = inputs.random_input(1 << 16, torch.float32).clamp(-3.4, 3.9)
+    mixed = x.clone()
+    outside = torch.zeros_like(x, dtype=torch.bool)
+    outside[5::16], outside[7::48], outside[9::96] = True, True, True
+    mixed[5::16], mixed[7::48], mixed[9::96] = -8.0, float("nan"), 1e-40
+    assert torch.equal(gelu(mixed)[~outside], gelu(x)[~outside])
+    assert torch.equal(gelu(mixed[5::16]), gelu(torch.full((len(mixed[5::16]),), -8.0)))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 def test_composite_passes_in_full_precision(dtype):
     rows = check.run_checks(opbench.get("cpp-composite"), "cpu", [dtype])

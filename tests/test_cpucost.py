@@ -67,9 +67,10 @@ def costs():
     return cpucost.kernel_costs().set_index(["isa", "direction", "formula"])
 
 
-# cpp's float32 loops compute in double (opbench/csrc/activation_cpu.h: within the ULP budgets, where
-# float math was not): a double vector holds half the lanes of a float one, so twice ATen's float
-# instructions per element is the floor of that design; 2.5x bounds everything above the floor.
+# cpp's float32 GELU backward computes in double (opbench/csrc/activation_cpu.h: within the ULP budgets,
+# where float math was not): a double vector holds half the lanes of a float one, so twice ATen's float
+# instructions per element is the floor of that design; 2.5x bounds everything above the floor. The
+# forward's float tables (csrc/cpu_vector_runs.h) are held to the same bound.
 DOUBLE_MATH_COST_LIMIT = 2.5
 
 

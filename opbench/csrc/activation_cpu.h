@@ -17,8 +17,9 @@ namespace opbench {
 // division, GELU's tail, each a rounding or a fit) left 3-6 ulp forward and, where the derivative's
 // two terms cancel, hundreds of ulps backward; the same math in double, rounded once to float, is
 // within 0.5 ulp plus the fits' 1e-10 (the ULP budgets of opbench/correctness/tolerance.py). It costs
-// twice the vector lanes per element. The 16-bit types in float (at::opmath_type), which already rounds
-// once to within their budgets; double in double.
+// twice the vector lanes per element (GELU's float32 forward takes cpu_vector_runs.h's float tables
+// instead, and this only outside their range). The 16-bit types in float (at::opmath_type), which
+// already rounds once to within their budgets; double in double.
 template <typename scalar_t>
 using compute_type = std::conditional_t<std::is_same_v<scalar_t, float>, double, at::opmath_type<scalar_t>>;
 

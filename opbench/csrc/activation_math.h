@@ -34,7 +34,9 @@
 // throughput (not the division's, not latency: measured, docs/methodology.md), so each FMA saved counts.
 // float pairs (FloatPair: Dekker's double-float, in float lanes, twice double's per instruction): SiLU's
 // float32 forward and SwiGLU's float32 forward and d/dup (silu_pieces, exp_pair), within the forward's
-// budget, in fewer instructions than double lanes (docs/methodology.md, "Instruction sets").
+// budget, in fewer instructions than double lanes (docs/methodology.md, "Instruction sets"). GELU's
+// float32 forward on the CPU: per-interval polynomials in float lanes (cpu_vector_runs.h), Gelu's double
+// math below for the inputs outside their range.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).

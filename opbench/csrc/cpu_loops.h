@@ -5,7 +5,8 @@
 // target (any copy g++ keeps out of line runs on every x86-64 CPU) and are inlined, always, into these
 // loops, where they are vectorized for the loops' instruction set.
 // OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions, OPBENCH_AVX512 whether it has
-// AVX-512's (16 lanes, and AVX512-BF16's asked at run time); the caller includes <immintrin.h> first
+// AVX-512's (16 lanes, and AVX512-BF16's asked at run time), OPBENCH_AVX2 whether its vectors are AVX2's
+// (8 lanes; cpu_vector_runs.h); the caller includes <immintrin.h> first
 // (g++ defines no __F16C__ or __AVX512F__ after a target pragma in C++).
 #ifndef OPBENCH_ISA
 #error "cpu_loops.h: define OPBENCH_ISA, the namespace of one instruction set's loops, first"
@@ -16,11 +17,15 @@
 #ifndef OPBENCH_AVX512
 #define OPBENCH_AVX512 0
 #endif
+#ifndef OPBENCH_AVX2
+#define OPBENCH_AVX2 0
+#endif
 
 #include <cstdint>
 #include <type_traits>
 
 #include "activation_cpu.h"
+#include "cpu_vector_runs.h"
 
 // Hidden: every function here is reached through cpu_dispatch.h's table, never from outside the
 // extension.
@@ -28,19 +33,20 @@
 namespace opbench {
 namespace OPBENCH_ISA {
 
-// 16-bit operands the target converts in vector registers are computed a block of kWideBlock elements
-// at a time: each input widened into float buffers on the stack (L1), the kernel run over float
-// operands, which is the same math for the same 16-bit Result, and each output narrowed back, rounding
-// to nearest even as c10::Half and c10::BFloat16 do. c10's own conversions, inlined into the kernel's
-// loop, cost a dozen integer instructions each way per vector, more than the math for float16.
-constexpr int64_t kWideBlock = 256;
+// Runs that go through buffers on the stack (L1) go a block of kBufferBlock elements at a time.
+// 16-bit operands the target converts in vector registers: each input widened into float buffers, the
+// kernel run over float operands, which is the same math for the same 16-bit Result, and each output
+// narrowed back, rounding to nearest even as c10::Half and c10::BFloat16 do. c10's own conversions,
+// inlined into the kernel's loop, cost a dozen integer instructions each way per vector, more than the
+// math for float16.
+constexpr int64_t kBufferBlock = 256;
 
 template <typename Kernel, void (*widen)(const char*, float*, int64_t), void (*narrow)(const float*, char*, int64_t)>
 void widened_run(char** data, int64_t n) {
   using InFloat = typename Kernel::template WithOperands<float>;
-  float buffers[Kernel::kOperands][kWideBlock];
-  for (int64_t start = 0; start < n; start += kWideBlock) {
-    const int64_t length = n - start < kWideBlock ? n - start : kWideBlock;
+  float buffers[Kernel::kOperands][kBufferBlock];
+  for (int64_t start = 0; start < n; start += kBufferBlock) {
+    const int64_t length = n - start < kBufferBlock ? n - start : kBufferBlock;
     char* block[Kernel::kOperands];
     for (int k = 0; k < Kernel::kOperands; ++k) {
       block[k] = reinterpret_cast<char*>(buffers[k]);
@@ -128,9 +134,14 @@ inline const bool kHasBfloat16Conversions = __builtin_cpu_supports("avx512bf16")
 #endif
 
 // The vector loop alone, out of line: inlined into loop() below, g++ allocates its registers worse
-// (more instructions per element: python -m opbench.cpucost).
+// (more instructions per element: python -m opbench.cpucost). A kernel's explicit loop where this
+// instruction set has one (cpu_vector_runs.h).
 template <typename Kernel>
 __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
+  if constexpr (VectorRun<Kernel>::kDefined) {
+    VectorRun<Kernel>::run(data, n);
+    return;
+  }
 #if OPBENCH_F16C
   if constexpr (std::is_same_v<typename Kernel::scalar_t, c10::Half>) {
     widened_run<Kernel, widen_halves, narrow_to_halves>(data, n);
@@ -151,6 +162,33 @@ __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
 // TensorIterator's inner loop for one kernel: operand k at data[k], stepping strides[k] bytes, for n
 // elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
 // columns of a transposed view that TensorIterator could not reorder) element by element.
+// A strided run of a kernel with an explicit vector loop (cpu_vector_runs.h): its operands gathered
+// into contiguous buffers and its outputs scattered back, so that every layout computes the vector
+// loop's bits.
+template <typename Kernel>
+void buffered_run(char** data, const int64_t* strides, int64_t n) {
+  using scalar_t = typename Kernel::scalar_t;
+  scalar_t buffers[Kernel::kOperands][kBufferBlock];
+  char* block[Kernel::kOperands];
+  for (int k = 0; k < Kernel::kOperands; ++k) {
+    block[k] = reinterpret_cast<char*>(buffers[k]);
+  }
+  for (int64_t start = 0; start < n; start += kBufferBlock) {
+    const int64_t length = n - start < kBufferBlock ? n - start : kBufferBlock;
+    for (int k = Kernel::kOutputs; k < Kernel::kOperands; ++k) {
+      for (int64_t i = 0; i < length; ++i) {
+        buffers[k][i] = *reinterpret_cast<const scalar_t*>(data[k] + (start + i) * strides[k]);
+      }
+    }
+    VectorRun<Kernel>::run(block, length);
+    for (int k = 0; k < Kernel::kOutputs; ++k) {
+      for (int64_t i = 0; i < length; ++i) {
+        *reinterpret_cast<scalar_t*>(data[k] + (start + i) * strides[k]) = buffers[k][i];
+      }
+    }
+  }
+}
+
 template <typename Kernel>
 void loop(char** data, const int64_t* strides, int64_t n) {
   bool contiguous = true;
@@ -159,6 +197,10 @@ void loop(char** data, const int64_t* strides, int64_t n) {
   }
   if (contiguous) {
     contiguous_run<Kernel>(data, n);
+    return;
+  }
+  if constexpr (VectorRun<Kernel>::kDefined) {
+    buffered_run<Kernel>(data, strides, n);
     return;
   }
   for (int64_t i = 0; i < n; ++i) {

@@ -93,11 +93,11 @@ def test_gated_products_stay_within_the_forward_budget_for_any_up(op):
         assert float(errors[worst]) <= budget, (name, float(errors[worst]), gate[judged][worst], up[judged][worst])
 
 
-def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables():
-    """cpp computes GELU's float32 forward for x in (-3.5, 4) from one polynomial per interval of width 1/4
-    (opbench/csrc/cpu_vector_runs.h) and every other x in double: the 2^12 float32 values on each side of
-    every multiple of 1/4 from -4 to 4, where one polynomial hands over to the next or to the double
-    lanes (subnormals among them), are within the forward budget."""
+def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused):
+    """On AVX-512 cpp computes GELU's float32 forward for x in (-3.5, 4) from one polynomial per interval
+    of width 1/4 (opbench/csrc/cpu_vector_runs.h) and every other x in double: the 2^12 float32 values on
+    each side of every multiple of 1/4 from -4 to 4, where one polynomial hands over to the next or to
+    the double lanes (subnormals among them), are within the forward budget in every instruction set."""
     ends = torch.arange(-16, 17, dtype=torch.float32) / 4
     below, above, xs = ends, ends, [ends]
     for _ in range(1 << 12):
@@ -106,9 +106,15 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables():
     x = torch.cat(xs)
     reference = opbench.get_op("gelu").function(x.double())
     judged = reference.abs() >= torch.finfo(torch.float32).smallest_normal
-    errors = accuracy.ulp_error(opbench.get("cpp", op="gelu")(x)[judged], reference[judged], torch.float32)
-    worst = int(errors.argmax())
-    assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, x[judged][worst]
+    selected = torch.ops.opbench.cpu_isa()
+    try:
+        for isa in torch.ops.opbench.cpu_isas():
+            torch.ops.opbench.set_cpu_isa(isa)
+            errors = accuracy.ulp_error(fused(x)[judged], reference[judged], torch.float32)
+            worst = int(errors.argmax())
+            assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, (isa, x[judged][worst])
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
 
 
 def test_gelu_float32_values_depend_on_their_own_input_alone():
@@ -196,6 +202,9 @@ ISA_LAYOUTS = {
     "rows of 5": lambda x: x[: x.numel() // 10 * 10].view(-1, 10)[:, :5],
 }
 BITS = {torch.float64: torch.int64, torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
+# Values an instruction set computes with other math, each within the budgets: GELU's float32 forward from
+# AVX-512's tables (csrc/cpu_vector_runs.h; the tests above hold both forms to the budget).
+OTHER_MATH = {("gelu", torch.float32)}
 
 
 def _values_and_gradients(op: str, dtype: torch.dtype, layout: str) -> list[torch.Tensor]:
@@ -214,8 +223,8 @@ def _values_and_gradients(op: str, dtype: torch.dtype, layout: str) -> list[torc
 
 @pytest.mark.parametrize("op", cpp.KERNEL_OPS + cpp.GATED_OPS)
 def test_every_instruction_set_computes_the_same_bits(fused, op, monkeypatch):
-    """The loops of every instruction set the CPU runs (csrc/cpu_loops_<isa>.cpp) are the same math,
-    explicit FMAs and one rounding each: the values and gradients of every dtype are the same bits
+    """The loops of every instruction set the CPU runs (csrc/cpu_loops_<isa>.cpp) are the same math
+    (but OTHER_MATH), explicit FMAs and one rounding each: the values and gradients of every dtype are the same bits
     (signed zeros included) in every layout the loops walk differently, and nan where the other is nan
     (IEEE 754 leaves a nan's sign and payload to the instruction that makes it)."""
     monkeypatch.delenv("OPBENCH_CPU_ISA", raising=False)
@@ -229,7 +238,9 @@ def test_every_instruction_set_computes_the_same_bits(fused, op, monkeypatch):
                     torch.ops.opbench.set_cpu_isa(isa)
                     results[isa] = _values_and_gradients(op, dtype, layout)
                 for isa in isas[1:]:
-                    for ours, theirs in zip(results[isa], results[isas[0]], strict=True):
+                    for k, (ours, theirs) in enumerate(zip(results[isa], results[isas[0]], strict=True)):
+                        if k == 0 and (op, dtype) in OTHER_MATH and "avx512" in (isa, isas[0]):
+                            continue
                         nan = ours.isnan() | theirs.isnan()
                         differ = ((ours.view(BITS[dtype]) != theirs.view(BITS[dtype])) & ~nan).nonzero()
                         differ = torch.cat([differ, (ours.isnan() != theirs.isnan()).nonzero()])

@@ -5,8 +5,7 @@
 // target (any copy g++ keeps out of line runs on every x86-64 CPU) and are inlined, always, into these
 // loops, where they are vectorized for the loops' instruction set.
 // OPBENCH_F16C (0 or 1) says whether the target has F16C's conversions, OPBENCH_AVX512 whether it has
-// AVX-512's (16 lanes, and AVX512-BF16's asked at run time), OPBENCH_AVX2 whether its vectors are AVX2's
-// (8 lanes; cpu_vector_runs.h); the caller includes <immintrin.h> first
+// AVX-512's (16 lanes, and AVX512-BF16's asked at run time); the caller includes <immintrin.h> first
 // (g++ defines no __F16C__ or __AVX512F__ after a target pragma in C++).
 #ifndef OPBENCH_ISA
 #error "cpu_loops.h: define OPBENCH_ISA, the namespace of one instruction set's loops, first"
@@ -16,9 +15,6 @@
 #endif
 #ifndef OPBENCH_AVX512
 #define OPBENCH_AVX512 0
-#endif
-#ifndef OPBENCH_AVX2
-#define OPBENCH_AVX2 0
 #endif
 
 #include <cstdint>

@@ -11,7 +11,6 @@
 #pragma GCC target("arch=x86-64-v3")
 #define OPBENCH_ISA avx2
 #define OPBENCH_F16C 1
-#define OPBENCH_AVX2 1
 #include "cpu_loops.h"
 #pragma GCC pop_options
 #endif

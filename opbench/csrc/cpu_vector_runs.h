@@ -1,30 +1,29 @@
 // Explicit vector loops that replace the compiled loop over a functor's math (activation_cpu.h) for one
-// kernel (VectorRun<Kernel>::kDefined), written once over this instruction set's vector of floats
-// (Floats: 16 lanes on AVX-512, 8 on AVX2, 1 in the scalar loops) and included by cpu_loops.h under its
-// target: GELU's float32 forward from per-interval polynomials in float lanes.
+// kernel on one instruction set (VectorRun<Kernel>::kDefined), included by cpu_loops.h under its target:
+// GELU's float32 forward on AVX-512 from per-interval polynomials in float lanes.
 //
 // Why: in double lanes (activation_cpu.h's compute_type) GELU's accurate float32 forward costs several
 // times the instructions of oneDNN's JIT kernel behind F.gelu (python -m opbench.cpucost), which is off
 // by millions of ulps in the tail. Here x in (-3.5, 4) picks one of 29 intervals of width 1/4 by j =
-// trunc(4x) (a permute per coefficient from 32-lane tables: one vpermt2ps on AVX-512, as oneDNN's
-// injector picks its erf polynomial), and GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's middle
-// c: t = x - c is exact (x and c are within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are
-// float pairs, Q has degree 5, fitted for least maximum relative error of the whole
-// (scripts/fit_float_math.py gelu-table, which also runs this arithmetic on every interval). C0 + C1 t
-// is summed exactly (the product's error from an FMA; Fast2Sum, as |C1 t| < |C0| on every interval),
-// the rest (the low parts and t^2 Q, a small fraction of the result) in float, and the result is
-// rounded once: 0.5 ulp plus the rest's rounding. Its sign is x's (GELU(-0) = -0). A lane outside (-3.5,
-// 4), nan or subnormal (where 0.5 x rounds) takes the double lanes' value instead: such lanes are
-// gathered into a list per block and computed together (in N(0, 1) inputs 0.03% of lanes, in the
-// engine's N(0, 9) a fifth). Each element's value depends on its x alone: the same bits in every
-// instruction set and every layout (strided operands pass through buffers, cpu_loops.h), which the
-// tests hold.
+// trunc(4x) (one vpermt2ps per coefficient from 32-lane tables, as oneDNN's injector picks its erf
+// polynomial), and GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's middle c: t = x - c is exact
+// (x and c are within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are float pairs, Q has
+// degree 5, fitted for least maximum relative error of the whole (scripts/fit_float_math.py
+// gelu-table, which also runs this arithmetic on every interval). C0 + C1 t is summed exactly (the
+// product's error from an FMA; Fast2Sum, as |C1 t| < |C0| on every interval), the rest (the low parts
+// and t^2 Q, a small fraction of the result) in float, and the result is rounded once: 0.5 ulp plus
+// the rest's rounding. Its sign is x's (GELU(-0) = -0). A lane outside (-3.5, 4), nan or subnormal
+// (where 0.5 x rounds) takes the double lanes' value instead: such lanes are gathered into a list per
+// block and computed together (in N(0, 1) inputs 0.03% of lanes, in the engine's N(0, 9) a fifth).
+// Each element's value depends on its x alone: the same bits in every layout (strided operands pass
+// through buffers, cpu_loops.h), which the tests hold. AVX2 has no two-register permute (a 32-lane
+// lookup is four permutes and three blends) nor compress stores: there the same tables were slower than
+// the double lanes (docs/methodology.md), which the AVX2 and scalar loops keep: other bits, the same
+// budgets.
 #pragma once
 
 #include <stdint.h>
 #include <string.h>
-
-#include <limits>
 
 #include "activation_cpu.h"
 
@@ -36,9 +35,9 @@ struct VectorRun {
   static constexpr bool kDefined = false;
 };
 
-// The vector of floats, its lane indices and its lane mask, and the operations the tables need. The
-// arithmetic is GCC's vector extensions (+, -, * on __m512 and __m256 as on float).
 #if OPBENCH_AVX512
+// The vector of 16 floats, its lane indices and its lane mask, and the operations the tables need. The
+// arithmetic is GCC's vector extensions (+, -, * on __m512 as on float).
 using Floats = __m512;
 using Lanes = __m512i;
 using Mask = __mmask16;
@@ -62,89 +61,16 @@ OPBENCH_HD Mask within(Floats x, float low, float high) {
          static_cast<Mask>(~_mm512_fpclass_ps_mask(x, 0x20));  // 0x20: subnormal
 }
 // The lanes of one vector outside `inside` (x at offset in its block): appended to the block's list
-// (values and offsets from count on) by two compress stores, no branch; the new count. lanes[] is for
-// the forms without compress stores (gather_noted below).
-OPBENCH_HD int note_outside(Mask inside, const float* x, int32_t offset, float* values, int32_t* offsets,
-                            uint32_t*, int count) {
+// (values and offsets from count on) by two compress stores, no branch (a branch per lane costs more
+// than the math); the new count.
+OPBENCH_HD int note_outside(Mask inside, const float* x, int32_t offset, float* values, int32_t* offsets, int count) {
   const Mask outside = static_cast<Mask>(~inside);
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   _mm512_mask_compressstoreu_ps(values + count, outside, load(x));
   _mm512_mask_compressstoreu_epi32(offsets + count, outside, _mm512_add_epi32(_mm512_set1_epi32(offset), lanes));
   return count + __builtin_popcount(outside);
 }
-OPBENCH_HD int gather_noted(const float*, int64_t, float*, int32_t*, const uint32_t*, int count) { return count; }
-#elif OPBENCH_AVX2
-using Floats = __m256;
-using Lanes = __m256i;
-using Mask = __m256;
-OPBENCH_HD Floats splat(float value) { return _mm256_set1_ps(value); }
-OPBENCH_HD Floats load(const float* from) { return _mm256_loadu_ps(from); }
-OPBENCH_HD void store(float* to, Floats value) { _mm256_storeu_ps(to, value); }
-OPBENCH_HD Floats multiply_add(Floats a, Floats b, Floats c) { return _mm256_fmadd_ps(a, b, c); }
-// 32 entries from four 8-lane permutes (low 3 bits), two blends on bit 3 and one on bit 4 (blendv reads
-// the sign bit: the shifts put those bits there). A gather would read memory at the index of a lane
-// outside the tables.
-OPBENCH_HD Floats lookup(const float* table, Lanes lane) {
-  const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(lane, 28));
-  const __m256 bit4 = _mm256_castsi256_ps(_mm256_slli_epi32(lane, 27));
-  const auto eight = [&](int first) { return _mm256_permutevar8x32_ps(_mm256_load_ps(table + first), lane); };
-  const __m256 low = _mm256_blendv_ps(eight(0), eight(8), bit3), high = _mm256_blendv_ps(eight(16), eight(24), bit3);
-  return _mm256_blendv_ps(low, high, bit4);
-}
-OPBENCH_HD Lanes truncated(Floats x) { return _mm256_cvttps_epi32(x); }
-OPBENCH_HD Lanes plus(Lanes lane, int value) { return _mm256_add_epi32(lane, _mm256_set1_epi32(value)); }
-OPBENCH_HD Floats with_sign_of(Floats y, Floats x) {
-  const __m256 sign = splat(-0.0f);
-  return _mm256_or_ps(_mm256_andnot_ps(sign, y), _mm256_and_ps(sign, x));
-}
-OPBENCH_HD Mask within(Floats x, float low, float high) {
-  const __m256 magnitude = _mm256_andnot_ps(splat(-0.0f), x);
-  const __m256 normal = _mm256_cmp_ps(magnitude, splat(std::numeric_limits<float>::min()), _CMP_GE_OQ);
-  const __m256 zero = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ);
-  const __m256 above = _mm256_cmp_ps(x, splat(low), _CMP_GT_OQ), below = _mm256_cmp_ps(x, splat(high), _CMP_LT_OQ);
-  return _mm256_and_ps(_mm256_and_ps(above, below), _mm256_or_ps(normal, zero));
-}
-OPBENCH_HD uint32_t outside_lanes(Mask inside) { return ~uint32_t(_mm256_movemask_ps(inside)) & 0xffu; }
-#else
-using Floats = float;
-using Lanes = int;
-using Mask = bool;
-OPBENCH_HD Floats splat(float value) { return value; }
-OPBENCH_HD Floats load(const float* from) { return *from; }
-OPBENCH_HD void store(float* to, Floats value) { *to = value; }
-OPBENCH_HD Floats multiply_add(Floats a, Floats b, Floats c) { return math::fused_multiply_add(a, b, c); }
-OPBENCH_HD Floats lookup(const float* table, Lanes lane) { return table[lane & 31]; }
-// Outside int's range the conversion is undefined in C++ (the vector forms give 0x80000000): such an x
-// is outside the tables' range, and its lane is never used.
-OPBENCH_HD Lanes truncated(Floats x) { return x > -1e9f && x < 1e9f ? int(x) : 0; }
-OPBENCH_HD Lanes plus(Lanes lane, int value) { return lane + value; }
-OPBENCH_HD Floats with_sign_of(Floats y, Floats x) { return copysignf(y, x); }
-// Whether x is in (low, high) and not subnormal, as the vector forms ask of each lane.
-OPBENCH_HD Mask within(Floats x, float low, float high) {
-  return x > low && x < high && (fabsf(x) >= std::numeric_limits<float>::min() || x == 0.0f);
-}
-OPBENCH_HD uint32_t outside_lanes(Mask inside) { return inside ? 0u : 1u; }
-#endif
 constexpr int kVectorFloats = sizeof(Floats) / sizeof(float);
-#if !OPBENCH_AVX512
-// Without compress stores (AVX2, scalar): one word of bits per vector in the vector loop (a branch per
-// lane there costs more than the math), the list gathered from them after it.
-OPBENCH_HD int note_outside(Mask inside, const float*, int32_t offset, float*, int32_t*, uint32_t* lanes, int count) {
-  lanes[offset / kVectorFloats] = outside_lanes(inside);
-  return count;
-}
-OPBENCH_HD int gather_noted(const float* x, int64_t length, float* values, int32_t* offsets, const uint32_t* lanes,
-                            int count) {
-  for (int64_t i = 0; i < length; i += kVectorFloats) {
-    for (uint32_t bits = lanes[i / kVectorFloats]; bits != 0; bits &= bits - 1) {
-      offsets[count] = int32_t(i) + __builtin_ctz(bits);
-      values[count] = x[offsets[count]];
-      ++count;
-    }
-  }
-  return count;
-}
-#endif
 
 // GELU's tables, lane j + 15 for the interval of trunc(4x) = j, j in [-13, 15] (lanes 0, 1 and 31 are
 // never used). Rows: the middle c, C0 high and low, C1 high and low, then Q's coefficients from t^0 (C2)
@@ -258,11 +184,10 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
   static constexpr int64_t kBlock = 16 * kVectorFloats;
 
   // n elements, n a multiple of kVectorFloats, a block at a time: the tables' values of every vector
-  // (the vector loop, no calls) while the lanes outside the tables are listed (note_outside,
-  // gather_noted); the double lanes' loop over the list, its values written back in place. The tails cost the
+  // (the vector loop, no calls) while the lanes outside the tables are listed (note_outside); the
+  // double lanes' loop over the list, its values written back in place. The tails cost the
   // double lanes' math per element outside, not per vector that has one.
   static OPBENCH_HD void vectors(float* __restrict y, const float* __restrict x, int64_t n) {
-    uint32_t lanes[kBlock / kVectorFloats];
     float outside_x[kBlock], outside_y[kBlock];
     int32_t offsets[kBlock];
     for (int64_t start = 0; start < n; start += kBlock) {
@@ -271,10 +196,9 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
       for (int64_t i = 0; i < length; i += kVectorFloats) {
         const Floats v = load(x + start + i);
         count = note_outside(within(v, kGeluTableLow, kGeluTableHigh), x + start + i, int32_t(i), outside_x, offsets,
-                             lanes, count);
+                             count);
         store(y + start + i, gelu_from_table(v));
       }
-      count = gather_noted(x + start, length, outside_x, offsets, lanes, count);
       if (count != 0) {
         InDouble::span(outside_y, outside_x, nullptr, count);
         for (int k = 0; k < count; ++k) {
@@ -298,6 +222,7 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
     }
   }
 };
+#endif
 
 }  // namespace OPBENCH_ISA
 }  // namespace opbench

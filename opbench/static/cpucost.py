@@ -14,9 +14,9 @@ oneDNN does (float32 forward on x86), its JIT kernel is counted too, dumped by a
 ISA (ONEDNN_JIT_DUMP=1 under ONEDNN_MAX_CPU_ISA): on AVX-512 a per-interval polynomial whose
 coefficients a permute picks from the float's bits, no exp and no division.
 cpp's float32 GELU backward computes in double (within the ULP budgets, where float math was not), on half
-the lanes of a float vector: about twice ATen's count is the floor of that design. Its forward is the
-table-driven loop of csrc/cpu_vector_runs.h, in float lanes like oneDNN's, and SiLU's forward uses float
-pairs.
+the lanes of a float vector: about twice ATen's count is the floor of that design. On AVX-512 its
+forward is the table-driven loop of csrc/cpu_vector_runs.h, in float lanes like oneDNN's; SiLU's forward
+uses float pairs.
 `python -m opbench.cpucost` prints the table; the loops of the extension actually loaded (one per
 instruction set it dispatches to, csrc/cpu_dispatch.h) are checked separately: vectorized, no calls
 inside (`native_loops`).
@@ -96,15 +96,9 @@ __attribute__((noinline)) void aten_backward(const float* __restrict g, const fl
 # The builds a CPU family gets: x86-64-v3 is Haswell-era AVX2 + FMA (Zen 1-3, most laptops), x86-64-v4
 # adds AVX-512 F/BW/DQ/VL (Xeon since Skylake-SP, Zen 4); CPU_CAPABILITY picks ATen's matching vectors.
 # -mprefer-vector-width=512 and the OPBENCH_* macros as csrc/cpu_loops_<isa>.cpp's: without the first g++ keeps
-# AVX-512 code at 256 bits, the others pick the vectors of csrc/cpu_vector_runs.h.
+# AVX-512 code at 256 bits; OPBENCH_AVX512 compiles csrc/cpu_vector_runs.h's tables.
 ISAS = {
-    "avx2": [
-        "-march=x86-64-v3",
-        "-DCPU_CAPABILITY=AVX2",
-        "-DCPU_CAPABILITY_AVX2",
-        "-DOPBENCH_F16C=1",
-        "-DOPBENCH_AVX2=1",
-    ],
+    "avx2": ["-march=x86-64-v3", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-DOPBENCH_F16C=1"],
     "avx512": [
         "-march=x86-64-v4",
         "-mprefer-vector-width=512",

@@ -53,10 +53,15 @@ def fit(x, f, numerator: int, denominator: int = 0, iterations: int = 300):
     return best
 
 
+def fma32(a, b, c):
+    """float32 a * b + c with one rounding (the product is exact in float64)."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
 def horner32(coefficients, a):
     result = np.full_like(a, np.float32(coefficients[-1]))
     for c in coefficients[-2::-1]:  # fused multiply-add: one rounding per step
-        result = (result.astype(np.float64) * a + np.float32(c)).astype(np.float32)
+        result = fma32(result, a, np.float32(c))
     return result
 
 
@@ -107,7 +112,7 @@ def exp(degree: int = 6) -> None:
     print(f"as 2^v, coefficients times ln2^k: max relative error {error.max() / FLOAT_EPS:.2f} * 2^-24")
 
 
-# gelu-table: trunc(4x) = j in [J_FIRST, J_LAST] for x in (-3.5, 4); row index j - J_FIRST + TABLE_OFFSET.
+# gelu-table: trunc(4x) = j in [J_FIRST, J_LAST] for x in (-3.5, 4); the table lane is j + TABLE_OFFSET.
 J_FIRST, J_LAST, TABLE_LANES = -13, 15, 32
 TABLE_OFFSET = 15  # the kernel's index is j + 15, in [2, 30]
 
@@ -133,17 +138,11 @@ def split32(value: float) -> tuple[np.float32, np.float32]:
     return high, np.float32(value - float(high))
 
 
-def fma32(a, b, c):
-    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
-
-
 def gelu_table_kernel(x, row):
     """The kernel's float32 arithmetic on x (float32 array) with one interval's table row."""
     center, c0, c0_lo, c1, c1_lo, *q_coefficients = row
     t = (x - center).astype(np.float32)  # exact: x and the middle are within a factor 2 (Sterbenz)
-    q = np.full_like(t, q_coefficients[-1])
-    for c in q_coefficients[-2::-1]:
-        q = fma32(q, t, c)
+    q = horner32(q_coefficients, t)
     p = (c1 * t).astype(np.float32)
     p_lo = fma32(c1, t, -p)
     s = (c0 + p).astype(np.float32)

@@ -155,9 +155,6 @@ __attribute__((noinline)) void contiguous_run(char** data, int64_t n) {
   Kernel::run(data, n);
 }
 
-// TensorIterator's inner loop for one kernel: operand k at data[k], stepping strides[k] bytes, for n
-// elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
-// columns of a transposed view that TensorIterator could not reorder) element by element.
 // A strided run of a kernel with an explicit vector loop (cpu_vector_runs.h): its operands gathered
 // into contiguous buffers and its outputs scattered back, so that every layout computes the vector
 // loop's bits.
@@ -185,6 +182,10 @@ void buffered_run(char** data, const int64_t* strides, int64_t n) {
   }
 }
 
+// TensorIterator's inner loop for one kernel: operand k at data[k], stepping strides[k] bytes, for n
+// elements. A run contiguous in every operand goes to the kernel's vector loop (run); any other (the
+// columns of a transposed view that TensorIterator could not reorder) element by element, or
+// through buffers where the kernel has an explicit vector loop.
 template <typename Kernel>
 void loop(char** data, const int64_t* strides, int64_t n) {
   bool contiguous = true;

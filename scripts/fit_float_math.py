@@ -19,7 +19,7 @@ exp: exp(r) on the Cody-Waite range |r| <= ln2 / 2, evaluated in float32 Horner 
 polynomial as 2^v on |v| <= 1/2 (coefficients scaled by ln2^k), the form GELU's Gaussian kernel uses.
 
 gelu-table: the tables of GELU's float32 forward on AVX-512 (opbench/csrc/cpu_vector_runs.h): on each
-interval of x in (-3.5, 4) that trunc(4x) picks, GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's
+interval of x in (-4, 5.5] that trunc(4x) picks, GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's
 middle c, C0 = GELU(c) and C1 = GELU'(c) exact as float pairs, Q of degree - 2 fitted for least maximum
 relative error of the whole; then the kernel's float32 arithmetic (emulated: FMA in float64, one
 rounding to float32) against float64 GELU on every interval, in ulps, and the table as C++.
@@ -27,6 +27,7 @@ rounding to float32) against float64 GELU on every interval, in ulps, and the ta
 
 import math
 import sys
+import textwrap
 
 import numpy as np
 from scipy.special import erfc, erfcx
@@ -112,9 +113,12 @@ def exp(degree: int = 6) -> None:
     print(f"as 2^v, coefficients times ln2^k: max relative error {error.max() / FLOAT_EPS:.2f} * 2^-24")
 
 
-# gelu-table: trunc(4x) = j in [J_FIRST, J_LAST] for x in (-3.5, 4); the table lane is j + TABLE_OFFSET.
-J_FIRST, J_LAST, TABLE_LANES = -13, 15, 32
-TABLE_OFFSET = 15  # the kernel's index is j + 15, in [2, 30]
+# gelu-table: j = trunc(4x) clamped to [J_FIRST, J_LAST] for x in (TABLE_LOW, TABLE_END]; the table lane
+# is j mod 32, every lane of two registers. The first interval is (TABLE_LOW, -3.75] (two values of
+# trunc(4x)), the last [4, TABLE_END]: from TABLE_END on GELU(x) rounds to x (x Phi(-x) is below half an
+# ulp of x), which the kernel returns.
+J_FIRST, J_LAST, TABLE_LANES = -15, 16, 32  # the kernel's index is j itself: the permute reads its low 5 bits
+TABLE_LOW, TABLE_END = -4.0, 5.5
 
 
 def gelu64(x):
@@ -129,6 +133,10 @@ def gelu_interval(j: int) -> tuple[float, float, float]:
     """(lower end, upper end, middle) of the x with trunc(4x) = j."""
     if j == 0:
         return -0.25, 0.25, 0.0
+    if j == J_FIRST:
+        return TABLE_LOW, J_FIRST / 4, (TABLE_LOW + J_FIRST / 4) / 2
+    if j == J_LAST:
+        return J_LAST / 4, TABLE_END, (J_LAST / 4 + TABLE_END) / 2
     low, high = (j / 4, (j + 1) / 4) if j > 0 else ((j - 1) / 4, j / 4)
     return low, high, (low + high) / 2
 
@@ -147,8 +155,7 @@ def gelu_table_kernel(x, row):
     p_lo = fma32(c1, t, -p)
     s = (c0 + p).astype(np.float32)
     s_lo = (p - (s - c0).astype(np.float32)).astype(np.float32)  # Fast2Sum: |C0| >= |C1 t| on every interval
-    lo = fma32(c1_lo, t, (c0_lo + p_lo).astype(np.float32))
-    lo = fma32((t * t).astype(np.float32), q, lo)
+    lo = fma32(fma32(q, t, c1_lo), t, (c0_lo + p_lo).astype(np.float32))  # (t Q + C1 low) t + C0 low + p_lo
     return np.copysign(np.abs((s + (s_lo + lo).astype(np.float32)).astype(np.float32)), x)
 
 
@@ -173,15 +180,17 @@ def gelu_table(degree: int = 7) -> None:
                 best = (error.max(), q)
             lawson = lawson * (error + 1e-300)
             lawson /= lawson.sum()
+        assert c0 == 0 or abs(c0) >= abs(c1) * (high - low) / 2, f"Fast2Sum of C0 + C1 t needs |C0| >= |C1 t| (j = {j})"
         row = [np.float32(center), *split32(c0), *split32(c1), *map(np.float32, best[1])]
-        rows[:, j + TABLE_OFFSET] = row
+        rows[:, j % TABLE_LANES] = row
         # The interval's ends and a million random float32 inside (and, about 0, every power of 2 down
         # to the smallest normal: the kernel sends subnormals to the double lanes), through the kernel.
         ends = np.array([low, high], np.float32)
         tiny = np.float32(2.0) ** -np.arange(1, 127, dtype=np.float32) if j == 0 else np.zeros(0, np.float32)
         inside = np.random.default_rng(j - J_FIRST).uniform(low, high, 1_000_000).astype(np.float32)
         xs = np.concatenate([inside, ends, np.nextafter(ends, ends[::-1]), tiny, -tiny])
-        xs = xs[(np.trunc(xs.astype(np.float64) * 4) == j) & (xs > -3.5) & (xs < 4)]
+        picked = np.clip(np.trunc(xs.astype(np.float64) * 4), J_FIRST, J_LAST) == j
+        xs = xs[picked & (xs > TABLE_LOW) & (xs <= TABLE_END)]
         exact = gelu64(xs.astype(np.float64))
         ulp = 2.0 ** (np.floor(np.log2(np.abs(exact))) - 23)
         got = gelu_table_kernel(xs, row)
@@ -198,7 +207,8 @@ def gelu_table(degree: int = 7) -> None:
     print(f"alignas(64) constexpr float kGeluTable[{degree + 4}][{TABLE_LANES}] = {{")
     for name, values in zip(names, rows):
         literals = ", ".join(float(v).hex().replace("0000000p", "p") + "f" if v else "0.0f" for v in values)
-        print(f"    {{{literals}}},  // {name}")
+        print(f"    // {name}")
+        print(textwrap.fill(f"{{{literals}}},", 112, initial_indent="    ", subsequent_indent="     "))
     print("};")
 
 

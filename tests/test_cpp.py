@@ -94,11 +94,12 @@ def test_gated_products_stay_within_the_forward_budget_for_any_up(op):
 
 
 def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused):
-    """On AVX-512 cpp computes GELU's float32 forward for x in (-3.5, 4) from one polynomial per interval
-    of width 1/4 (opbench/csrc/cpu_vector_runs.h) and every other x in double: the 2^12 float32 values on
-    each side of every multiple of 1/4 from -4 to 4, where one polynomial hands over to the next or to
-    the double lanes (subnormals among them), are within the forward budget in every instruction set."""
-    ends = torch.arange(-16, 17, dtype=torch.float32) / 4
+    """On AVX-512 cpp computes GELU's float32 forward for x in (-4, 5.5] from one polynomial per interval
+    (opbench/csrc/cpu_vector_runs.h), x itself above, every other x in double: the 2^12 float32 values on
+    each side of every multiple of 1/4 from -5 to 4 and of 5.5, where one polynomial hands over to the
+    next, to x or to the double lanes (subnormals among them), are within the forward budget in every
+    instruction set."""
+    ends = torch.cat([torch.arange(-20, 17, dtype=torch.float32) / 4, torch.tensor([5.5])])
     below, above, xs = ends, ends, [ends]
     for _ in range(1 << 12):
         below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
@@ -118,11 +119,11 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused)
 
 
 def test_gelu_float32_values_depend_on_their_own_input_alone():
-    """A vector of inputs with some outside the tables' range (-3.5, 4) computes those in double and the
+    """A vector of inputs with some outside the tables' range (-4, 5.5] computes those in double and the
     others from the tables: each element's bits are the ones it has among inputs all inside the range
     (sending the whole vector to the double lanes would round some of them otherwise)."""
     gelu = opbench.get("cpp", op="gelu")
-    x = inputs.random_input(1 << 16, torch.float32).clamp(-3.4, 3.9)
+    x = inputs.random_input(1 << 16, torch.float32).clamp(-3.9, 5.4)
     mixed = x.clone()
     outside = torch.zeros_like(x, dtype=torch.bool)
     outside[5::16], outside[7::48], outside[9::96] = True, True, True

@@ -4,22 +4,22 @@
 //
 // Why: in double lanes (activation_cpu.h's compute_type) GELU's accurate float32 forward costs several
 // times the instructions of oneDNN's JIT kernel behind F.gelu (python -m opbench.cpucost), which is off
-// by millions of ulps in the tail. Here x in (-3.5, 4) picks one of 29 intervals of width 1/4 by j =
-// trunc(4x) (one vpermt2ps per coefficient from 32-lane tables, as oneDNN's injector picks its erf
-// polynomial), and GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's middle c: t = x - c is exact
-// (x and c are within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are float pairs, Q has
-// degree 5, fitted for least maximum relative error of the whole (scripts/fit_float_math.py
-// gelu-table, which also runs this arithmetic on every interval). C0 + C1 t is summed exactly (the
-// product's error from an FMA; Fast2Sum, as |C1 t| < |C0| on every interval), the rest (the low parts
-// and t^2 Q, a small fraction of the result) in float, and the result is rounded once: 0.5 ulp plus
-// the rest's rounding. Its sign is x's (GELU(-0) = -0). A lane outside (-3.5, 4), nan or subnormal
-// (where 0.5 x rounds) takes the double lanes' value instead: such lanes are gathered into a list per
-// block and computed together (in N(0, 1) inputs 0.03% of lanes, in the engine's N(0, 9) a fifth).
-// Each element's value depends on its x alone: the same bits in every layout (strided operands pass
-// through buffers, cpu_loops.h), which the tests hold. AVX2 has no two-register permute (a 32-lane
-// lookup is four permutes and three blends) nor compress stores: there the same tables were slower than
-// the double lanes (docs/methodology.md), which the AVX2 and scalar loops keep: other bits, the same
-// budgets.
+// by millions of ulps in the tail. Here x in (-4, 5.5] picks one of 32 intervals by j = trunc(4x) (one
+// vpermt2ps per coefficient from 32-lane tables, as oneDNN's injector picks its erf polynomial), and
+// GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's middle c: t = x - c is exact (x and c are
+// within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are float pairs, Q has degree 5,
+// fitted for least maximum relative error of the whole (scripts/fit_float_math.py gelu-table, which also
+// runs this arithmetic on every interval). C0 + C1 t is summed exactly (the product's error from an FMA;
+// Fast2Sum, as |C1 t| <= |C0| on every interval), the rest (the low parts and t^2 Q, a small fraction of
+// the result) in float, and the result is rounded once: 0.5 ulp plus the rest's rounding. Its sign is
+// x's (GELU(-0) = -0); above 5.5 it is x. A lane at or below -4 (where GELU decays too fast for an
+// interval of this width), nan or subnormal (where 0.5 x rounds) takes the double lanes' value instead:
+// such lanes are listed per block and computed together (in N(0, 1) inputs 0.003% of lanes, in the
+// engine's N(0, 9) 9%). Each element's value depends on its x alone: the same bits in every layout
+// (strided operands pass through buffers, cpu_loops.h), which the tests hold. AVX2 has no two-register
+// permute (a 32-lane lookup is four permutes and three blends) nor compress stores: there the same
+// tables were slower than the double lanes (docs/methodology.md), which the AVX2 and scalar loops keep:
+// other bits, the same budgets.
 #pragma once
 
 #include <stdint.h>
@@ -50,21 +50,15 @@ OPBENCH_HD Floats lookup(const float* table, Lanes lane) {
   return _mm512_permutex2var_ps(_mm512_load_ps(table), lane, _mm512_load_ps(table + 16));
 }
 OPBENCH_HD Lanes truncated(Floats x) { return _mm512_cvttps_epi32(x); }
-OPBENCH_HD Lanes plus(Lanes lane, int value) { return _mm512_add_epi32(lane, _mm512_set1_epi32(value)); }
 // |y| with x's sign bit: ternary-logic 0xd8 takes the second operand's bits where the third's are set.
 OPBENCH_HD Floats with_sign_of(Floats y, Floats x) {
   const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
   return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(y), _mm512_castps_si512(x), sign, 0xd8));
 }
-OPBENCH_HD Mask within(Floats x, float low, float high) {
-  return _mm512_cmp_ps_mask(x, splat(low), _CMP_GT_OQ) & _mm512_cmp_ps_mask(x, splat(high), _CMP_LT_OQ) &
-         static_cast<Mask>(~_mm512_fpclass_ps_mask(x, 0x20));  // 0x20: subnormal
-}
-// The lanes of one vector outside `inside` (x at offset in its block): appended to the block's list
-// (values and offsets from count on) by two compress stores, no branch (a branch per lane costs more
-// than the math); the new count.
-OPBENCH_HD int note_outside(Mask inside, const float* x, int32_t offset, float* values, int32_t* offsets, int count) {
-  const Mask outside = static_cast<Mask>(~inside);
+// The lanes of one vector outside the tables (x at offset in its block, outside their mask): appended
+// to the block's list (values and offsets from count on) by two compress stores, no branch per lane;
+// the new count.
+OPBENCH_HD int note_outside(Mask outside, const float* x, int32_t offset, float* values, int32_t* offsets, int count) {
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   _mm512_mask_compressstoreu_ps(values + count, outside, load(x));
   _mm512_mask_compressstoreu_epi32(offsets + count, outside, _mm512_add_epi32(_mm512_set1_epi32(offset), lanes));
@@ -72,94 +66,104 @@ OPBENCH_HD int note_outside(Mask inside, const float* x, int32_t offset, float* 
 }
 constexpr int kVectorFloats = sizeof(Floats) / sizeof(float);
 
-// GELU's tables, lane j + 15 for the interval of trunc(4x) = j, j in [-13, 15] (lanes 0, 1 and 31 are
-// never used). Rows: the middle c, C0 high and low, C1 high and low, then Q's coefficients from t^0 (C2)
+// GELU's tables, lane j mod 32 for the interval j = trunc(4x) clamped to [-15, 16]: intervals of width 1/4
+// from -3.75 to 4 (the middle one, trunc(4x) = 0, is (-1/4, 1/4)), then (-4, -3.75] and [4, 5.5], where the
+// value decays too fast (below -4) or the polynomial would leave its fit (above 5.5; from there GELU(x)
+// rounds to x). Rows: the middle c, C0 high and low, C1 high and low, then Q's coefficients from t^0 (C2)
 // up.
 // scripts/fit_float_math.py gelu-table 7 prints it.
 alignas(64) constexpr float kGeluTable[11][32] = {
     // middle c
-    {0.0f, 0.0f, -0x1.b00000p+1f, -0x1.900000p+1f, -0x1.700000p+1f, -0x1.500000p+1f,
-     -0x1.300000p+1f, -0x1.100000p+1f, -0x1.e00000p+0f, -0x1.a00000p+0f, -0x1.600000p+0f, -0x1.200000p+0f,
-     -0x1.c00000p-1f, -0x1.400000p-1f, -0x1.800000p-2f, 0.0f, 0x1.800000p-2f, 0x1.400000p-1f,
-     0x1.c00000p-1f, 0x1.200000p+0f, 0x1.600000p+0f, 0x1.a00000p+0f, 0x1.e00000p+0f, 0x1.100000p+1f,
-     0x1.300000p+1f, 0x1.500000p+1f, 0x1.700000p+1f, 0x1.900000p+1f, 0x1.b00000p+1f, 0x1.d00000p+1f,
-     0x1.f00000p+1f, 0.0f},
+    {0.0f, 0x1.800000p-2f, 0x1.400000p-1f, 0x1.c00000p-1f, 0x1.200000p+0f, 0x1.600000p+0f, 0x1.a00000p+0f,
+     0x1.e00000p+0f, 0x1.100000p+1f, 0x1.300000p+1f, 0x1.500000p+1f, 0x1.700000p+1f, 0x1.900000p+1f,
+     0x1.b00000p+1f, 0x1.d00000p+1f, 0x1.f00000p+1f, 0x1.300000p+2f, -0x1.f00000p+1f, -0x1.d00000p+1f,
+     -0x1.b00000p+1f, -0x1.900000p+1f, -0x1.700000p+1f, -0x1.500000p+1f, -0x1.300000p+1f, -0x1.100000p+1f,
+     -0x1.e00000p+0f, -0x1.a00000p+0f, -0x1.600000p+0f, -0x1.200000p+0f, -0x1.c00000p-1f, -0x1.400000p-1f,
+     -0x1.800000p-2f},
     // C0 high
-    {0.0f, 0.0f, -0x1.468978p-10f, -0x1.6c2510p-9f, -0x1.7ca050p-8f, -0x1.74a8eep-7f,
-     -0x1.556eb0p-6f, -0x1.245680p-5f, -0x1.d2e35cp-5f, -0x1.5aa72ap-4f, -0x1.dc462ep-4f, -0x1.2c32d6p-3f,
-     -0x1.55e3e6p-3f, -0x1.547624p-3f, -0x1.0fbddap-3f, 0.0f, 0x1.f04226p-3f, 0x1.d5c4eep-2f,
-     0x1.6a8706p-1f, 0x1.f4f34ap-1f, 0x1.423b9ep+0f, 0x1.8a558ep+0f, 0x1.d168e6p+0f, 0x1.0b6ea6p+1f,
-     0x1.2d5522p+1f, 0x1.4e8b58p+1f, 0x1.6f41b0p+1f, 0x1.8fa4f6p+1f, 0x1.afd72ep+1f, 0x1.cfeed6p+1f,
-     0x1.eff93cp+1f, 0.0f},
+    {0.0f, 0x1.f04226p-3f, 0x1.d5c4eep-2f, 0x1.6a8706p-1f, 0x1.f4f34ap-1f, 0x1.423b9ep+0f, 0x1.8a558ep+0f,
+     0x1.d168e6p+0f, 0x1.0b6ea6p+1f, 0x1.2d5522p+1f, 0x1.4e8b58p+1f, 0x1.6f41b0p+1f, 0x1.8fa4f6p+1f,
+     0x1.afd72ep+1f, 0x1.cfeed6p+1f, 0x1.eff93cp+1f, 0x1.2fffecp+2f, -0x1.b13dacp-13f, -0x1.12978cp-11f,
+     -0x1.468978p-10f, -0x1.6c2510p-9f, -0x1.7ca050p-8f, -0x1.74a8eep-7f, -0x1.556eb0p-6f, -0x1.245680p-5f,
+     -0x1.d2e35cp-5f, -0x1.5aa72ap-4f, -0x1.dc462ep-4f, -0x1.2c32d6p-3f, -0x1.55e3e6p-3f, -0x1.547624p-3f,
+     -0x1.0fbddap-3f},
     // C0 low
-    {0.0f, 0.0f, -0x1.0cfff2p-35f, 0x1.b00a5ep-34f, -0x1.34df0cp-34f, 0x1.ad59a8p-34f,
-     -0x1.f8414ap-34f, 0x1.91a8fap-30f, 0x1.88323ap-31f, -0x1.76c134p-29f, -0x1.29e91ap-29f, 0x1.5ce326p-28f,
-     0x1.25edfcp-28f, 0x1.434408p-28f, -0x1.82dc36p-28f, 0.0f, -0x1.82dc36p-28f, 0x1.434408p-28f,
-     0x1.497b7ep-26f, 0x1.5738cap-26f, -0x1.d29e92p-25f, -0x1.576c14p-25f, -0x1.b9df38p-25f, 0x1.91a8f8p-30f,
-     0x1.3f81f0p-24f, -0x1.db94aap-24f, -0x1.4134e0p-26f, 0x1.786c02p-24f, 0x1.a1de60p-24f, 0x1.0e86e8p-24f,
-     -0x1.ed5844p-24f, 0.0f},
+    {0.0f, -0x1.82dc36p-28f, 0x1.434408p-28f, 0x1.497b7ep-26f, 0x1.5738cap-26f, -0x1.d29e92p-25f,
+     -0x1.576c14p-25f, -0x1.b9df38p-25f, 0x1.91a8f8p-30f, 0x1.3f81f0p-24f, -0x1.db94aap-24f, -0x1.4134e0p-26f,
+     0x1.786c02p-24f, 0x1.a1de60p-24f, 0x1.0e86e8p-24f, -0x1.ed5844p-24f, -0x1.0d9c8cp-24f, 0x1.ef101ep-38f,
+     0x1.b9be30p-38f, -0x1.0cfff2p-35f, 0x1.b00a5ep-34f, -0x1.34df0cp-34f, 0x1.ad59a8p-34f, -0x1.f8414ap-34f,
+     0x1.91a8fap-30f, 0x1.88323ap-31f, -0x1.76c134p-29f, -0x1.29e91ap-29f, 0x1.5ce326p-28f, 0x1.25edfcp-28f,
+     0x1.434408p-28f, -0x1.82dc36p-28f},
     // C1 high
-    {0.0f, 0.0f, -0x1.107234p-8f, -0x1.185900p-7f, -0x1.0c4774p-6f, -0x1.dc423ep-6f,
-     -0x1.86a028p-5f, -0x1.265aa4p-4f, -0x1.93c66cp-4f, -0x1.efcb36p-4f, -0x1.0752eep-3f, -0x1.baa428p-4f,
-     -0x1.8329dcp-5f, 0x1.f2c4f0p-5f, 0x1.b70f42p-3f, 0x1.000000p-1f, 0x1.923c30p-1f, 0x1.e0d3b0p-1f,
-     0x1.0c194ep+0f, 0x1.1baa42p+0f, 0x1.20ea5ep+0f, 0x1.1efcb4p+0f, 0x1.193c66p+0f, 0x1.1265aap+0f,
-     0x1.0c3502p+0f, 0x1.077108p+0f, 0x1.04311ep+0f, 0x1.0230b2p+0f, 0x1.011072p+0f, 0x1.007b58p+0f,
-     0x1.00341ap+0f, 0.0f},
+    {0x1.000000p-1f, 0x1.923c30p-1f, 0x1.e0d3b0p-1f, 0x1.0c194ep+0f, 0x1.1baa42p+0f, 0x1.20ea5ep+0f,
+     0x1.1efcb4p+0f, 0x1.193c66p+0f, 0x1.1265aap+0f, 0x1.0c3502p+0f, 0x1.077108p+0f, 0x1.04311ep+0f,
+     0x1.0230b2p+0f, 0x1.011072p+0f, 0x1.007b58p+0f, 0x1.00341ap+0f, 0x1.000180p+0f, -0x1.a0d580p-11f,
+     -0x1.ed62c0p-10f, -0x1.107234p-8f, -0x1.185900p-7f, -0x1.0c4774p-6f, -0x1.dc423ep-6f, -0x1.86a028p-5f,
+     -0x1.265aa4p-4f, -0x1.93c66cp-4f, -0x1.efcb36p-4f, -0x1.0752eep-3f, -0x1.baa428p-4f, -0x1.8329dcp-5f,
+     0x1.f2c4f0p-5f, 0x1.b70f42p-3f},
     // C1 low
-    {0.0f, 0.0f, -0x1.68e412p-34f, 0x1.e4c158p-32f, -0x1.aa8718p-31f, -0x1.41dab6p-31f,
-     0x1.055b6ap-30f, -0x1.f873aep-30f, -0x1.fafb98p-29f, 0x1.1db57cp-33f, 0x1.083158p-29f, -0x1.9f6fd6p-30f,
-     0x1.5978a2p-32f, 0x1.0865c2p-30f, 0x1.4afe92p-29f, 0.0f, -0x1.295fd2p-26f, 0x1.ef79a4p-26f,
-     0x1.bd4d0ep-25f, 0x1.0cfb7ep-25f, -0x1.21062cp-26f, -0x1.411db6p-25f, 0x1.9fafbap-25f, 0x1.1f873cp-26f,
-     -0x1.882adcp-25f, 0x1.f5076ap-25f, -0x1.65578ep-27f, -0x1.e4c150p-32f, 0x1.a2d1c8p-27f, 0x1.606f40p-25f,
-     0x1.602404p-25f, 0.0f},
+    {0.0f, -0x1.295fd2p-26f, 0x1.ef79a4p-26f, 0x1.bd4d0ep-25f, 0x1.0cfb7ep-25f, -0x1.21062cp-26f,
+     -0x1.411db6p-25f, 0x1.9fafbap-25f, 0x1.1f873cp-26f, -0x1.882adcp-25f, 0x1.f5076ap-25f, -0x1.65578ep-27f,
+     -0x1.e4c150p-32f, 0x1.a2d1c8p-27f, 0x1.606f40p-25f, 0x1.602404p-25f, -0x1.038a3cp-26f, -0x1.2025f4p-36f,
+     -0x1.bcfd14p-35f, -0x1.68e412p-34f, 0x1.e4c158p-32f, -0x1.aa8718p-31f, -0x1.41dab6p-31f, 0x1.055b6ap-30f,
+     -0x1.f873aep-30f, -0x1.fafb98p-29f, 0x1.1db57cp-33f, 0x1.083158p-29f, -0x1.9f6fd6p-30f, 0x1.5978a2p-32f,
+     0x1.0865c2p-30f, 0x1.4afe92p-29f},
     // C2
-    {0.0f, 0.0f, -0x1.9cadaap-8f, -0x1.808726p-7f, -0x1.486718p-6f, -0x1.fdc818p-6f,
-     -0x1.627c90p-5f, -0x1.ade49ep-5f, -0x1.ab0674p-5f, -0x1.178e72p-5f, 0x1.15c830p-7f, 0x1.3ea998p-4f,
-     0x1.57e0a6p-3f, 0x1.0e6796p-2f, 0x1.62018cp-2f, 0x1.988452p-2f, 0x1.62018cp-2f, 0x1.0e6796p-2f,
-     0x1.57e0a6p-3f, 0x1.3ea998p-4f, 0x1.15c830p-7f, -0x1.178e72p-5f, -0x1.ab0674p-5f, -0x1.ade49ep-5f,
-     -0x1.627c90p-5f, -0x1.fdc818p-6f, -0x1.486718p-6f, -0x1.808726p-7f, -0x1.9cadaap-8f, -0x1.982d72p-9f,
-     -0x1.757e6ep-10f, 0.0f},
+    {0x1.988452p-2f, 0x1.62018cp-2f, 0x1.0e6796p-2f, 0x1.57e0a6p-3f, 0x1.3ea998p-4f, 0x1.15c830p-7f,
+     -0x1.178e72p-5f, -0x1.ab0674p-5f, -0x1.ade49ep-5f, -0x1.627c90p-5f, -0x1.fdc818p-6f, -0x1.486718p-6f,
+     -0x1.808726p-7f, -0x1.9cadaap-8f, -0x1.982d72p-9f, -0x1.757e6ep-10f, -0x1.b2a78ap-15f, -0x1.757e6ep-10f,
+     -0x1.982d72p-9f, -0x1.9cadaap-8f, -0x1.808726p-7f, -0x1.486718p-6f, -0x1.fdc818p-6f, -0x1.627c90p-5f,
+     -0x1.ade49ep-5f, -0x1.ab0674p-5f, -0x1.178e72p-5f, 0x1.15c830p-7f, 0x1.3ea998p-4f, 0x1.57e0a6p-3f,
+     0x1.0e6796p-2f, 0x1.62018cp-2f},
     // C3
-    {0.0f, 0.0f, -0x1.6d629ap-8f, -0x1.2963e4p-7f, -0x1.ac8540p-7f, -0x1.07a522p-6f,
-     -0x1.f9ddb4p-7f, -0x1.f35114p-8f, 0x1.552e10p-7f, 0x1.4151c6p-5f, 0x1.32ec9ep-4f, 0x1.bcf0e2p-4f,
-     0x1.06ce1cp-3f, 0x1.f95e2ep-4f, 0x1.6f6490p-4f, 0x1.964f62p-25f, -0x1.6f6490p-4f, -0x1.f95e2ep-4f,
-     -0x1.06ce1ep-3f, -0x1.bcf0e2p-4f, -0x1.32ec9ep-4f, -0x1.4151c6p-5f, -0x1.552e10p-7f, 0x1.f35118p-8f,
-     0x1.f9ddb6p-7f, 0x1.07a522p-6f, 0x1.ac8540p-7f, 0x1.2963e4p-7f, 0x1.6d629ap-8f, 0x1.94abccp-9f,
-     0x1.984c7ap-10f, 0.0f},
+    {0x1.964f62p-25f, -0x1.6f6490p-4f, -0x1.f95e2ep-4f, -0x1.06ce1ep-3f, -0x1.bcf0e2p-4f, -0x1.32ec9ep-4f,
+     -0x1.4151c6p-5f, -0x1.552e10p-7f, 0x1.f35118p-8f, 0x1.f9ddb6p-7f, 0x1.07a522p-6f, 0x1.ac8540p-7f,
+     0x1.2963e4p-7f, 0x1.6d629ap-8f, 0x1.94abccp-9f, 0x1.984c7ap-10f, 0x1.363a7ap-14f, -0x1.984c7cp-10f,
+     -0x1.94abcep-9f, -0x1.6d629ap-8f, -0x1.2963e4p-7f, -0x1.ac8540p-7f, -0x1.07a522p-6f, -0x1.f9ddb4p-7f,
+     -0x1.f35114p-8f, 0x1.552e10p-7f, 0x1.4151c6p-5f, 0x1.32ec9ep-4f, 0x1.bcf0e2p-4f, 0x1.06ce1cp-3f,
+     0x1.f95e2ep-4f, 0x1.6f6490p-4f},
     // C4
-    {0.0f, 0.0f, -0x1.8b9a12p-9f, -0x1.ffceb2p-9f, -0x1.f94e88p-9f, -0x1.c32cbcp-10f,
-     0x1.dc2d1cp-9f, 0x1.9b30f2p-7f, 0x1.8364dcp-6f, 0x1.1127b4p-5f, 0x1.2b7838p-5f, 0x1.d72cb0p-6f,
-     0x1.1f3144p-7f, -0x1.3db72ep-6f, -0x1.814590p-5f, -0x1.105426p-4f, -0x1.814594p-5f, -0x1.3db72ep-6f,
-     0x1.1f3150p-7f, 0x1.d72cb4p-6f, 0x1.2b783ap-5f, 0x1.1127b6p-5f, 0x1.8364e0p-6f, 0x1.9b30fcp-7f,
-     0x1.dc2d36p-9f, -0x1.c32caap-10f, -0x1.f94e8ap-9f, -0x1.ffcec0p-9f, -0x1.8b9a1ep-9f, -0x1.029578p-9f,
-     -0x1.296278p-10f, 0.0f},
+    {-0x1.105426p-4f, -0x1.814594p-5f, -0x1.3db72ep-6f, 0x1.1f3150p-7f, 0x1.d72cb4p-6f, 0x1.2b783ap-5f,
+     0x1.1127b6p-5f, 0x1.8364e0p-6f, 0x1.9b30fcp-7f, 0x1.dc2d36p-9f, -0x1.c32caap-10f, -0x1.f94e8ap-9f,
+     -0x1.ffcec0p-9f, -0x1.8b9a1ep-9f, -0x1.029578p-9f, -0x1.296278p-10f, -0x1.3315dap-14f, -0x1.296270p-10f,
+     -0x1.029570p-9f, -0x1.8b9a12p-9f, -0x1.ffceb2p-9f, -0x1.f94e88p-9f, -0x1.c32cbcp-10f, 0x1.dc2d1cp-9f,
+     0x1.9b30f2p-7f, 0x1.8364dcp-6f, 0x1.1127b4p-5f, 0x1.2b7838p-5f, 0x1.d72cb0p-6f, 0x1.1f3144p-7f,
+     -0x1.3db72ep-6f, -0x1.814590p-5f},
     // C5
-    {0.0f, 0.0f, -0x1.bbef44p-11f, -0x1.eaa2a6p-12f, 0x1.71ce52p-11f, 0x1.785c20p-9f,
-     0x1.791954p-8f, 0x1.111a00p-7f, 0x1.24bdf8p-7f, 0x1.812fc2p-8f, -0x1.6a0e38p-10f, -0x1.71b232p-7f,
-     -0x1.4a5a8cp-6f, -0x1.840020p-6f, -0x1.399f62p-6f, -0x1.3e7ab0p-19f, 0x1.399ec6p-6f, 0x1.840060p-6f,
-     0x1.4a5b72p-6f, 0x1.71b448p-7f, 0x1.6a192cp-10f, -0x1.812f6ap-8f, -0x1.24becap-7f, -0x1.111b34p-7f,
-     -0x1.791b48p-8f, -0x1.785deap-9f, -0x1.71cdb0p-11f, 0x1.eaac1ep-12f, 0x1.bbf46cp-11f, 0x1.987262p-11f,
-     0x1.2236c4p-11f, 0.0f},
+    {-0x1.3e7ab0p-19f, 0x1.399ec6p-6f, 0x1.840060p-6f, 0x1.4a5b72p-6f, 0x1.71b448p-7f, 0x1.6a192cp-10f,
+     -0x1.812f6ap-8f, -0x1.24becap-7f, -0x1.111b34p-7f, -0x1.791b48p-8f, -0x1.785deap-9f, -0x1.71cdb0p-11f,
+     0x1.eaac1ep-12f, 0x1.bbf46cp-11f, 0x1.987262p-11f, 0x1.2236c4p-11f, 0x1.cedc3cp-15f, -0x1.22351cp-11f,
+     -0x1.986ecep-11f, -0x1.bbef44p-11f, -0x1.eaa2a6p-12f, 0x1.71ce52p-11f, 0x1.785c20p-9f, 0x1.791954p-8f,
+     0x1.111a00p-7f, 0x1.24bdf8p-7f, 0x1.812fc2p-8f, -0x1.6a0e38p-10f, -0x1.71b232p-7f, -0x1.4a5a8cp-6f,
+     -0x1.840020p-6f, -0x1.399f62p-6f},
     // C6
-    {0.0f, 0.0f, 0x1.1a87cep-14f, 0x1.f9ffeep-12f, 0x1.22f35ep-10f, 0x1.ca344cp-10f,
-     0x1.024af2p-9f, 0x1.49897ap-10f, -0x1.6284f6p-11f, -0x1.c7e0ccp-9f, -0x1.89de44p-8f, -0x1.b8d2fcp-8f,
-     -0x1.2a81bap-8f, 0x1.c65014p-13f, 0x1.781146p-8f, 0x1.42a494p-7f, 0x1.78170ep-8f, 0x1.c6514ep-13f,
-     -0x1.2a8550p-8f, -0x1.b8d584p-8f, -0x1.89df96p-8f, -0x1.c7e20ep-9f, -0x1.629890p-11f, 0x1.497e36p-10f,
-     0x1.0246c0p-9f, 0x1.ca3160p-10f, 0x1.22f40cp-10f, 0x1.fa11c0p-12f, 0x1.1ace7ap-14f, -0x1.fe8808p-14f,
-     -0x1.4e24e6p-13f, 0.0f},
+    {0x1.42a494p-7f, 0x1.78170ep-8f, 0x1.c6514ep-13f, -0x1.2a8550p-8f, -0x1.b8d584p-8f, -0x1.89df96p-8f,
+     -0x1.c7e20ep-9f, -0x1.629890p-11f, 0x1.497e36p-10f, 0x1.0246c0p-9f, 0x1.ca3160p-10f, 0x1.22f40cp-10f,
+     0x1.fa11c0p-12f, 0x1.1ace7ap-14f, -0x1.fe8808p-14f, -0x1.4e24e6p-13f, -0x1.26831ep-15f, -0x1.4e2f16p-13f,
+     -0x1.feb6b4p-14f, 0x1.1a87cep-14f, 0x1.f9ffeep-12f, 0x1.22f35ep-10f, 0x1.ca344cp-10f, 0x1.024af2p-9f,
+     0x1.49897ap-10f, -0x1.6284f6p-11f, -0x1.c7e0ccp-9f, -0x1.89de44p-8f, -0x1.b8d2fcp-8f, -0x1.2a81bap-8f,
+     0x1.c65014p-13f, 0x1.781146p-8f},
     // C7
-    {0.0f, 0.0f, 0x1.5cd5e8p-13f, 0x1.3fdb5ap-12f, 0x1.9ad10cp-12f, 0x1.380dd8p-12f,
-     -0x1.786c96p-14f, -0x1.881804p-11f, -0x1.74d8a2p-10f, -0x1.b4b018p-10f, -0x1.1a3d9cp-10f, 0x1.7aa38ap-12f,
-     0x1.11fe9ep-9f, 0x1.a094ecp-9f, 0x1.77b87ap-9f, 0x1.c1c330p-16f, -0x1.76e770p-9f, -0x1.a0e88cp-9f,
-     -0x1.132cdap-9f, -0x1.8593d0p-12f, 0x1.1870f4p-10f, 0x1.b4751ap-10f, 0x1.75ec36p-10f, 0x1.8b4538p-11f,
-     0x1.8d1394p-14f, -0x1.35b21ep-12f, -0x1.9b0828p-12f, -0x1.416d12p-12f, -0x1.60414ep-13f, -0x1.d7d91cp-15f,
-     0x1.51b460p-18f, 0.0f},
+    {0x1.c1c330p-16f, -0x1.76e770p-9f, -0x1.a0e88cp-9f, -0x1.132cdap-9f, -0x1.8593d0p-12f, 0x1.1870f4p-10f,
+     0x1.b4751ap-10f, 0x1.75ec36p-10f, 0x1.8b4538p-11f, 0x1.8d1394p-14f, -0x1.35b21ep-12f, -0x1.9b0828p-12f,
+     -0x1.416d12p-12f, -0x1.60414ep-13f, -0x1.d7d91cp-15f, 0x1.51b460p-18f, 0x1.ce28e8p-17f, -0x1.74de86p-18f,
+     0x1.ce5a3ap-15f, 0x1.5cd5e8p-13f, 0x1.3fdb5ap-12f, 0x1.9ad10cp-12f, 0x1.380dd8p-12f, -0x1.786c96p-14f,
+     -0x1.881804p-11f, -0x1.74d8a2p-10f, -0x1.b4b018p-10f, -0x1.1a3d9cp-10f, 0x1.7aa38ap-12f, 0x1.11fe9ep-9f,
+     0x1.a094ecp-9f, 0x1.77b87ap-9f},
 };
 constexpr int kGeluTableRows = sizeof kGeluTable / sizeof kGeluTable[0];
-constexpr float kGeluTableLow = -3.5f, kGeluTableHigh = 4.0f;
+constexpr float kGeluTableLow = -4.0f, kGeluTableEnd = 5.5f;
 
+// The lanes the tables compute: x above the tables' lowest interval (not nan) and not subnormal (where
+// 0.5 x rounds, and a tie would round to even where GELU's value, just above it, rounds away).
+OPBENCH_HD Mask in_tables(Floats x) {
+  return _mm512_cmp_ps_mask(x, splat(kGeluTableLow), _CMP_GT_OQ) &
+         static_cast<Mask>(~_mm512_fpclass_ps_mask(x, 0x20));  // 0x20: subnormal
+}
 OPBENCH_HD Floats gelu_from_table(Floats x) {
-  const Lanes lane = plus(truncated(x * splat(4.0f)), 15);
+  // The lane is j mod 32 (the permute reads the index's low 5 bits): j below -15 is outside the tables
+  // (the lane's value is replaced), above 16 it is the last interval's.
+  const Lanes lane = _mm512_min_epi32(truncated(x * splat(4.0f)), _mm512_set1_epi32(16));
   const auto row = [&](int k) { return lookup(kGeluTable[k], lane); };
   const Floats t = x - row(0);
   Floats q = row(kGeluTableRows - 1);
@@ -171,8 +175,9 @@ OPBENCH_HD Floats gelu_from_table(Floats x) {
   const Floats p_lo = multiply_add(c1, t, -p);  // C1 t - p, exactly
   const Floats s = c0 + p;
   const Floats s_lo = p - (s - c0);  // C0 + p - s, exactly
-  const Floats lo = multiply_add(t * t, q, multiply_add(row(4), t, row(2) + p_lo));
-  return with_sign_of(s + (s_lo + lo), x);
+  const Floats lo = multiply_add(multiply_add(q, t, row(4)), t, row(2) + p_lo);  // (t Q + C1 low) t + C0 low + p_lo
+  const Floats y = with_sign_of(s + (s_lo + lo), x);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, splat(kGeluTableEnd), _CMP_GT_OQ), y, x);  // +inf too
 }
 
 template <>
@@ -184,23 +189,37 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
   static constexpr int64_t kBlock = 16 * kVectorFloats;
 
   // n elements, n a multiple of kVectorFloats, a block at a time: the tables' values of every vector
-  // (the vector loop, no calls) while the lanes outside the tables are listed (note_outside); the
-  // double lanes' loop over the list, its values written back in place. The tails cost the
-  // double lanes' math per element outside, not per vector that has one.
+  // (the vector loop, no calls), each vector's mask of lanes outside the tables kept; then, only if the
+  // block has any, those lanes listed (note_outside, compress stores being costly enough to keep out of
+  // the loop where no lane needs them), the double lanes' loop over the list, its values written back in
+  // place. The tails cost the double lanes' math per element outside, not per vector that has one.
   static OPBENCH_HD void vectors(float* __restrict y, const float* __restrict x, int64_t n) {
+    constexpr int kBlockVectors = kBlock / kVectorFloats;
     float outside_x[kBlock], outside_y[kBlock];
     int32_t offsets[kBlock];
+    Mask outside[kBlockVectors];
     for (int64_t start = 0; start < n; start += kBlock) {
       const int64_t length = n - start < kBlock ? n - start : kBlock;
-      int count = 0;
-      for (int64_t i = 0; i < length; i += kVectorFloats) {
-        const Floats v = load(x + start + i);
-        count = note_outside(within(v, kGeluTableLow, kGeluTableHigh), x + start + i, int32_t(i), outside_x, offsets,
-                             count);
-        store(y + start + i, gelu_from_table(v));
+      const int vectors = int(length / kVectorFloats);
+      Mask any = 0;
+      for (int i = 0; i < vectors; ++i) {
+        const Floats v = load(x + start + i * kVectorFloats);
+        outside[i] = static_cast<Mask>(~in_tables(v));
+        any |= outside[i];
+        store(y + start + i * kVectorFloats, gelu_from_table(v));
       }
-      if (count != 0) {
-        InDouble::span(outside_y, outside_x, nullptr, count);
+      if (any != 0) {
+        int count = 0;
+        for (int i = 0; i < vectors; ++i) {
+          count = note_outside(outside[i], x + start + i * kVectorFloats, i * kVectorFloats, outside_x, offsets, count);
+        }
+        // The list padded to whole vectors (with zeros: any x would do), so that the double lanes' loop
+        // has no scalar remainder, which had cost more than the vectors of a block's list.
+        const int padded = (count + kVectorFloats - 1) / kVectorFloats * kVectorFloats;
+        for (int k = count; k < padded; ++k) {
+          outside_x[k] = 0.0f;
+        }
+        InDouble::span(outside_y, outside_x, nullptr, padded);
         for (int k = 0; k < count; ++k) {
           y[start + offsets[k]] = outside_y[k];
         }

@@ -22,7 +22,8 @@ gelu-table: the tables of GELU's float32 forward on AVX-512 (opbench/csrc/cpu_ve
 interval of x in (-4, 5.5] that trunc(4x) picks, GELU(c + t) = C0 + C1 t + t^2 Q(t) about the interval's
 middle c, C0 = GELU(c) and C1 = GELU'(c) exact as float pairs, Q of degree - 2 fitted for least maximum
 relative error of the whole; then the kernel's float32 arithmetic (emulated: FMA in float64, one
-rounding to float32) against float64 GELU on every interval, in ulps, and the table as C++.
+rounding to float32) against float64 GELU on every interval, in ulps, the bound that gives GeGLU's
+products (GELU(gate) * up rounded once), and the table as C++.
 """
 
 import math
@@ -147,7 +148,8 @@ def split32(value: float) -> tuple[np.float32, np.float32]:
 
 
 def gelu_table_kernel(x, row):
-    """The kernel's float32 arithmetic on x (float32 array) with one interval's table row."""
+    """The kernel's float32 arithmetic on x (float32 array) with one interval's table row: (hi, lo), hi the
+    rounded value, lo the rest of the unrounded one (GeGLU multiplies both by up)."""
     center, c0, c0_lo, c1, c1_lo, *q_coefficients = row
     t = (x - center).astype(np.float32)  # exact: x and the middle are within a factor 2 (Sterbenz)
     q = horner32(q_coefficients, t)
@@ -155,13 +157,18 @@ def gelu_table_kernel(x, row):
     p_lo = fma32(c1, t, -p)
     s = (c0 + p).astype(np.float32)
     s_lo = (p - (s - c0).astype(np.float32)).astype(np.float32)  # Fast2Sum: |C0| >= |C1 t| on every interval
-    lo = fma32(fma32(q, t, c1_lo), t, (c0_lo + p_lo).astype(np.float32))  # (t Q + C1 low) t + C0 low + p_lo
-    return np.copysign(np.abs((s + (s_lo + lo).astype(np.float32)).astype(np.float32)), x)
+    t2 = (t * t).astype(np.float32)
+    t2_lo = fma32(t, t, -t2)
+    low_parts = fma32(c1_lo, t, (c0_lo + p_lo).astype(np.float32))
+    rest = (s_lo + fma32(t2, q, fma32(t2_lo, q, low_parts))).astype(np.float32)
+    hi = (s + rest).astype(np.float32)
+    lo = (rest - (hi - s).astype(np.float32)).astype(np.float32)
+    return np.copysign(np.abs(hi), x), lo
 
 
 def gelu_table(degree: int = 7) -> None:
     rows = np.zeros((degree + 4, TABLE_LANES), np.float32)
-    worst, misrounded, samples = 0.0, 0, 0
+    worst, worst_product, misrounded, samples = 0.0, 0.0, 0, 0
     for j in range(J_FIRST, J_LAST + 1):
         low, high, center = gelu_interval(j)
         x = center + (high - low) / 2 * np.cos(np.linspace(0, math.pi, 4001))  # Chebyshev nodes
@@ -193,9 +200,14 @@ def gelu_table(degree: int = 7) -> None:
         xs = xs[picked & (xs > TABLE_LOW) & (xs <= TABLE_END)]
         exact = gelu64(xs.astype(np.float64))
         ulp = 2.0 ** (np.floor(np.log2(np.abs(exact))) - 23)
-        got = gelu_table_kernel(xs, row)
+        got, got_lo = gelu_table_kernel(xs, row)
         errors = np.abs(got.astype(np.float64) - exact) / ulp
         worst = max(worst, errors.max())
+        # GeGLU rounds (hi + lo) up once: the pair's error, relative, in ulps of a product whose
+        # significand may be up to 2 / (the value's) times larger, plus 0.5.
+        pair_errors = np.abs(got.astype(np.float64) + got_lo - exact) / ulp
+        significand = np.abs(exact) / 2.0 ** np.floor(np.log2(np.abs(exact)))
+        worst_product = max(worst_product, 0.5 + (pair_errors * 2 / significand).max())
         misrounded += int((got != exact.astype(np.float32)).sum())
         samples += len(xs)
         print(
@@ -203,6 +215,7 @@ def gelu_table(degree: int = 7) -> None:
             f"kernel {errors.max():.3f} ulp at x = {xs[errors.argmax()]:.6g}"
         )
     print(f"largest error of the float32 kernel: {worst:.3f} ulp; not correctly rounded: {misrounded / samples:.2%}")
+    print(f"bound on GeGLU's products, GELU(gate) * up rounded once: {worst_product:.3f} ulp")
     names = ["middle c", "C0 high", "C0 low", "C1 high", "C1 low"] + [f"C{k}" for k in range(2, degree + 1)]
     print(f"alignas(64) constexpr float kGeluTable[{degree + 4}][{TABLE_LANES}] = {{")
     for name, values in zip(names, rows):

@@ -118,6 +118,38 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused)
         torch.ops.opbench.set_cpu_isa(selected)
 
 
+def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_accurate():
+    """GeGLU's float32 forward on AVX-512 multiplies the tables' GELU(gate), as a pair, by up and rounds
+    once: the pair's error, relative, can take twice as many ulps in a product whose significand is
+    larger than GELU's. Gates at every end of the tables' intervals and about -1/4 (the interval around
+    0, where t^2 Q cancels against t / 2: the largest error), each with an up that puts the product just
+    below a power of 2, are within the forward budget in every instruction set."""
+    generator = torch.Generator().manual_seed(3)
+    ends = torch.cat([torch.arange(-16, 17, dtype=torch.float32) / 4, torch.tensor([5.5])])
+    below, above, gates = ends, ends, [ends]
+    for _ in range(1 << 10):
+        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
+        gates += [below, above]
+    gates.append(torch.empty(1 << 18).uniform_(-0.25, -0.2, generator=generator))
+    gate = torch.cat(gates)
+    spec = opbench.get_op("geglu")
+    act = spec.function(gate.double(), torch.ones_like(gate, dtype=torch.float64))
+    gate, act = gate[act.abs() > 1e-30], act[act.abs() > 1e-30]
+    power = torch.exp2(torch.randint(-20, 20, gate.shape, generator=generator).double())
+    up = ((2 - 2.0**-12 * torch.rand(gate.shape, generator=generator, dtype=torch.float64)) * power / act.abs()).float()
+    reference = spec.function(gate.double(), up.double())
+    budget = tolerance.ulp_budget("geglu", "float32", "fwd").ulp
+    selected = torch.ops.opbench.cpu_isa()
+    try:
+        for isa in torch.ops.opbench.cpu_isas():
+            torch.ops.opbench.set_cpu_isa(isa)
+            errors = accuracy.ulp_error(opbench.get("cpp", op="geglu")(gate, up), reference, torch.float32)
+            worst = int(errors.argmax())
+            assert float(errors[worst]) <= budget, (isa, float(errors[worst]), gate[worst], up[worst])
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
+
+
 def test_gelu_float32_values_depend_on_their_own_input_alone():
     """A vector of inputs with some outside the tables' range (-4, 5.5] computes those in double and the
     others from the tables: each element's bits are the ones it has among inputs all inside the range
@@ -203,9 +235,9 @@ ISA_LAYOUTS = {
     "rows of 5": lambda x: x[: x.numel() // 10 * 10].view(-1, 10)[:, :5],
 }
 BITS = {torch.float64: torch.int64, torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
-# Values an instruction set computes with other math, each within the budgets: GELU's float32 forward from
-# AVX-512's tables (csrc/cpu_vector_runs.h; the tests above hold both forms to the budget).
-OTHER_MATH = {("gelu", torch.float32)}
+# Values an instruction set computes with other math, each within the budgets: GELU's and GeGLU's float32
+# forwards from AVX-512's tables (csrc/cpu_vector_runs.h; the tests above hold both forms to the budget).
+OTHER_MATH = {("gelu", torch.float32), ("geglu", torch.float32)}
 
 
 def _values_and_gradients(op: str, dtype: torch.dtype, layout: str) -> list[torch.Tensor]:

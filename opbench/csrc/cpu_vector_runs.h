@@ -1,6 +1,6 @@
 // Explicit vector loops that replace the compiled loop over a functor's math (activation_cpu.h) for one
 // kernel on one instruction set (VectorRun<Kernel>::kDefined), included by cpu_loops.h under its target:
-// GELU's float32 forward on AVX-512 from per-interval polynomials in float lanes.
+// GELU's and GeGLU's float32 forwards on AVX-512 from per-interval polynomials in float lanes.
 //
 // Why: in double lanes (activation_cpu.h's compute_type) GELU's accurate float32 forward costs several
 // times the instructions of oneDNN's JIT kernel behind F.gelu (python -m opbench.cpucost), which is off
@@ -10,16 +10,17 @@
 // within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are float pairs, Q has degree 5,
 // fitted for least maximum relative error of the whole (scripts/fit_float_math.py gelu-table, which also
 // runs this arithmetic on every interval). C0 + C1 t is summed exactly (the product's error from an FMA;
-// Fast2Sum, as |C1 t| <= |C0| on every interval), the rest (the low parts and t^2 Q, a small fraction of
-// the result) in float, and the result is rounded once: 0.5 ulp plus the rest's rounding. Its sign is
-// x's (GELU(-0) = -0); above 5.5 it is x. A lane at or below -4 (where GELU decays too fast for an
-// interval of this width), nan or subnormal (where 0.5 x rounds) takes the double lanes' value instead:
-// such lanes are listed per block and computed together (in N(0, 1) inputs 0.003% of lanes, in the
-// engine's N(0, 9) 9%). Each element's value depends on its x alone: the same bits in every layout
-// (strided operands pass through buffers, cpu_loops.h), which the tests hold. AVX2 has no two-register
-// permute (a 32-lane lookup is four permutes and three blends) nor compress stores: there the same
-// tables were slower than the double lanes (docs/methodology.md), which the AVX2 and scalar loops keep:
-// other bits, the same budgets.
+// Fast2Sum, as |C1 t| <= |C0| on every interval), t^2 Q rounded once (t^2 as a pair), the low parts in
+// float, and the result is rounded once: 0.5 ulp plus the rest's rounding. Its sign is x's (GELU(-0) =
+// -0); above 5.5 it is x. GeGLU's forward takes the value as a pair and multiplies it by up before its
+// one rounding. A lane at or below -4 (where GELU decays too fast for an interval of this width), nan or
+// subnormal (where 0.5 x rounds), or a GeGLU product that is 0, tiny or not finite, takes the double
+// lanes' value instead: such lanes are listed per block and computed together (in N(0, 1) inputs
+// 0.003% of lanes, in the engine's N(0, 9) 9%). Each element's value depends on its inputs alone: the
+// same bits in every layout (strided operands pass through buffers, cpu_loops.h), which the tests hold.
+// AVX2 has no two-register permute (a 32-lane lookup is four permutes and three blends) nor compress
+// instructions: there the same tables were slower than the double lanes (docs/methodology.md), which
+// the AVX2 and scalar loops keep: other bits, the same budgets.
 #pragma once
 
 #include <stdint.h>
@@ -162,7 +163,17 @@ OPBENCH_HD Mask in_tables(Floats x) {
   return _mm512_cmp_ps_mask(x, splat(kGeluTableLow), _CMP_GT_OQ) &
          static_cast<Mask>(~_mm512_fpclass_ps_mask(x, 0x20));  // 0x20: subnormal
 }
-OPBENCH_HD Floats gelu_from_table(Floats x) {
+
+// GELU(x) = hi + lo for the lanes in_tables (x > -4), hi the value rounded once and lo the part of the
+// unrounded value below it: C0 + C1 t summed exactly as s + s_lo, t^2 as a pair (the FMA gives its
+// error) so that t^2 Q is rounded once, and the low parts (C0's, C1's times t, the pairs' errors: a small
+// fraction of the result) added in float, to a rest that s + rest rounds. Above 5.5, x itself (+inf
+// too). GeGLU multiplies the pair by up before its one rounding: lo must be small there, not the rest
+// (a quarter of the value about -1/4, whose product's rounding cost 0.125 ulp).
+struct GeluPair {
+  Floats hi, lo;
+};
+OPBENCH_HD GeluPair gelu_pair(Floats x) {
   // The lane is j mod 32 (the permute reads the index's low 5 bits): j below -15 is outside the tables
   // (the lane's value is replaced), above 16 it is the last interval's.
   const Lanes lane = _mm512_min_epi32(truncated(x * splat(4.0f)), _mm512_set1_epi32(16));
@@ -177,27 +188,62 @@ OPBENCH_HD Floats gelu_from_table(Floats x) {
   const Floats p_lo = multiply_add(c1, t, -p);  // C1 t - p, exactly
   const Floats s = c0 + p;
   const Floats s_lo = p - (s - c0);  // C0 + p - s, exactly
-  const Floats lo = multiply_add(multiply_add(q, t, row(4)), t, row(2) + p_lo);  // (t Q + C1 low) t + C0 low + p_lo
-  const Floats y = with_sign_of(s + (s_lo + lo), x);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, splat(kGeluTableEnd), _CMP_GT_OQ), y, x);  // +inf too
+  const Floats t2 = t * t;
+  const Floats t2_lo = multiply_add(t, t, -t2);  // t^2 - t2, exactly
+  const Floats low_parts = multiply_add(row(4), t, row(2) + p_lo);  // C1 low t + C0 low + p_lo
+  const Floats rest = s_lo + multiply_add(t2, q, multiply_add(t2_lo, q, low_parts));
+  const Floats hi = s + rest;  // GELU(x) rounded once
+  const Floats lo = rest - (hi - s);  // s + rest - hi (Fast2Sum: |rest| < |s|), below half an ulp of hi
+  const Mask above = _mm512_cmp_ps_mask(x, splat(kGeluTableEnd), _CMP_GT_OQ);
+  return {_mm512_mask_blend_ps(above, hi, x), _mm512_maskz_mov_ps(static_cast<Mask>(~above), lo)};
 }
 
-template <>
-struct VectorRun<Forward<math::Gelu, float, float>> {
+// GELU's float32 forward: the pair's hi, with x's sign (GELU(-0) = -0).
+struct GeluTable {
+  static constexpr int kInputs = 1;
+  static OPBENCH_HD Floats value(Floats x, Floats, Mask& inside) {
+    inside = in_tables(x);
+    return with_sign_of(gelu_pair(x).hi, x);
+  }
+};
+
+// GeGLU's float32 forward, GELU(gate) * up rounded once: hi up exactly as a pair (an FMA), plus lo up.
+// Lanes whose hi up is 0, below 2^-100 (lo up would lose bits among the subnormals), infinite or nan
+// take the double lanes, as gates outside the tables do.
+struct GeGluTable {
+  static constexpr int kInputs = 2;
+  static OPBENCH_HD Floats value(Floats gate, Floats up, Mask& inside) {
+    const GeluPair g = gelu_pair(gate);
+    const Floats product = g.hi * up;
+    const Floats error = multiply_add(g.hi, up, -product);  // g.hi up - product, exactly
+    const Floats magnitude = _mm512_abs_ps(product);
+    inside = in_tables(gate) & _mm512_cmp_ps_mask(magnitude, splat(0x1p-100f), _CMP_GE_OQ) &
+             _mm512_cmp_ps_mask(magnitude, splat(INFINITY), _CMP_LT_OQ);
+    return product + multiply_add(g.lo, up, error);
+  }
+};
+
+// A kernel of one output and Table::kInputs float32 inputs whose values come from Table::value where it
+// says a lane is inside, and from the kernel's own double-lane math (activation_cpu.h) elsewhere.
+template <typename Kernel, typename Table>
+struct TableRun {
   static constexpr bool kDefined = true;
-  using InDouble = Forward<math::Gelu, float, float>;
+  static constexpr int kInputs = Table::kInputs;
   // Elements per block: the lanes of a block outside the tables are gathered, computed in the double
   // lanes together, and put back.
   static constexpr int64_t kBlock = 16 * kVectorFloats;
 
   // n elements, n a multiple of kVectorFloats, a block at a time: the tables' values of every vector
-  // (the vector loop, no calls), each vector's mask of lanes outside the tables kept; then, only if the
-  // block has any, those lanes listed (note_outside, compress stores being costly enough to keep out of
-  // the loop where no lane needs them), the double lanes' loop over the list, its values written back in
-  // place. The tails cost the double lanes' math per element outside, not per vector that has one.
-  static OPBENCH_HD void vectors(float* __restrict y, const float* __restrict x, int64_t n) {
+  // (the vector loop, no calls), each vector's mask of lanes outside kept; then, only if the block has
+  // any, those lanes listed (note_outside, for each input), the double lanes' loop over the list
+  // (padded to whole vectors: a scalar remainder had cost more than its vectors), its values written
+  // back in place. The outside lanes cost the double lanes' math per element, not per vector that has
+  // one.
+  static OPBENCH_HD void vectors(float* __restrict y, const float* __restrict a, const float* __restrict b,
+                                 int64_t n) {
     constexpr int kBlockVectors = kBlock / kVectorFloats;
-    float outside_x[kBlock + kVectorFloats], outside_y[kBlock];
+    float outside_a[kBlock + kVectorFloats], outside_b[kInputs == 2 ? kBlock + kVectorFloats : 1];
+    float outside_y[kBlock];
     int32_t offsets[kBlock + kVectorFloats];
     Mask outside[kBlockVectors];
     for (int64_t start = 0; start < n; start += kBlock) {
@@ -205,23 +251,29 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
       const int vectors = int(length / kVectorFloats);
       Mask any = 0;
       for (int i = 0; i < vectors; ++i) {
-        const Floats v = load(x + start + i * kVectorFloats);
-        outside[i] = static_cast<Mask>(~in_tables(v));
+        const int64_t at = start + i * kVectorFloats;
+        Mask inside;
+        store(y + at, Table::value(load(a + at), kInputs == 2 ? load(b + at) : Floats{}, inside));
+        outside[i] = static_cast<Mask>(~inside);
         any |= outside[i];
-        store(y + start + i * kVectorFloats, gelu_from_table(v));
       }
       if (any != 0) {
         int count = 0;
         for (int i = 0; i < vectors; ++i) {
-          count = note_outside(outside[i], x + start + i * kVectorFloats, i * kVectorFloats, outside_x, offsets, count);
+          const int64_t at = start + i * kVectorFloats;
+          if constexpr (kInputs == 2) {
+            note_outside(outside[i], b + at, i * kVectorFloats, outside_b, offsets, count);
+          }
+          count = note_outside(outside[i], a + at, i * kVectorFloats, outside_a, offsets, count);
         }
-        // The list padded to whole vectors (with zeros: any x would do), so that the double lanes' loop
-        // has no scalar remainder, which had cost more than the vectors of a block's list.
         const int padded = (count + kVectorFloats - 1) / kVectorFloats * kVectorFloats;
-        for (int k = count; k < padded; ++k) {
-          outside_x[k] = 0.0f;
+        for (int k = count; k < padded; ++k) {  // zeros: any input would do
+          outside_a[k] = 0.0f;
+          if constexpr (kInputs == 2) {
+            outside_b[k] = 0.0f;
+          }
         }
-        InDouble::span(outside_y, outside_x, nullptr, padded);
+        Kernel::span(outside_y, outside_a, kInputs == 2 ? outside_b : nullptr, padded);
         for (int k = 0; k < count; ++k) {
           y[start + offsets[k]] = outside_y[k];
         }
@@ -232,17 +284,27 @@ struct VectorRun<Forward<math::Gelu, float, float>> {
   // Inlined into cpu_loops.h's contiguous_run, whose loop python -m opbench.cpucost counts.
   static OPBENCH_HD void run(char** data, int64_t n) {
     auto* y = reinterpret_cast<float*>(data[0]);
-    const auto* x = reinterpret_cast<const float*>(data[1]);
+    const auto* a = reinterpret_cast<const float*>(data[1]);
+    const auto* b = kInputs == 2 ? reinterpret_cast<const float*>(data[2]) : nullptr;
     const int64_t whole = n - n % kVectorFloats;
-    vectors(y, x, whole);
+    vectors(y, a, b, whole);
     if (whole < n) {  // the last n % kVectorFloats elements, as one vector padded with zeros
-      float xs[kVectorFloats] = {}, ys[kVectorFloats];
-      memcpy(xs, x + whole, (n - whole) * sizeof(float));
-      vectors(ys, xs, kVectorFloats);
+      float as[kVectorFloats] = {}, bs[kVectorFloats] = {}, ys[kVectorFloats];
+      memcpy(as, a + whole, (n - whole) * sizeof(float));
+      if (kInputs == 2) {
+        memcpy(bs, b + whole, (n - whole) * sizeof(float));
+      }
+      vectors(ys, as, bs, kVectorFloats);
       memcpy(y + whole, ys, (n - whole) * sizeof(float));
     }
   }
 };
+
+template <>
+struct VectorRun<Forward<math::Gelu, float, float>> : TableRun<Forward<math::Gelu, float, float>, GeluTable> {};
+template <>
+struct VectorRun<GatedForward<math::GeGlu, float, float>>
+    : TableRun<GatedForward<math::GeGlu, float, float>, GeGluTable> {};
 #endif
 
 }  // namespace OPBENCH_ISA

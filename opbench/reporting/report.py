@@ -114,14 +114,16 @@ def op_sections(op: str, check, accuracy, bench, train, profile, palette: dict, 
         files = plots.plot_timing(bench, palette, folder, device, op) + plots.plot_speedup(
             bench, palette, folder, device, op
         )
-        blocks += [
-            "### Timing",
-            "Every implementation and both copy yardsticks of a case are timed in the same interleaved rounds, on "
-            "inputs they have not seen, pass after pass on fresh buffers, and the outputs of their timed calls are "
-            "verified afterwards. Intervals: 95%, from the medians of the passes (rows of one pass: from its rounds). "
-            "The method, the bytes each direction moves and the limits: docs/methodology.md.",
-            sections.timing_tables(bench),
-        ]
+        timing = sections.timing_tables(bench)
+        if timing:  # none where an op was timed at model shapes only
+            blocks += [
+                "### Timing",
+                "Every implementation and both copy yardsticks of a case are timed in the same interleaved rounds, "
+                "on inputs they have not seen, pass after pass on fresh buffers, and the outputs of their timed "
+                "calls are verified afterwards. Intervals: 95%, from the medians of the passes (rows of one pass: "
+                "from its rounds). The method, the bytes each direction moves and the limits: docs/methodology.md.",
+                timing,
+            ]
         blocks += [f"![{p}]({PLOTS}/{p})" for p in files]
         shapes = sections.shapes_tables(bench)
         if shapes:

@@ -305,6 +305,30 @@ struct VectorRun<Forward<math::Gelu, float, float>> : TableRun<Forward<math::Gel
 template <>
 struct VectorRun<GatedForward<math::GeGlu, float, float>>
     : TableRun<GatedForward<math::GeGlu, float, float>, GeGluTable> {};
+
+// GeGLU's float32 backward: d/dgate in the double lanes (GatedBackward's loop), d/dup = grad * GELU(gate)
+// from the tables, GeGLU's forward with grad in up's place, a block at a time (the block's inputs stay
+// in L1 between the two loops).
+template <>
+struct VectorRun<GatedBackward<math::GeGlu, float, float>> {
+  static constexpr bool kDefined = true;
+  using Kernel = GatedBackward<math::GeGlu, float, float>;
+  static OPBENCH_HD void run(char** data, int64_t n) {
+    auto* grad_gate = reinterpret_cast<float*>(data[0]);
+    const auto* grad = reinterpret_cast<const float*>(data[2]);
+    const auto* gate = reinterpret_cast<const float*>(data[3]);
+    const auto* up = reinterpret_cast<const float*>(data[4]);
+    for (int64_t start = 0; start < n; start += kGatedBlock) {
+      const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
+      for (int64_t i = start; i < end; ++i) {
+        grad_gate[i] = Kernel::gate_gradient(grad[i], gate[i], up[i]);
+      }
+      char* up_gradient[] = {data[1] + start * sizeof(float), data[3] + start * sizeof(float),
+                             data[2] + start * sizeof(float)};
+      VectorRun<GatedForward<math::GeGlu, float, float>>::run(up_gradient, end - start);
+    }
+  }
+};
 #endif
 
 }  // namespace OPBENCH_ISA

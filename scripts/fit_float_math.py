@@ -115,9 +115,8 @@ def exp(degree: int = 6) -> None:
 
 
 # gelu-table: j = trunc(4x) clamped to [J_FIRST, J_LAST] for x in (TABLE_LOW, TABLE_END]; the table lane
-# is j mod 32, every lane of two registers. The first interval is (TABLE_LOW, -3.75] (two values of
-# trunc(4x)), the last [4, TABLE_END]: from TABLE_END on GELU(x) rounds to x (x Phi(-x) is below half an
-# ulp of x), which the kernel returns.
+# is j mod 32, every lane of two registers. The last interval is [4, TABLE_END]: from TABLE_END on GELU(x)
+# rounds to x (x Phi(-x) is below half an ulp of x), which the kernel returns.
 J_FIRST, J_LAST, TABLE_LANES = -15, 16, 32  # the kernel's index is j itself: the permute reads its low 5 bits
 TABLE_LOW, TABLE_END = -4.0, 5.5
 
@@ -134,8 +133,6 @@ def gelu_interval(j: int) -> tuple[float, float, float]:
     """(lower end, upper end, middle) of the x with trunc(4x) = j."""
     if j == 0:
         return -0.25, 0.25, 0.0
-    if j == J_FIRST:
-        return TABLE_LOW, J_FIRST / 4, (TABLE_LOW + J_FIRST / 4) / 2
     if j == J_LAST:
         return J_LAST / 4, TABLE_END, (J_LAST / 4 + TABLE_END) / 2
     low, high = (j / 4, (j + 1) / 4) if j > 0 else ((j - 1) / 4, j / 4)

@@ -10,9 +10,9 @@
 // within a factor 2 of each other), C0 = GELU(c) and C1 = GELU'(c) are float pairs, Q has degree 5,
 // fitted for least maximum relative error of the whole (scripts/fit_float_math.py gelu-table, which also
 // runs this arithmetic on every interval). C0 + C1 t is summed exactly (the product's error from an FMA;
-// Fast2Sum, as |C1 t| <= |C0| on every interval), t^2 Q rounded once (t^2 as a pair), the low parts in
-// float, and the result is rounded once: 0.5 ulp plus the rest's rounding. Its sign is x's (GELU(-0) =
-// -0); above 5.5 it is x. GeGLU's forward takes the value as a pair and multiplies it by up before its
+// Fast2Sum, as |C1 t| <= |C0| on every interval but the one about 0, where C0 = 0), t^2 Q rounded once
+// (t^2 as a pair), the low parts in float, and the result is rounded once: 0.5 ulp plus the rest's
+// rounding. Its sign is x's (GELU(-0) = -0); above 5.5 it is x. GeGLU's forward takes the value as a pair and multiplies it by up before its
 // one rounding. A lane at or below -4 (where GELU decays too fast for an interval of this width), nan or
 // subnormal (where 0.5 x rounds), or a GeGLU product that is 0, tiny or not finite, takes the double
 // lanes' value instead: such lanes are listed per block and computed together (in N(0, 1) inputs
@@ -69,10 +69,9 @@ OPBENCH_HD int note_outside(Mask outside, const float* x, int32_t offset, float*
 }
 constexpr int kVectorFloats = sizeof(Floats) / sizeof(float);
 
-// GELU's tables, lane j mod 32 for the interval j = trunc(4x) clamped to [-15, 16]: intervals of width 1/4
-// from -3.75 to 4 (the middle one, trunc(4x) = 0, is (-1/4, 1/4)), then (-4, -3.75] and [4, 5.5], where the
-// value decays too fast (below -4) or the polynomial would leave its fit (above 5.5; from there GELU(x)
-// rounds to x). Rows: the middle c, C0 high and low, C1 high and low, then Q's coefficients from t^0 (C2)
+// GELU's tables, lane j mod 32 for the interval j = min(trunc(4x), 16), in [-15, 16] for x in (-4, 5.5]:
+// intervals of width 1/4 from -4 to 4 (the middle one, trunc(4x) = 0, is (-1/4, 1/4)), then [4, 5.5];
+// below -4 the value decays too fast for this width, above 5.5 GELU(x) rounds to x. Rows: the middle c, C0 high and low, C1 high and low, then Q's coefficients from t^0 (C2)
 // up.
 // scripts/fit_float_math.py gelu-table 7 prints it.
 alignas(64) constexpr float kGeluTable[11][32] = {
@@ -281,11 +280,31 @@ struct TableRun {
     }
   }
 
-  // Inlined into cpu_loops.h's contiguous_run, whose loop python -m opbench.cpucost counts.
+  // Inlined into cpu_loops.h's contiguous_run, whose loop python -m opbench.cpucost counts. In place
+  // (out= one of the inputs, which TensorIterator allows), the inputs are copied a block at a time
+  // first: vectors() reads a block's inputs again, for its outside lanes, after writing its outputs.
   static OPBENCH_HD void run(char** data, int64_t n) {
     auto* y = reinterpret_cast<float*>(data[0]);
     const auto* a = reinterpret_cast<const float*>(data[1]);
     const auto* b = kInputs == 2 ? reinterpret_cast<const float*>(data[2]) : nullptr;
+    if (y == a || y == b) {
+      float as[kBlock], bs[kBlock];
+      for (int64_t start = 0; start < n; start += kBlock) {
+        const int64_t length = n - start < kBlock ? n - start : kBlock;
+        memcpy(as, a + start, length * sizeof(float));
+        if (kInputs == 2) {
+          memcpy(bs, b + start, length * sizeof(float));
+        }
+        separate(y + start, as, bs, length);
+      }
+      return;
+    }
+    separate(y, a, b, n);
+  }
+
+  // n elements of an output apart from its inputs.
+  static OPBENCH_HD void separate(float* __restrict y, const float* __restrict a, const float* __restrict b,
+                                  int64_t n) {
     const int64_t whole = n - n % kVectorFloats;
     vectors(y, a, b, whole);
     if (whole < n) {  // the last n % kVectorFloats elements, as one vector padded with zeros

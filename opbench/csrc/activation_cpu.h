@@ -127,14 +127,22 @@ struct GatedBackward {
     return static_cast<scalar_t>(Op::template up_gradient<T, Result>(static_cast<T>(grad), static_cast<T>(gate)));
   }
 
+  // d/dgate for elements [start, end): span's first loop, and that of an explicit backward loop that
+  // computes d/dup its own way (cpu_vector_runs.h).
+  static OPBENCH_HD void gate_gradients(scalar_t* __restrict grad_gate, const scalar_t* __restrict grad,
+                                        const scalar_t* __restrict gate, const scalar_t* __restrict up,
+                                        int64_t start, int64_t end) {
+    for (int64_t i = start; i < end; ++i) {
+      grad_gate[i] = gate_gradient(grad[i], gate[i], up[i]);
+    }
+  }
+
   static OPBENCH_HD void span(scalar_t* __restrict grad_gate, scalar_t* __restrict grad_up,
                               const scalar_t* __restrict grad, const scalar_t* __restrict gate,
                               const scalar_t* __restrict up, int64_t n) {
     for (int64_t start = 0; start < n; start += kGatedBlock) {
       const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
-      for (int64_t i = start; i < end; ++i) {
-        grad_gate[i] = gate_gradient(grad[i], gate[i], up[i]);
-      }
+      gate_gradients(grad_gate, grad, gate, up, start, end);
       for (int64_t i = start; i < end; ++i) {
         grad_up[i] = up_gradient(grad[i], gate[i]);
       }

@@ -339,9 +339,7 @@ struct VectorRun<GatedBackward<math::GeGlu, float, float>> {
     const auto* up = reinterpret_cast<const float*>(data[4]);
     for (int64_t start = 0; start < n; start += kGatedBlock) {
       const int64_t end = start + kGatedBlock < n ? start + kGatedBlock : n;
-      for (int64_t i = start; i < end; ++i) {
-        grad_gate[i] = Kernel::gate_gradient(grad[i], gate[i], up[i]);
-      }
+      Kernel::gate_gradients(grad_gate, grad, gate, up, start, end);
       char* up_gradient[] = {data[1] + start * sizeof(float), data[3] + start * sizeof(float),
                              data[2] + start * sizeof(float)};
       VectorRun<GatedForward<math::GeGlu, float, float>>::run(up_gradient, end - start);

@@ -98,6 +98,7 @@ def test_the_built_extension_runs_vector_loops_without_calls():
     assert len(vector) == 2 * 2 * len(cpp.KERNEL_OPS + cpp.GATED_OPS), native  # every op's forward and backward
     assert (vector.calls_in_loop == 0).all(), vector
     assert (vector.elements_per_iteration == vector.isa.map({"avx2": 8, "avx512": 16})).all(), vector
+    assert vector.instructions_per_element.notna().all(), vector  # each row counted, gated backwards too
 
 
 @pytest.mark.parametrize("isa", list(cpucost.ISAS))

@@ -320,10 +320,12 @@ def native_loops(library: str | Path) -> pd.DataFrame:
         )
         if loop and not name.endswith("@plt"):
             # A gated backward writes its two gradients in two loops over each block (activation_cpu.h):
-            # both, per element of the inputs.
+            # both, per element of the inputs. Inlining copies a loop (GeGLU's in-place and separate
+            # paths, cpu_vector_runs.h): copies have the same instructions, so loops count once per length.
             cost = loop_cost(vector_loop(instructions))
             if loop.group(2) and loop.group(3) == "Backward":
-                costs = [loop_cost(body) for body in vector_loops(instructions)]
+                lengths = {len(body): body for body in vector_loops(instructions)}
+                costs = [loop_cost(body) for body in lengths.values()]
                 if len(costs) == 2:  # each loop per element of its own width, summed
                     cost["instructions_per_element"] = sum(c["instructions_per_element"] for c in costs)
                     cost["instructions_per_iteration"] = sum(c["instructions_per_iteration"] for c in costs)

@@ -4,6 +4,7 @@
                                                                                      the double math of float32 results)
     python scripts/fit_float_math.py exp [degree]                                    (default 6)
     python scripts/fit_float_math.py gelu-table [degree]                             (default 7)
+    python scripts/fit_float_math.py gelu-below [degree]                             (default 6)
 
 Both fits minimize the maximum *relative* error, the error that survives multiplication:
 linearized least squares P - f Q (Sanathanan-Koerner reweighting by 1 / Q; Q = 1 for a polynomial)
@@ -24,6 +25,11 @@ middle c, C0 = GELU(c) and C1 = GELU'(c) exact as float pairs, Q of degree - 2 f
 relative error of the whole; then the kernel's float32 arithmetic (emulated: FMA in float64, one
 rounding to float32) against float64 GELU on every interval, in ulps, the bound that gives GeGLU's
 products (GELU(gate) * up rounded once), and the table as C++.
+
+gelu-below: GELU below those tables, x in [-16, -4], as -exp(-a^2 / 2) F(s) / sqrt(2 pi) with a = -x,
+s = 1 / a^2 and F(s) = sqrt(pi / 2) a erfcx(a / sqrt 2) = 1 - s G(s) (Mills' ratio): G fitted for least
+maximum relative error on s in [1/256, 1/16], F's error from it (G's times s G / F), and G as C++
+(opbench/csrc/activation_math.h's gelu_below_tables; the kernel is measured on every input by the tests).
 """
 
 import math
@@ -222,8 +228,21 @@ def gelu_table(degree: int = 7) -> None:
     print("};")
 
 
+def gelu_below(degree: int = 6) -> None:
+    s = np.linspace(1 / 256, 1 / 16, 40001)
+    a = 1 / np.sqrt(s)
+    f = math.sqrt(math.pi / 2) * a * erfcx(a / math.sqrt(2.0))
+    g = (1 - f) / s  # 1 - f cancels about 8 of float64's 53 bits at s = 1/256
+    worst, p, _ = fit(s, g, degree)
+    rounded = [np.float32(c) for c in p]
+    error = np.abs((1 - s * (np.vander(s, degree + 1, increasing=True) @ np.float64(rounded))) - f) / f
+    print(f"G of degree {degree}: max relative error {worst:.3g}; F = 1 - s G, G rounded to float: {error.max():.3g}")
+    literals = ", ".join(float(c).hex().replace("0000000p", "p") + "f" for c in rounded[::-1])
+    print("G, Horner from the highest power:", literals)
+
+
 if __name__ == "__main__":
-    targets = {"tail": tail, "exp": exp, "gelu-table": gelu_table}
+    targets = {"tail": tail, "exp": exp, "gelu-table": gelu_table, "gelu-below": gelu_below}
     if len(sys.argv) < 2 or sys.argv[1] not in targets:
-        sys.exit(f"usage: {sys.argv[0]} tail|exp|gelu-table [degrees...]")
+        sys.exit(f"usage: {sys.argv[0]} tail|exp|gelu-table|gelu-below [degrees...]")
     targets[sys.argv[1]](*(int(v) for v in sys.argv[2:]))

@@ -118,6 +118,27 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused)
         torch.ops.opbench.set_cpu_isa(selected)
 
 
+def test_gelu_float32_forward_below_its_tables_is_within_budget_for_every_input(fused):
+    """Below the tables, x in [-16, -4], AVX-512 computes GELU in float lanes from exp(-x^2 / 2) and
+    Mills' ratio (activation_math.h's gelu_below_tables): every one of those 2^24 float32 inputs, with
+    the results that are subnormal (judged in their own spacing: nothing flushed), is within the forward
+    budget in every instruction set, and below -16 the result is -0."""
+    x = torch.arange(0xC0800000 - (1 << 32), 0xC1800000 - (1 << 32) + 1, dtype=torch.int64).int().view(torch.float32)
+    reference = opbench.get_op("gelu").function(x.double())
+    deeper = torch.tensor([-16.5, -100.0, -1e30, float("-inf")] + [-5.0] * 12)
+    selected = torch.ops.opbench.cpu_isa()
+    try:
+        for isa in torch.ops.opbench.cpu_isas():
+            torch.ops.opbench.set_cpu_isa(isa)
+            errors = accuracy.ulp_error(fused(x), reference, torch.float32)
+            worst = int(errors.argmax())
+            assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, (isa, x[worst])
+            zero = fused(deeper)[:4]
+            assert (zero == 0).all() and zero.signbit().all(), (isa, zero)
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
+
+
 def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_accurate():
     """GeGLU's float32 forward on AVX-512 multiplies the tables' GELU(gate), as a pair, by up and rounds
     once: the pair's error, relative, can take twice as many ulps in a product whose significand is

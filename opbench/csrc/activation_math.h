@@ -35,8 +35,8 @@
 // float pairs (FloatPair: Dekker's double-float, in float lanes, twice double's per instruction): SiLU's
 // float32 forward and SwiGLU's float32 forward and d/dup (silu_pieces, exp_pair), within the forward's
 // budget, in fewer instructions than double lanes (docs/methodology.md, "Instruction sets"). GELU's
-// float32 forward on the CPU: per-interval polynomials in float lanes (cpu_vector_runs.h), Gelu's double
-// math below for the inputs outside their range.
+// float32 forward on the CPU with AVX-512: per-interval polynomials in float lanes (cpu_vector_runs.h),
+// gelu_below_tables below them, Gelu's double math for nan and subnormal inputs.
 //
 // Limits are exact by construction: f(+inf) = +inf, f(-inf) = 0, f'(+inf) = 1, f'(-inf) = 0, and nan
 // stays nan. The selects and clamps below exist for these (inf * 0 would be nan).
@@ -536,6 +536,41 @@ OPBENCH_HD SiluPieces silu_pieces(float x) {
 OPBENCH_HD float silu_in_float(float x) {
   const SiluPieces p = silu_pieces<false>(x);
   return copysignf(fused_multiply_add(p.x_hi, p.q_hi, p.x_lo * p.q_lo) * p.scale, x);
+}
+
+// GELU(x) for float32 x <= -4 in float lanes, the lanes below GELU's AVX-512 tables (cpu_vector_runs.h).
+// With a = -x (clamped at 16: every result from there on is -0), GELU(x) = -a Phi(-a) = -exp(-a^2 / 2)
+// F(s) / sqrt(2 pi), F = sqrt(pi / 2) a erfcx(a / sqrt 2) = 1 - s G(s) (Mills' ratio) with s = 1 / a^2
+// in [1/256, 1/16]: F in [0.94, 1), G of degree 6 fitted for least maximum relative error (3.6e-8,
+// scripts/fit_float_math.py gelu-below 6), which s scales down to 2.1e-9 in F. a^2 = h + l exactly (an
+// FMA); exp(-h / 2) times 2^64 from exp_pair (a pair, 2^-26; normal down to a = 16, 2^-185 * 2^64);
+// exp(-l / 2) = 1 - l / 2 to within 2^-36; so the value is exp(-h / 2) (1 + f) / sqrt(2 pi) with f =
+// -s G - l / 2 + s G l / 2, below 1/16, and 1 / sqrt(2 pi) a pair: only f and the corrections (a
+// sixteenth of the value and less) are rounded before the sum's one rounding (p + rest), then the
+// product by 2^-64 rounds once more where the result is subnormal (from 2^64 above it: within half its
+// ulp plus 2^-24 of it). g++'s loop over it takes 59 instructions per 16 elements, a division among
+// them, where the double lanes' takes 142.
+OPBENCH_HD float gelu_below_tables(float x) {
+  constexpr float kInvSqrt2PiHigh = 0x1.988454p-2f, kInvSqrt2PiLow = -0x1.857936p-27f;
+  const float a = tail_abscissa(x);
+  const float h = a * a;
+  const float l = fused_multiply_add(a, a, -h);  // a^2 - h, exactly
+  const FloatPair e = exp_pair(0.5f * h, kScaledRoundBias);  // exp(-h / 2) 2^64
+  const float s = 1.0f / h;
+  float g = 0x1.98e338p+13f;
+  g = fused_multiply_add(g, s, -0x1.0de8a8p+12f);
+  g = fused_multiply_add(g, s, 0x1.6febfep+9f);
+  g = fused_multiply_add(g, s, -0x1.9226dap+6f);
+  g = fused_multiply_add(g, s, 0x1.de4918p+3f);
+  g = fused_multiply_add(g, s, -0x1.7ff5b8p+1f);
+  g = fused_multiply_add(g, s, 0x1.ffffeap-1f);
+  const float sg = s * g, half_l = 0.5f * l;
+  const float f = fused_multiply_add(half_l, sg, -(sg + half_l));  // (1 - s G)(1 - l / 2) - 1
+  const float p = e.hi * kInvSqrt2PiHigh;
+  const float q = fused_multiply_add(e.hi, kInvSqrt2PiHigh, -p) +  // e.hi C_hi - p, exactly
+                  fused_multiply_add(e.lo, kInvSqrt2PiHigh, e.hi * kInvSqrt2PiLow);
+  const float rest = fused_multiply_add(p, f, fused_multiply_add(q, f, q));  // (p + q)(1 + f) - p
+  return -((p + rest) * 0x1p-64f);
 }
 
 // x sigmoid(x) * factor for float32 operands (SwiGLU's forward and d/dup), rounded once: x_hi q_hi as

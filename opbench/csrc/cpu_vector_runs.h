@@ -13,10 +13,11 @@
 // Fast2Sum, as |C1 t| <= |C0| on every interval but the one about 0, where C0 = 0), t^2 Q rounded once
 // (t^2 as a pair), the low parts in float, and the result is rounded once: 0.5 ulp plus the rest's
 // rounding. Its sign is x's (GELU(-0) = -0); above 5.5 it is x. GeGLU's forward takes the value as a pair and multiplies it by up before its
-// one rounding. A lane at or below -4 (where GELU decays too fast for an interval of this width), nan or
-// subnormal (where 0.5 x rounds), or a GeGLU product that is 0, tiny or not finite, takes the double
-// lanes' value instead: such lanes are listed per block and computed together (in N(0, 1) inputs
-// 0.003% of lanes, in the engine's N(0, 9) 9%). Each element's value depends on its inputs alone: the
+// one rounding. The lanes outside are listed per block and computed together (in N(0, 1) inputs 0.003%
+// of lanes, in the engine's N(0, 9) 9%): GELU's at or below -4 (where it decays too fast for an interval
+// of this width) from exp(-x^2 / 2) and Mills' ratio in float lanes too (activation_math.h's
+// gelu_below_tables); a nan or subnormal x (where 0.5 x rounds), a GeGLU gate below -4 or a product
+// that is 0, tiny or not finite from the double lanes. Each element's value depends on its inputs alone: the
 // same bits in every layout (strided operands pass through buffers, cpu_loops.h), which the tests hold.
 // AVX2 has no two-register permute (a 32-lane lookup is four permutes and three blends) nor compress
 // instructions: there the same tables were slower than the double lanes (docs/methodology.md), which
@@ -56,16 +57,17 @@ OPBENCH_HD Floats with_sign_of(Floats y, Floats x) {
   const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
   return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(y), _mm512_castps_si512(x), sign, 0xd8));
 }
-// The lanes of one vector outside the tables (x at offset in its block, outside their mask): appended
-// to the block's list (values and offsets from count on), no branch per lane; the new count. Compressed
-// in registers and stored whole (the lists have a vector of room beyond the block for the lanes past
-// the count), where a compress store to memory is a slower instruction.
-OPBENCH_HD int note_outside(Mask outside, const float* x, int32_t offset, float* values, int32_t* offsets, int count) {
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+// The lanes of one vector outside the tables (x outside their mask): appended to the block's list of
+// values from count on, no branch per lane; the new count. Compressed in registers and stored whole
+// (the list has a vector of room beyond the block for the lanes past the count), where a compress
+// store to memory is a slower instruction.
+OPBENCH_HD int note_outside(Mask outside, const float* x, float* values, int count) {
   store(values + count, _mm512_maskz_compress_ps(outside, load(x)));
-  _mm512_storeu_si512(offsets + count,
-                      _mm512_maskz_compress_epi32(outside, _mm512_add_epi32(_mm512_set1_epi32(offset), lanes)));
   return count + __builtin_popcount(outside);
+}
+// The inverse: the vector y with its lanes outside replaced by the list's values from taken on.
+OPBENCH_HD void put_back(Mask outside, float* y, const float* values, int taken) {
+  store(y, _mm512_mask_expand_ps(load(y), outside, load(values + taken)));
 }
 constexpr int kVectorFloats = sizeof(Floats) / sizeof(float);
 
@@ -204,6 +206,11 @@ struct GeluTable {
     inside = in_tables(x);
     return with_sign_of(gelu_pair(x).hi, x);
   }
+  // The outside lanes at or below -4 (9% of N(0, 9)'s): in float too (activation_math.h), not in the
+  // double lanes.
+  static constexpr bool kBelow = true;
+  static OPBENCH_HD Mask below(Floats x) { return _mm512_cmp_ps_mask(x, splat(kGeluTableLow), _CMP_LE_OQ); }
+  static OPBENCH_HD float value_below(float x) { return math::gelu_below_tables(x); }
 };
 
 // GeGLU's float32 forward, GELU(gate) * up rounded once: hi up exactly as a pair (an FMA), plus lo up.
@@ -211,6 +218,7 @@ struct GeluTable {
 // take the double lanes, as gates outside the tables do.
 struct GeGluTable {
   static constexpr int kInputs = 2;
+  static constexpr bool kBelow = false;  // every outside lane in the double lanes
   static OPBENCH_HD Floats value(Floats gate, Floats up, Mask& inside) {
     const GeluPair g = gelu_pair(gate);
     const Floats product = g.hi * up;
@@ -223,28 +231,27 @@ struct GeGluTable {
 };
 
 // A kernel of one output and Table::kInputs float32 inputs whose values come from Table::value where it
-// says a lane is inside, and from the kernel's own double-lane math (activation_cpu.h) elsewhere.
+// says a lane is inside, from Table::value_below where the table has one (kBelow) and says a lane is
+// below, and from the kernel's own double-lane math (activation_cpu.h) elsewhere.
 template <typename Kernel, typename Table>
 struct TableRun {
   static constexpr bool kDefined = true;
   static constexpr int kInputs = Table::kInputs;
-  // Elements per block: the lanes of a block outside the tables are gathered, computed in the double
-  // lanes together, and put back.
-  static constexpr int64_t kBlock = 16 * kVectorFloats;
+  // Elements per block: the lanes of a block outside the tables are gathered, computed together, and put
+  // back. 1024 (the lists 4 KiB each, in L1): 256 had been about 5% slower on N(0, 9), from the per-block
+  // steps (the lists' loops, their exits' mispredicted branches).
+  static constexpr int64_t kBlock = 64 * kVectorFloats;
 
   // n elements, n a multiple of kVectorFloats, a block at a time: the tables' values of every vector
   // (the vector loop, no calls), each vector's mask of lanes outside kept; then, only if the block has
-  // any, those lanes listed (note_outside, for each input), the double lanes' loop over the list
-  // (padded to whole vectors: a scalar remainder had cost more than its vectors), its values written
-  // back in place. The outside lanes cost the double lanes' math per element, not per vector that has
-  // one.
+  // any, those lanes listed (note_outside, for each input), their values computed over the list (padded
+  // to whole vectors: a scalar remainder had cost more than its vectors): Table::value_below's where
+  // the table has one, the double lanes' (the kernel's span) for the rest, and put back into each
+  // vector (put_back: an expand, where a scalar store per lane had cost more). The outside lanes cost
+  // their math per element, not per vector that has one.
   static OPBENCH_HD void vectors(float* __restrict y, const float* __restrict a, const float* __restrict b,
                                  int64_t n) {
-    constexpr int kBlockVectors = kBlock / kVectorFloats;
-    float outside_a[kBlock + kVectorFloats], outside_b[kInputs == 2 ? kBlock + kVectorFloats : 1];
-    float outside_y[kBlock];
-    int32_t offsets[kBlock + kVectorFloats];
-    Mask outside[kBlockVectors];
+    Mask outside[kBlock / kVectorFloats];
     for (int64_t start = 0; start < n; start += kBlock) {
       const int64_t length = n - start < kBlock ? n - start : kBlock;
       const int vectors = int(length / kVectorFloats);
@@ -257,26 +264,55 @@ struct TableRun {
         any |= outside[i];
       }
       if (any != 0) {
-        int count = 0;
-        for (int i = 0; i < vectors; ++i) {
-          const int64_t at = start + i * kVectorFloats;
-          if constexpr (kInputs == 2) {
-            note_outside(outside[i], b + at, i * kVectorFloats, outside_b, offsets, count);
-          }
-          count = note_outside(outside[i], a + at, i * kVectorFloats, outside_a, offsets, count);
-        }
-        const int padded = (count + kVectorFloats - 1) / kVectorFloats * kVectorFloats;
-        for (int k = count; k < padded; ++k) {  // zeros: any input would do
-          outside_a[k] = 0.0f;
-          if constexpr (kInputs == 2) {
-            outside_b[k] = 0.0f;
-          }
-        }
-        Kernel::span(outside_y, outside_a, kInputs == 2 ? outside_b : nullptr, padded);
-        for (int k = 0; k < count; ++k) {
-          y[start + offsets[k]] = outside_y[k];
+        outside_lanes(y + start, a + start, kInputs == 2 ? b + start : nullptr, outside, vectors);
+      }
+    }
+  }
+
+  // One block's lanes outside the tables (the block's first `vectors` vectors, their masks), out of line:
+  // a call per block that has any costs nothing next to its lanes' math, and keeps the vector loop above
+  // the only loop of contiguous_run (python -m opbench.cpucost counts it).
+  static __attribute__((noinline)) void outside_lanes(float* __restrict y, const float* __restrict a,
+                                                      const float* __restrict b, const Mask* outside, int vectors) {
+    float outside_a[kBlock + kVectorFloats], outside_b[kInputs == 2 ? kBlock + kVectorFloats : 1];
+    float outside_y[kBlock + kVectorFloats];
+    int count = 0;
+    Mask others = 0;  // any listed lane that Table::value_below does not take
+    for (int i = 0; i < vectors; ++i) {
+      const int64_t at = i * kVectorFloats;
+      if constexpr (kInputs == 2) {
+        note_outside(outside[i], b + at, outside_b, count);
+      }
+      if constexpr (Table::kBelow) {
+        others |= outside[i] & static_cast<Mask>(~Table::below(load(a + at)));
+      }
+      count = note_outside(outside[i], a + at, outside_a, count);
+    }
+    const int padded = (count + kVectorFloats - 1) / kVectorFloats * kVectorFloats;
+    store(outside_a + count, splat(0.0f));  // the padding: any input would do (its values are not put back)
+    if constexpr (kInputs == 2) {
+      store(outside_b + count, splat(0.0f));
+    }
+    if constexpr (Table::kBelow) {
+      // Table::value_below for every listed lane (a loop g++ vectorizes); the lanes not below (nan,
+      // subnormal: rare) from the double lanes, only where the block has any.
+      for (int k = 0; k < padded; ++k) {
+        outside_y[k] = Table::value_below(outside_a[k]);
+      }
+      if (others != 0) {
+        float doubles[kBlock];
+        Kernel::span(doubles, outside_a, nullptr, padded);
+        for (int k = 0; k < padded; k += kVectorFloats) {
+          const Mask below = Table::below(load(outside_a + k));
+          store(outside_y + k, _mm512_mask_blend_ps(below, load(doubles + k), load(outside_y + k)));
         }
       }
+    } else {
+      Kernel::span(outside_y, outside_a, kInputs == 2 ? outside_b : nullptr, padded);
+    }
+    for (int i = 0, taken = 0; i < vectors; ++i) {  // every vector: a branch per vector would mispredict
+      put_back(outside[i], y + i * kVectorFloats, outside_y, taken);
+      taken += __builtin_popcount(outside[i]);
     }
   }
 

@@ -20,13 +20,18 @@ constexpr int64_t kGrainSize = 16384;
 // 4 KiB page. Asking the kernel for transparent huge pages over it (one fault per 2 MiB) roughly
 // halves a 2^24-element forward on 2 cores. Only the 2 MiB-aligned interior of the buffer is
 // advised; the advice changes how pages are backed, never their contents. PyTorch's own
-// allocations do the same only under THP_MEM_ALLOC_ENABLE=1.
+// allocations do the same only under THP_MEM_ALLOC_ENABLE=1. Only from 32 MiB on, glibc's largest
+// mmap threshold: smaller blocks are recycled from the heap once one has been freed, their pages
+// already there, and advising them only split the heap's mapping and woke khugepaged to collapse its
+// pages beside the kernel (a 2^22-element forward about 1.4x slower, its interval up to 6x wider:
+// docs/methodology.md).
 void advise_huge_pages(void* data, int64_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  constexpr int64_t kFresh = int64_t{32} << 20;
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) & ~(kHugePage - 1);
-  if (end > begin) {
+  if (bytes >= kFresh && end > begin) {
     madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: failure is harmless
   }
 #endif

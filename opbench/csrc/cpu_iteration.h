@@ -23,8 +23,7 @@ constexpr int64_t kGrainSize = 16384;
 // allocations do the same only under THP_MEM_ALLOC_ENABLE=1. Only from 32 MiB on, glibc's largest
 // mmap threshold: smaller blocks are recycled from the heap once one has been freed, their pages
 // already there, and advising them only split the heap's mapping and woke khugepaged to collapse its
-// pages beside the kernel (a 2^22-element forward about 1.4x slower, its interval up to 6x wider:
-// docs/methodology.md).
+// pages beside the kernel: slower and far noisier forwards at 2^22 elements (docs/methodology.md).
 void advise_huge_pages(void* data, int64_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHugePage = uintptr_t{2} << 20;

@@ -238,8 +238,8 @@ struct TableRun {
   static constexpr bool kDefined = true;
   static constexpr int kInputs = Table::kInputs;
   // Elements per block: the lanes of a block outside the tables are gathered, computed together, and put
-  // back. 1024 (the lists 4 KiB each, in L1): 256 had been about 5% slower on N(0, 9), from the per-block
-  // steps (the lists' loops, their exits' mispredicted branches).
+  // back. 1024 (the lists 4 KiB each, in L1): with 256 the per-block steps (the lists' loops, their exits'
+  // mispredicted branches) had cost more on N(0, 9) (docs/methodology.md).
   static constexpr int64_t kBlock = 64 * kVectorFloats;
 
   // n elements, n a multiple of kVectorFloats, a block at a time: the tables' values of every vector

@@ -1,5 +1,6 @@
 """`cpp` and `cpp-composite`: the C++ extensions' ops for every op, their checks, errors and builds."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -93,6 +94,23 @@ def test_gated_products_stay_within_the_forward_budget_for_any_up(op):
         assert float(errors[worst]) <= budget, (name, float(errors[worst]), gate[judged][worst], up[judged][worst])
 
 
+@contextlib.contextmanager
+def each_cpu_isa():
+    """Every instruction set the extension dispatches to, each selected as the loop reaches it; the
+    selection restored afterwards, whatever the test did."""
+    selected = torch.ops.opbench.cpu_isa()
+
+    def select():
+        for isa in torch.ops.opbench.cpu_isas():
+            torch.ops.opbench.set_cpu_isa(isa)
+            yield isa
+
+    try:
+        yield select()
+    finally:
+        torch.ops.opbench.set_cpu_isa(selected)
+
+
 def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused):
     """On AVX-512 cpp computes GELU's float32 forward for x in (-4, 5.5] from one polynomial per interval
     (opbench/csrc/cpu_vector_runs.h), x itself above, every other x in double: the 2^12 float32 values on
@@ -107,15 +125,11 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused)
     x = torch.cat(xs)
     reference = opbench.get_op("gelu").function(x.double())
     judged = reference.abs() >= torch.finfo(torch.float32).smallest_normal
-    selected = torch.ops.opbench.cpu_isa()
-    try:
-        for isa in torch.ops.opbench.cpu_isas():
-            torch.ops.opbench.set_cpu_isa(isa)
+    with each_cpu_isa() as isas:
+        for isa in isas:
             errors = accuracy.ulp_error(fused(x)[judged], reference[judged], torch.float32)
             worst = int(errors.argmax())
             assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, (isa, x[judged][worst])
-    finally:
-        torch.ops.opbench.set_cpu_isa(selected)
 
 
 def test_gelu_float32_forward_below_its_tables_is_within_budget_for_every_input(fused):
@@ -126,17 +140,13 @@ def test_gelu_float32_forward_below_its_tables_is_within_budget_for_every_input(
     x = torch.arange(0xC0800000 - (1 << 32), 0xC1800000 - (1 << 32) + 1, dtype=torch.int64).int().view(torch.float32)
     reference = opbench.get_op("gelu").function(x.double())
     deeper = torch.tensor([-16.5, -100.0, -1e30, float("-inf")] + [-5.0] * 12)
-    selected = torch.ops.opbench.cpu_isa()
-    try:
-        for isa in torch.ops.opbench.cpu_isas():
-            torch.ops.opbench.set_cpu_isa(isa)
+    with each_cpu_isa() as isas:
+        for isa in isas:
             errors = accuracy.ulp_error(fused(x), reference, torch.float32)
             worst = int(errors.argmax())
             assert float(errors[worst]) <= tolerance.ulp_budget("gelu", "float32", "fwd").ulp, (isa, x[worst])
             zero = fused(deeper)[:4]
             assert (zero == 0).all() and zero.signbit().all(), (isa, zero)
-    finally:
-        torch.ops.opbench.set_cpu_isa(selected)
 
 
 def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_accurate():
@@ -160,15 +170,11 @@ def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_acc
     up = ((2 - 2.0**-12 * torch.rand(gate.shape, generator=generator, dtype=torch.float64)) * power / act.abs()).float()
     reference = spec.function(gate.double(), up.double())
     budget = tolerance.ulp_budget("geglu", "float32", "fwd").ulp
-    selected = torch.ops.opbench.cpu_isa()
-    try:
-        for isa in torch.ops.opbench.cpu_isas():
-            torch.ops.opbench.set_cpu_isa(isa)
+    with each_cpu_isa() as isas:
+        for isa in isas:
             errors = accuracy.ulp_error(opbench.get("cpp", op="geglu")(gate, up), reference, torch.float32)
             worst = int(errors.argmax())
             assert float(errors[worst]) <= budget, (isa, float(errors[worst]), gate[worst], up[worst])
-    finally:
-        torch.ops.opbench.set_cpu_isa(selected)
 
 
 @pytest.mark.parametrize("op", ["gelu", "geglu"])

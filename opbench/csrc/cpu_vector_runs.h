@@ -237,6 +237,7 @@ template <typename Kernel, typename Table>
 struct TableRun {
   static constexpr bool kDefined = true;
   static constexpr int kInputs = Table::kInputs;
+  static_assert(!Table::kBelow || kInputs == 1, "Table::value_below (and the list's fallback) take one input");
   // Elements per block: the lanes of a block outside the tables are gathered, computed together, and put
   // back. 1024 (the lists 4 KiB each, in L1): with 256 the per-block steps (the lists' loops, their exits'
   // mispredicted branches) had cost more on N(0, 9) (docs/methodology.md).

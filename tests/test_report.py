@@ -13,7 +13,7 @@ import opbench
 from opbench import pipeline
 from opbench.cli import main
 from opbench.correctness import check
-from opbench.reporting import plots, report, results, sections
+from opbench.reporting import plots, render, report, results, sections
 from opbench.timing import bench
 from opbench.training import train
 from tests.conftest import LOCAL_MNIST, requires_mnist
@@ -86,7 +86,12 @@ def test_report_has_every_section_and_plot(measured, tmp_path):
     for plot in plots:
         assert f"(plots/{plot})" in text
     assert {p.name for p in tmp_path.glob("*.csv")} == {"check.csv", "accuracy.csv", "bench.csv", "train.csv"}
-    assert "| torch            | 5.8*" in text  # F.gelu's float16 forward: over its 1-ulp budget
+    # F.gelu's float16 forward is over its 1-ulp budget on every CPU measured (2.04 to 5.8 ulp: the
+    # figure depends on the ISA ATen and oneDNN pick), so its cell is the measured figure with the mark.
+    accuracy = pd.read_csv(tmp_path / "accuracy.csv")
+    forward = accuracy[(accuracy.op == "gelu") & (accuracy.implementation == "torch") & (accuracy.direction == "fwd")]
+    assert forward.status.tolist() == ["deviating"]
+    assert f"| torch            | {render.ulps(forward.iloc[0])} " in text
 
 
 def test_unavailable_implementation_shows_its_reason(measured, tmp_path):

@@ -4,6 +4,7 @@
                                                                                      the double math of float32 results)
     python scripts/fit_float_math.py exp [degree]                                    (default 6)
     python scripts/fit_float_math.py gelu-table [degree]                             (default 7)
+    python scripts/fit_float_math.py gelu-derivative-table [degree]                  (default 8)
     python scripts/fit_float_math.py gelu-below [degree]                             (default 6)
 
 Both fits minimize the maximum *relative* error, the error that survives multiplication:
@@ -26,6 +27,10 @@ relative error of the whole; then the kernel's float32 arithmetic (emulated: FMA
 rounding to float32) against float64 GELU on every interval, in ulps, the bound that gives GeGLU's
 products (GELU(gate) * up rounded once), and the table as C++.
 
+gelu-derivative-table: the same for GELU's float32 backward, grad * GELU'(x), on (-4, 6.25]: the intervals
+next to GELU''s zero expanded about it (where C0 + C1 t about their middles would cancel), the error
+judged relative to max(|GELU'|, 2^-10), and the bound on grad times the pair rounded once.
+
 gelu-below: GELU below those tables, x in [-16, -4], as -exp(-a^2 / 2) F(s) / sqrt(2 pi) with a = -x,
 s = 1 / a^2 and F(s) = sqrt(pi / 2) a erfcx(a / sqrt 2) = 1 - s G(s) (Mills' ratio): G fitted for least
 maximum relative error on s in [1/256, 1/16], F's error from it (G's times s G / F), and G as C++
@@ -37,6 +42,7 @@ import sys
 import textwrap
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import erfc, erfcx
 
 TAIL_END = 13.25  # float's exp(-a^2 / 2) is 0 from a = 13.27 on, and so is the kernels' tail
@@ -120,11 +126,12 @@ def exp(degree: int = 6) -> None:
     print(f"as 2^v, coefficients times ln2^k: max relative error {error.max() / FLOAT_EPS:.2f} * 2^-24")
 
 
-# gelu-table: j = trunc(4x) clamped to [J_FIRST, J_LAST] for x in (TABLE_LOW, TABLE_END]; the table lane
-# is j mod 32, every lane of two registers. The last interval is [4, TABLE_END]: from TABLE_END on GELU(x)
-# rounds to x (x Phi(-x) is below half an ulp of x), which the kernel returns.
+# gelu-table and gelu-derivative-table: j = trunc(4x) clamped to [J_FIRST, J_LAST] for x in (TABLE_LOW,
+# end]; the table lane is j mod 32, every lane of two registers. The last interval is [4, end]: from
+# GELU's end on GELU(x) rounds to x (x Phi(-x) is below half an ulp of x), which the kernel returns; from
+# the derivative's GELU'(x) - 1 = x phi(x) - Phi(-x) is below 2^-27, and grad * GELU'(x) rounds to grad.
 J_FIRST, J_LAST, TABLE_LANES = -15, 16, 32  # the kernel's index is j itself: the permute reads its low 5 bits
-TABLE_LOW, TABLE_END = -4.0, 5.5
+TABLE_LOW = -4.0
 
 
 def gelu64(x):
@@ -135,12 +142,22 @@ def gelu_derivative64(x):
     return 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
 
-def gelu_interval(j: int) -> tuple[float, float, float]:
+def gelu_second_derivative64(x):
+    return (2.0 - x * x) * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+# GELU'(x) = 0 at x = -0.7518: where |x g'(x) / g(x)| > 2^8 (|GELU'| below 1.27e-3 there) the ULP budget
+# is absolute (opbench/correctness/tolerance.py), so the derivative's fit weighs its error relative to
+# this floor, not to a value that vanishes.
+DERIVATIVE_FLOOR = 2.0**-10
+
+
+def table_interval(j: int, end: float) -> tuple[float, float, float]:
     """(lower end, upper end, middle) of the x with trunc(4x) = j."""
     if j == 0:
         return -0.25, 0.25, 0.0
     if j == J_LAST:
-        return J_LAST / 4, TABLE_END, (J_LAST / 4 + TABLE_END) / 2
+        return J_LAST / 4, end, (J_LAST / 4 + end) / 2
     low, high = (j / 4, (j + 1) / 4) if j > 0 else ((j - 1) / 4, j / 4)
     return low, high, (low + high) / 2
 
@@ -150,9 +167,9 @@ def split32(value: float) -> tuple[np.float32, np.float32]:
     return high, np.float32(value - float(high))
 
 
-def gelu_table_kernel(x, row):
+def table_kernel(x, row):
     """The kernel's float32 arithmetic on x (float32 array) with one interval's table row: (hi, lo), hi the
-    rounded value, lo the rest of the unrounded one (GeGLU multiplies both by up)."""
+    rounded value, lo the rest of the unrounded one (GeGLU and the backward multiply both by up or grad)."""
     center, c0, c0_lo, c1, c1_lo, *q_coefficients = row
     t = (x - center).astype(np.float32)  # exact: x and the middle are within a factor 2 (Sterbenz)
     q = horner32(q_coefficients, t)
@@ -166,20 +183,30 @@ def gelu_table_kernel(x, row):
     rest = (s_lo + fma32(t2, q, fma32(t2_lo, q, low_parts))).astype(np.float32)
     hi = (s + rest).astype(np.float32)
     lo = (rest - (hi - s).astype(np.float32)).astype(np.float32)
-    return np.copysign(np.abs(hi), x), lo
+    return hi, lo
 
 
-def gelu_table(degree: int = 7) -> None:
+def fit_table(name: str, f64, f64_derivative, end: float, degree: int, floor: float) -> None:
+    """One table: on each interval f(c + t) = C0 + C1 t + t^2 Q(t), Q of degree - 2 fitted for least maximum
+    error of the whole relative to max(|f|, floor); the kernel's errors on every interval (in ulps of the
+    value, or of 1.0 where |f| < floor), the bound on a product with it rounded once, and the table as C++."""
     rows = np.zeros((degree + 4, TABLE_LANES), np.float32)
     worst, worst_product, misrounded, samples = 0.0, 0.0, 0, 0
     for j in range(J_FIRST, J_LAST + 1):
-        low, high, center = gelu_interval(j)
-        x = center + (high - low) / 2 * np.cos(np.linspace(0, math.pi, 4001))  # Chebyshev nodes
-        t, f = x - center, gelu64(x)
-        c0, c1 = float(gelu64(np.float64(center))), float(gelu_derivative64(np.float64(center)))
+        low, high, center = table_interval(j, end)
+        x = (low + high) / 2 + (high - low) / 2 * np.cos(np.linspace(0, math.pi, 4001))  # Chebyshev nodes
+        c0, c1 = float(f64(np.float64(center))), float(f64_derivative(np.float64(center)))
+        about_zero = f64(low) * f64(high) <= 0 or abs(c0) < abs(c1) * (high - low) / 2
+        if about_zero:
+            # On or next to a zero of f (GELU' at -0.7518) C0 + C1 t would cancel, and t^2 Q's rounding be
+            # a large part of a small value: about the zero instead (the float nearest it: C0 = f(c) is
+            # then below 1e-8, in the low parts, and C0 + C1 t = C1 t is exact), t = x - c exact still.
+            center = float(np.float32(brentq(f64, low - (high - low), high + (high - low))))
+            c0, c1 = float(f64(np.float64(center))), float(f64_derivative(np.float64(center)))
+        t, f = x - center, f64(x)
         keep = t != 0
         target = (f[keep] - c0 - c1 * t[keep]) / t[keep] ** 2
-        weight = t[keep] ** 2 / np.abs(f[keep])  # relative error of the whole
+        weight = t[keep] ** 2 / np.maximum(np.abs(f[keep]), floor)
         powers = np.vander(t[keep], degree - 1, increasing=True)
         lawson, best = np.ones_like(target), None
         for _ in range(200):
@@ -190,8 +217,8 @@ def gelu_table(degree: int = 7) -> None:
                 best = (error.max(), q)
             lawson = lawson * (error + 1e-300)
             lawson /= lawson.sum()
-        assert c0 == 0 or abs(c0) >= abs(c1) * (high - low) / 2, f"Fast2Sum of C0 + C1 t needs |C0| >= |C1 t| (j = {j})"
-        row = [np.float32(center), *split32(c0), *split32(c1), *map(np.float32, best[1])]
+        c0_pair = (np.float32(0), np.float32(c0)) if about_zero else split32(c0)
+        row = [np.float32(center), *c0_pair, *split32(c1), *map(np.float32, best[1])]
         rows[:, j % TABLE_LANES] = row
         # The interval's ends and a million random float32 inside (and, about 0, every power of 2 down
         # to the smallest normal: the kernel sends subnormals to the double lanes), through the kernel.
@@ -200,16 +227,20 @@ def gelu_table(degree: int = 7) -> None:
         inside = np.random.default_rng(j - J_FIRST).uniform(low, high, 1_000_000).astype(np.float32)
         xs = np.concatenate([inside, ends, np.nextafter(ends, ends[::-1]), tiny, -tiny])
         picked = np.clip(np.trunc(xs.astype(np.float64) * 4), J_FIRST, J_LAST) == j
-        xs = xs[picked & (xs > TABLE_LOW) & (xs <= TABLE_END)]
-        exact = gelu64(xs.astype(np.float64))
-        ulp = 2.0 ** (np.floor(np.log2(np.abs(exact))) - 23)
-        got, got_lo = gelu_table_kernel(xs, row)
+        xs = xs[picked & (xs > TABLE_LOW) & (xs <= end)]
+        exact = f64(xs.astype(np.float64))
+        ulp = 2.0 ** (np.floor(np.log2(np.maximum(np.abs(exact), floor))) - 23)
+        assert np.all(xs.astype(np.float64) - row[0] == (xs - row[0]).astype(np.float64)), f"t inexact (j = {j})"
+        fast_two_sum = row[1] == 0 or np.all(np.abs(row[1]) >= np.abs(row[3] * (xs - row[0])))
+        assert fast_two_sum, f"Fast2Sum: |C0| < |C1 t| (j = {j})"
+        got, got_lo = table_kernel(xs, row)
         errors = np.abs(got.astype(np.float64) - exact) / ulp
         worst = max(worst, errors.max())
-        # GeGLU rounds (hi + lo) up once: the pair's error, relative, in ulps of a product whose
-        # significand may be up to 2 / (the value's) times larger, plus 0.5.
+        # A product with (hi + lo) rounded once (GeGLU's by up, the backward's by grad): the pair's error,
+        # relative, in ulps of a product whose significand may be up to 2 / (the value's) times larger,
+        # plus 0.5.
         pair_errors = np.abs(got.astype(np.float64) + got_lo - exact) / ulp
-        significand = np.abs(exact) / 2.0 ** np.floor(np.log2(np.abs(exact)))
+        significand = np.maximum(np.abs(exact), floor) / 2.0 ** np.floor(np.log2(np.maximum(np.abs(exact), floor)))
         worst_product = max(worst_product, 0.5 + (pair_errors * 2 / significand).max())
         misrounded += int((got != exact.astype(np.float32)).sum())
         samples += len(xs)
@@ -218,14 +249,23 @@ def gelu_table(degree: int = 7) -> None:
             f"kernel {errors.max():.3f} ulp at x = {xs[errors.argmax()]:.6g}"
         )
     print(f"largest error of the float32 kernel: {worst:.3f} ulp; not correctly rounded: {misrounded / samples:.2%}")
-    print(f"bound on GeGLU's products, GELU(gate) * up rounded once: {worst_product:.3f} ulp")
+    print(f"bound on a product with the pair rounded once (GeGLU's by up, grad): {worst_product:.3f} ulp")
     names = ["middle c", "C0 high", "C0 low", "C1 high", "C1 low"] + [f"C{k}" for k in range(2, degree + 1)]
-    print(f"alignas(64) constexpr float kGeluTable[{degree + 4}][{TABLE_LANES}] = {{")
-    for name, values in zip(names, rows):
+    print(f"alignas(64) constexpr float {name}[{degree + 4}][{TABLE_LANES}] = {{")
+    for label, values in zip(names, rows):
         literals = ", ".join(float(v).hex().replace("0000000p", "p") + "f" if v else "0.0f" for v in values)
-        print(f"    // {name}")
+        print(f"    // {label}")
         print(textwrap.fill(f"{{{literals}}},", 112, initial_indent="    ", subsequent_indent="     "))
     print("};")
+
+
+def gelu_table(degree: int = 7) -> None:
+    # (The kernel then gives the result x's sign, which changes only GELU(-0).)
+    fit_table("kGeluTable", gelu64, gelu_derivative64, 5.5, degree, 0.0)
+
+
+def gelu_derivative_table(degree: int = 8) -> None:
+    fit_table("kGeluDerivativeTable", gelu_derivative64, gelu_second_derivative64, 6.25, degree, DERIVATIVE_FLOOR)
 
 
 def gelu_below(degree: int = 6) -> None:
@@ -242,7 +282,13 @@ def gelu_below(degree: int = 6) -> None:
 
 
 if __name__ == "__main__":
-    targets = {"tail": tail, "exp": exp, "gelu-table": gelu_table, "gelu-below": gelu_below}
+    targets = {
+        "tail": tail,
+        "exp": exp,
+        "gelu-table": gelu_table,
+        "gelu-derivative-table": gelu_derivative_table,
+        "gelu-below": gelu_below,
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in targets:
-        sys.exit(f"usage: {sys.argv[0]} tail|exp|gelu-table|gelu-below [degrees...]")
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(targets)} [degrees...]")
     targets[sys.argv[1]](*(int(v) for v in sys.argv[2:]))

@@ -149,6 +149,41 @@ def test_gelu_float32_forward_below_its_tables_is_within_budget_for_every_input(
             assert (zero == 0).all() and zero.signbit().all(), (isa, zero)
 
 
+def test_gelu_float32_backward_is_within_budget_at_every_end_of_its_tables(fused):
+    """On AVX-512 cpp computes GELU's float32 backward for x in (-4, 6.25] as grad times GELU''s own
+    per-interval polynomial, a pair, rounded once (opbench/csrc/cpu_vector_runs.h), grad above, every
+    other x in double: the 2^10 float32 values on each side of every multiple of 1/4 from -5 to 6.25 and
+    of GELU''s zero (-0.7518, the middle of the two intervals next to it), and 2^18 uniform about the
+    zero, each with a grad that puts the product just below a power of 2 (where the pair's error counts
+    twice), are within the backward budget in every instruction set: in ulps where GELU' is
+    well-conditioned, in ulp(1.0) times |grad| (NEAR_ZERO_BUDGET) next to its zero."""
+    generator = torch.Generator().manual_seed(5)
+    derivative = opbench.get_op("gelu").derivative
+    zero = -0.7517915246935784  # GELU'(zero) = 0
+    ends = torch.cat([torch.arange(-20, 26, dtype=torch.float32) / 4, torch.tensor([zero])])
+    below, above, xs = ends, ends, [ends]
+    for _ in range(1 << 10):
+        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
+        xs += [below, above]
+    xs.append(torch.empty(1 << 18).uniform_(-1.0, -0.5, generator=generator))
+    x = torch.cat(xs)
+    value = derivative(x.double())
+    power = torch.exp2(torch.randint(-20, 20, x.shape, generator=generator).double())
+    slack = 2 - 2.0**-12 * torch.rand(x.shape, generator=generator, dtype=torch.float64)
+    grad = (slack * power / value.abs().clamp(min=1e-3)).float()
+    reference = grad.double() * value
+    ill = accuracy.condition(derivative, x) > tolerance.CONDITION_LIMIT
+    budget = tolerance.ulp_budget("gelu", "float32", "bwd").ulp
+    with each_cpu_isa() as isas:
+        for isa in isas:
+            result = torch.ops.opbench.gelu_backward(grad, x)
+            errors = accuracy.ulp_error(result[~ill], reference[~ill], torch.float32)
+            worst = int(errors.argmax())
+            assert float(errors[worst]) <= budget, (isa, x[~ill][worst], float(errors[worst]))
+            absolute = (result[ill].double() - reference[ill]).abs() / grad[ill].double().abs()
+            assert float(absolute.max()) <= tolerance.NEAR_ZERO_BUDGET * torch.finfo(torch.float32).eps, isa
+
+
 def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_accurate():
     """GeGLU's float32 forward on AVX-512 multiplies the tables' GELU(gate), as a pair, by up and rounds
     once: the pair's error, relative, can take twice as many ulps in a product whose significand is
@@ -189,6 +224,20 @@ def test_out_may_be_an_input(op):
     for k in range(len(xs)):
         operands = [t.clone() for t in xs]
         impl.forward_out(*operands, operands[k])
+        assert torch.equal(operands[k].nan_to_num(7.0), expected.nan_to_num(7.0)), k
+
+
+def test_backward_out_may_be_an_input(fused):
+    """GELU's backward into grad or x itself (grad_input= one of its inputs) gives the values of a
+    separate output, where the AVX-512 tables compute a block's outside lanes after writing its outputs."""
+    x = inputs.random_input(10000, torch.float32, scale=8.0)
+    x[5::16], x[7::48], x[9::96] = -8.0, float("nan"), 1e-40
+    grad = inputs.random_input(10000, torch.float32, seed=1)
+    grad[11::64] = 0.0
+    expected = torch.ops.opbench.gelu_backward(grad, x)
+    for k in range(2):
+        operands = [grad.clone(), x.clone()]
+        torch.ops.opbench.gelu_backward.out(*operands, grad_input=operands[k])
         assert torch.equal(operands[k].nan_to_num(7.0), expected.nan_to_num(7.0)), k
 
 
@@ -278,10 +327,10 @@ ISA_LAYOUTS = {
 }
 BITS = {torch.float64: torch.int64, torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
 # Results an instruction set computes with other math, each within the budgets, by index among
-# _values_and_gradients' (the value, then each input's gradient): GELU's float32 forward and GeGLU's
-# forward and d/dup = grad * GELU(gate) from AVX-512's tables (csrc/cpu_vector_runs.h; the tests above
-# hold both forms to the budget).
-OTHER_MATH = {("gelu", torch.float32): {0}, ("geglu", torch.float32): {0, 2}}
+# _values_and_gradients' (the value, then each input's gradient): GELU's float32 forward and backward
+# and GeGLU's forward and d/dup = grad * GELU(gate) from AVX-512's tables (csrc/cpu_vector_runs.h; the
+# tests above hold both forms to the budget).
+OTHER_MATH = {("gelu", torch.float32): {0, 1}, ("geglu", torch.float32): {0, 2}}
 
 
 def _values_and_gradients(op: str, dtype: torch.dtype, layout: str) -> list[torch.Tensor]:

@@ -1,6 +1,7 @@
 // Explicit vector loops that replace the compiled loop over a functor's math (activation_cpu.h) for one
 // kernel on one instruction set (VectorRun<Kernel>::kDefined), included by cpu_loops.h under its target:
-// GELU's and GeGLU's float32 forwards on AVX-512 from per-interval polynomials in float lanes.
+// GELU's and GeGLU's float32 forwards and GELU's backward on AVX-512 from per-interval polynomials in
+// float lanes.
 //
 // Why: in double lanes (activation_cpu.h's compute_type) GELU's accurate float32 forward costs several
 // times the instructions of oneDNN's JIT kernel behind F.gelu (python -m opbench.cpucost), which is off
@@ -12,13 +13,15 @@
 // runs this arithmetic on every interval). C0 + C1 t is summed exactly (the product's error from an FMA;
 // Fast2Sum, as |C1 t| <= |C0| on every interval but the one about 0, where C0 = 0), t^2 Q rounded once
 // (t^2 as a pair), the low parts in float, and the result is rounded once: 0.5 ulp plus the rest's
-// rounding. Its sign is x's (GELU(-0) = -0); above 5.5 it is x. GeGLU's forward takes the value as a pair and multiplies it by up before its
-// one rounding. The lanes outside are listed per block and computed together (in N(0, 1) inputs 0.003%
-// of lanes, in the engine's N(0, 9) 9%): GELU's at or below -4 (where it decays too fast for an interval
-// of this width) from exp(-x^2 / 2) and Mills' ratio in float lanes too (activation_math.h's
-// gelu_below_tables); a nan or subnormal x (where 0.5 x rounds), a GeGLU gate below -4 or a product
-// that is 0, tiny or not finite from the double lanes. Each element's value depends on its inputs alone: the
-// same bits in every layout (strided operands pass through buffers, cpu_loops.h), which the tests hold.
+// rounding. Its sign is x's (GELU(-0) = -0); above 5.5 it is x. GeGLU's forward takes the value as a
+// pair and multiplies it by up before its one rounding; GELU's backward takes GELU''s own tables (the
+// same intervals, the two next to its zero expanded about it) as a pair times grad. The lanes outside
+// are listed per block and computed together (in N(0, 1) inputs 0.003% of lanes, in the engine's
+// N(0, 9) 9%): GELU's at or below -4 (where it decays too fast for an interval of this width) from
+// exp(-x^2 / 2) and Mills' ratio in float lanes too (activation_math.h's gelu_below_tables); a nan or
+// subnormal x (where 0.5 x rounds), a GeGLU gate or a backward's x below -4, or a product that is 0,
+// tiny or not finite from the double lanes. Each element's value depends on its inputs alone: the same
+// bits in every layout (strided operands pass through buffers, cpu_loops.h), which the tests hold.
 // AVX2 has no two-register permute (a 32-lane lookup is four permutes and three blends) nor compress
 // instructions: there the same tables were slower than the double lanes (docs/methodology.md), which
 // the AVX2 and scalar loops keep: other bits, the same budgets.
@@ -155,48 +158,167 @@ alignas(64) constexpr float kGeluTable[11][32] = {
      -0x1.881804p-11f, -0x1.74d8a2p-10f, -0x1.b4b018p-10f, -0x1.1a3d9cp-10f, 0x1.7aa38ap-12f, 0x1.11fe9ep-9f,
      0x1.a094ecp-9f, 0x1.77b87ap-9f},
 };
-constexpr int kGeluTableRows = sizeof kGeluTable / sizeof kGeluTable[0];
 constexpr float kGeluTableLow = -4.0f, kGeluTableEnd = 5.5f;
 
+// GELU''s tables for the backward, grad * GELU'(x): the same intervals and rows, Q of degree 6 (8 in
+// all), and two differences. The two intervals next to GELU''s zero at x = -0.7518 are expanded about
+// that zero (their c, the float nearest it; C0 = GELU'(c), below 1e-8, in the low row), where C0 + C1 t
+// about their middles would cancel and t^2 Q's rounding be a large part of a small value. The last
+// interval is [4, 6.25]: from 6.25 on GELU'(x) - 1 is below 2^-27, and grad * GELU'(x) rounds to grad.
+// scripts/fit_float_math.py gelu-derivative-table 8 prints it (0.762 ulp at most, on its samples).
+alignas(64) constexpr float kGeluDerivativeTable[12][32] = {
+    // middle c
+    {0.0f, 0x1.800000p-2f, 0x1.400000p-1f, 0x1.c00000p-1f, 0x1.200000p+0f, 0x1.600000p+0f, 0x1.a00000p+0f,
+     0x1.e00000p+0f, 0x1.100000p+1f, 0x1.300000p+1f, 0x1.500000p+1f, 0x1.700000p+1f, 0x1.900000p+1f,
+     0x1.b00000p+1f, 0x1.d00000p+1f, 0x1.f00000p+1f, 0x1.480000p+2f, -0x1.f00000p+1f, -0x1.d00000p+1f,
+     -0x1.b00000p+1f, -0x1.900000p+1f, -0x1.700000p+1f, -0x1.500000p+1f, -0x1.300000p+1f, -0x1.100000p+1f,
+     -0x1.e00000p+0f, -0x1.a00000p+0f, -0x1.600000p+0f, -0x1.200000p+0f, -0x1.80ead2p-1f, -0x1.80ead2p-1f,
+     -0x1.800000p-2f},
+    // C0 high
+    {0x1.000000p-1f, 0x1.923c30p-1f, 0x1.e0d3b0p-1f, 0x1.0c194ep+0f, 0x1.1baa42p+0f, 0x1.20ea5ep+0f,
+     0x1.1efcb4p+0f, 0x1.193c66p+0f, 0x1.1265aap+0f, 0x1.0c3502p+0f, 0x1.077108p+0f, 0x1.04311ep+0f,
+     0x1.0230b2p+0f, 0x1.011072p+0f, 0x1.007b58p+0f, 0x1.00341ap+0f, 0x1.000042p+0f, -0x1.a0d580p-11f,
+     -0x1.ed62c0p-10f, -0x1.107234p-8f, -0x1.185900p-7f, -0x1.0c4774p-6f, -0x1.dc423ep-6f, -0x1.86a028p-5f,
+     -0x1.265aa4p-4f, -0x1.93c66cp-4f, -0x1.efcb36p-4f, -0x1.0752eep-3f, -0x1.baa428p-4f, 0.0f, 0.0f,
+     0x1.b70f42p-3f},
+    // C0 low
+    {0.0f, -0x1.295fd2p-26f, 0x1.ef79a4p-26f, 0x1.bd4d0ep-25f, 0x1.0cfb7ep-25f, -0x1.21062cp-26f,
+     -0x1.411db6p-25f, 0x1.9fafbap-25f, 0x1.1f873cp-26f, -0x1.882adcp-25f, 0x1.f5076ap-25f, -0x1.65578ep-27f,
+     -0x1.e4c150p-32f, 0x1.a2d1c8p-27f, 0x1.606f40p-25f, 0x1.602404p-25f, -0x1.356ec8p-25f, -0x1.2025f4p-36f,
+     -0x1.bcfd14p-35f, -0x1.68e412p-34f, 0x1.e4c158p-32f, -0x1.aa8718p-31f, -0x1.41dab6p-31f, 0x1.055b6ap-30f,
+     -0x1.f873aep-30f, -0x1.fafb98p-29f, 0x1.1db57cp-33f, 0x1.083158p-29f, -0x1.9f6fd6p-30f, -0x1.6737d8p-28f,
+     -0x1.6737d8p-28f, 0x1.4afe92p-29f},
+    // C1 high
+    {0x1.988454p-1f, 0x1.62018cp-1f, 0x1.0e6796p-1f, 0x1.57e0a6p-2f, 0x1.3ea998p-3f, 0x1.15c830p-6f,
+     -0x1.178e72p-4f, -0x1.ab0674p-4f, -0x1.ade49ep-4f, -0x1.627c90p-4f, -0x1.fdc818p-5f, -0x1.486718p-5f,
+     -0x1.808726p-6f, -0x1.9cadaap-7f, -0x1.982d72p-8f, -0x1.757e6ep-9f, -0x1.417334p-16f, -0x1.757e6ep-9f,
+     -0x1.982d72p-8f, -0x1.9cadaap-7f, -0x1.808726p-6f, -0x1.486718p-5f, -0x1.fdc818p-5f, -0x1.627c90p-4f,
+     -0x1.ade49ep-4f, -0x1.ab0674p-4f, -0x1.178e72p-4f, 0x1.15c830p-6f, 0x1.3ea998p-3f, 0x1.b9d990p-2f,
+     0x1.b9d990p-2f, 0x1.62018cp-1f},
+    // C1 low
+    {-0x1.857936p-26f, 0x1.cdf282p-27f, 0x1.723fe8p-27f, -0x1.f79a14p-27f, -0x1.6c4e14p-33f, -0x1.6d2792p-33f,
+     0x1.7f6fbep-29f, 0x1.e25712p-30f, 0x1.ff03dap-31f, -0x1.b1307cp-29f, 0x1.3c7362p-31f, -0x1.39a9b0p-30f,
+     -0x1.68b970p-31f, 0x1.2a46d8p-33f, -0x1.683dd6p-34f, -0x1.59d734p-35f, 0x1.706ef4p-43f, -0x1.59d734p-35f,
+     -0x1.683dd6p-34f, 0x1.2a46d8p-33f, -0x1.68b970p-31f, -0x1.39a9b0p-30f, 0x1.3c7362p-31f, -0x1.b1307cp-29f,
+     0x1.ff03dap-31f, 0x1.e25712p-30f, 0x1.7f6fbep-29f, -0x1.6d2792p-33f, -0x1.6c4e14p-33f, -0x1.f7f8e6p-27f,
+     -0x1.f7f8e6p-27f, 0x1.cdf282p-27f},
+    // C2
+    {0x1.47761cp-29f, -0x1.138b6cp-2f, -0x1.7b06a2p-2f, -0x1.8a352cp-2f, -0x1.4db4aap-2f, -0x1.cc62ecp-3f,
+     -0x1.e1faa8p-4f, -0x1.ffc518p-6f, 0x1.767cd0p-6f, 0x1.7b6648p-5f, 0x1.8b77b2p-5f, 0x1.4163f0p-5f,
+     0x1.be15d6p-6f, 0x1.1209f4p-6f, 0x1.2f80dap-7f, 0x1.32395cp-8f, 0x1.7a53c6p-15f, -0x1.32395cp-8f,
+     -0x1.2f80dap-7f, -0x1.1209f4p-6f, -0x1.be15d6p-6f, -0x1.4163f0p-5f, -0x1.8b77b2p-5f, -0x1.7b6648p-5f,
+     -0x1.767cd0p-6f, 0x1.ffc518p-6f, 0x1.e1faa8p-4f, 0x1.cc62ecp-3f, 0x1.4db4aap-2f, 0x1.8d9a94p-2f,
+     0x1.8d9a94p-2f, 0x1.138b6cp-2f},
+    // C3
+    {-0x1.105832p-2f, -0x1.8145dap-3f, -0x1.3db6eap-4f, 0x1.1f330ap-5f, 0x1.d72da8p-4f, 0x1.2b7884p-3f,
+     0x1.1127bep-3f, 0x1.836492p-4f, 0x1.9b302ap-5f, 0x1.dc2ac2p-7f, -0x1.c32ebap-8f, -0x1.f94e76p-7f,
+     -0x1.ffce28p-7f, -0x1.8b9984p-7f, -0x1.029516p-7f, -0x1.296220p-8f, -0x1.1a2b7ep-14f, -0x1.296220p-8f,
+     -0x1.029516p-7f, -0x1.8b9984p-7f, -0x1.ffce28p-7f, -0x1.f94e76p-7f, -0x1.c32ebap-8f, 0x1.dc2ac2p-7f,
+     0x1.9b302ap-5f, 0x1.836492p-4f, 0x1.1127bep-3f, 0x1.2b7884p-3f, 0x1.d72da8p-4f, -0x1.2a2ee4p-6f,
+     -0x1.2a2eecp-6f, -0x1.8145dap-3f},
+    // C4
+    {-0x1.0ffb94p-22f, 0x1.8808b6p-4f, 0x1.e500ccp-4f, 0x1.9cf1aep-4f, 0x1.ce1f72p-5f, 0x1.c49240p-8f,
+     -0x1.e17d14p-6f, -0x1.6deea8p-5f, -0x1.5561acp-5f, -0x1.d76124p-6f, -0x1.d673e8p-7f, -0x1.ce3e72p-9f,
+     0x1.32abcap-9f, 0x1.157844p-8f, 0x1.fe8dd8p-9f, 0x1.6ac3b2p-9f, 0x1.269cfep-14f, -0x1.6ac3b2p-9f,
+     -0x1.fe8dd8p-9f, -0x1.157842p-8f, -0x1.32abc4p-9f, 0x1.ce3e78p-9f, 0x1.d673e8p-7f, 0x1.d76124p-6f,
+     0x1.5561acp-5f, 0x1.6deea6p-5f, 0x1.e17d14p-6f, -0x1.c49240p-8f, -0x1.ce1f74p-5f, -0x1.d2f9c2p-4f,
+     -0x1.d2fa98p-4f, -0x1.8808b8p-4f},
+    // C5
+    {0x1.ea2c40p-5f, 0x1.1ad5f2p-5f, 0x1.49bf84p-10f, -0x1.c21140p-6f, -0x1.4be17ap-5f, -0x1.282d84p-5f,
+     -0x1.561952p-6f, -0x1.06c71ap-8f, 0x1.f285b8p-8f, 0x1.8503dcp-7f, 0x1.58521ep-7f, 0x1.b4539ap-8f,
+     0x1.7a0340p-9f, 0x1.9babb6p-12f, -0x1.82f7fap-11f, -0x1.f6fe4ep-11f, -0x1.c97666p-15f, -0x1.f6fe4ap-11f,
+     -0x1.82f7fap-11f, 0x1.9babacp-12f, 0x1.7a033ep-9f, 0x1.b45398p-8f, 0x1.58521ep-7f, 0x1.8503dcp-7f,
+     0x1.f285bap-8f, -0x1.06c71ap-8f, -0x1.561952p-6f, -0x1.282d84p-5f, -0x1.4be17ap-5f, -0x1.e3c2bep-7f,
+     -0x1.e3dfecp-7f, 0x1.1ad5f2p-5f},
+    // C6
+    {0x1.ebb364p-18f, -0x1.4ad4a8p-6f, -0x1.6dca60p-6f, -0x1.e106e8p-7f, -0x1.4ca49ep-9f, 0x1.ef841cp-8f,
+     0x1.7f8efcp-7f, 0x1.47bfe8p-7f, 0x1.59305ap-8f, 0x1.4ff6ecp-11f, -0x1.1181f4p-9f, -0x1.68f5bep-9f,
+     -0x1.197ad8p-9f, -0x1.3385dcp-10f, -0x1.992a06p-12f, 0x1.3ca632p-15f, 0x1.1b2f1ep-15f, -0x1.3c9ec8p-15f,
+     0x1.992a74p-12f, 0x1.3383d6p-10f, 0x1.197898p-9f, 0x1.68f326p-9f, 0x1.1180cap-9f, -0x1.4ff06ap-11f,
+     -0x1.592e6ep-8f, -0x1.47bf02p-7f, -0x1.7f8eb6p-7f, -0x1.ef83fcp-8f, 0x1.4cad40p-9f, 0x1.3f622cp-6f,
+     0x1.3d7bd8p-6f, 0x1.4ad660p-6f},
+    // C7
+    {-0x1.327588p-7f, -0x1.1c56dap-8f, 0x1.eb8b90p-10f, 0x1.9b4acep-8f, 0x1.c329f8p-8f, 0x1.15d962p-8f,
+     0x1.12151ep-11f, -0x1.1a309cp-9f, -0x1.7e58c6p-9f, -0x1.1e2ad4p-9f, -0x1.e4e38cp-11f, 0x1.2fe320p-14f,
+     0x1.11f698p-11f, 0x1.177db8p-11f, 0x1.6b6a42p-12f, 0x1.3de0dap-13f, -0x1.0a4ea2p-16f, 0x1.3ddeaep-13f,
+     0x1.6b6a34p-12f, 0x1.177e7cp-11f, 0x1.11f84ap-11f, 0x1.2ff15cp-14f, -0x1.e4e296p-11f, -0x1.1e2afep-9f,
+     -0x1.7e58f6p-9f, -0x1.1a3096p-9f, 0x1.12158cp-11f, 0x1.15d944p-8f, 0x1.c32954p-8f, 0x1.3fcdb0p-8f,
+     0x1.38164ap-8f, -0x1.1c5742p-8f},
+    // C8
+    {-0x1.076c28p-14f, 0x1.8649ccp-9f, 0x1.7e70d4p-9f, 0x1.586a86p-10f, -0x1.53df7cp-11f, -0x1.d7234ap-10f,
+     -0x1.c62e06p-10f, -0x1.c84888p-11f, 0x1.11b0e0p-14f, 0x1.308eb6p-11f, 0x1.3f88bap-11f, 0x1.7ee70ep-12f,
+     0x1.93f2d6p-14f, -0x1.0c427ap-14f, -0x1.bec0ecp-14f, -0x1.590d92p-14f, 0x1.02f498p-18f, 0x1.588682p-14f,
+     0x1.be8a26p-14f, 0x1.10a31ep-14f, -0x1.8a5294p-14f, -0x1.7c1d22p-12f, -0x1.3ee7bep-11f, -0x1.316d7cp-11f,
+     -0x1.22349ap-14f, 0x1.c65b1ep-11f, 0x1.c5e3d6p-10f, 0x1.d7124ep-10f, 0x1.4f3cf6p-11f, -0x1.734208p-10f,
+     -0x1.74d514p-9f, -0x1.88208ep-9f},
+};
+constexpr float kGeluDerivativeTableEnd = 6.25f;
+
 // The lanes the tables compute: x above the tables' lowest interval (not nan) and not subnormal (where
-// 0.5 x rounds, and a tie would round to even where GELU's value, just above it, rounds away).
+// 0.5 x rounds, and a tie would round to even where GELU's value, just above it, rounds away; GELU''s
+// tables share the mask, a subnormal x being rare).
 OPBENCH_HD Mask in_tables(Floats x) {
   return _mm512_cmp_ps_mask(x, splat(kGeluTableLow), _CMP_GT_OQ) &
          static_cast<Mask>(~_mm512_fpclass_ps_mask(x, 0x20));  // 0x20: subnormal
 }
 
-// GELU(x) = hi + lo for the lanes in_tables (x > -4), hi the value rounded once and lo the part of the
-// unrounded value below it: C0 + C1 t summed exactly as s + s_lo, t^2 as a pair (the FMA gives its
-// error) so that t^2 Q is rounded once, and the low parts (C0's, C1's times t, the pairs' errors: a small
-// fraction of the result) added in float, to a rest that s + rest rounds. Above 5.5, x itself (+inf
-// too). GeGLU multiplies the pair by up before its one rounding: lo must be small there, not the rest
-// (a quarter of the value about -1/4, whose product's rounding cost 0.125 ulp).
-struct GeluPair {
+// A value as hi + lo, hi rounded once and lo the part of the unrounded value below it.
+struct Pair {
   Floats hi, lo;
 };
-OPBENCH_HD GeluPair gelu_pair(Floats x) {
+
+// A table's value (GELU's, GELU''s) at x as a Pair, for the lanes in_tables below the table's end: C0 +
+// C1 t summed exactly as s + s_lo, t^2 as a pair (the FMA gives its error) so that t^2 Q is rounded once,
+// and the low parts (C0's, C1's times t, the pairs' errors: a small fraction of the result) added in
+// float, to a rest that s + rest rounds. A product (GeGLU's by up, the backward's by grad) multiplies
+// the pair before its one rounding: lo must be small there, not the rest (a quarter of the value about
+// -1/4, whose product's rounding cost 0.125 ulp).
+template <int kRows>
+OPBENCH_HD Pair table_pair(const float (&table)[kRows][32], Floats x) {
   // The lane is j mod 32 (the permute reads the index's low 5 bits): j below -15 is outside the tables
   // (the lane's value is replaced), above 16 it is the last interval's.
   const Lanes lane = _mm512_min_epi32(truncated(x * splat(4.0f)), _mm512_set1_epi32(16));
-  const auto row = [&](int k) { return lookup(kGeluTable[k], lane); };
+  const auto row = [&](int k) { return lookup(table[k], lane); };
   const Floats t = x - row(0);
-  Floats q = row(kGeluTableRows - 1);
-  for (int k = kGeluTableRows - 2; k >= 5; --k) {
+  Floats q = row(kRows - 1);
+  for (int k = kRows - 2; k >= 5; --k) {
     q = multiply_add(q, t, row(k));
   }
   const Floats c0 = row(1), c1 = row(3);
   const Floats p = c1 * t;
   const Floats p_lo = multiply_add(c1, t, -p);  // C1 t - p, exactly
   const Floats s = c0 + p;
-  const Floats s_lo = p - (s - c0);  // C0 + p - s, exactly
+  const Floats s_lo = p - (s - c0);  // C0 + p - s, exactly (Fast2Sum: |C0| >= |C1 t|, or C0 = 0)
   const Floats t2 = t * t;
   const Floats t2_lo = multiply_add(t, t, -t2);  // t^2 - t2, exactly
   const Floats low_parts = multiply_add(row(4), t, row(2) + p_lo);  // C1 low t + C0 low + p_lo
   const Floats rest = s_lo + multiply_add(t2, q, multiply_add(t2_lo, q, low_parts));
-  const Floats hi = s + rest;  // GELU(x) rounded once
+  const Floats hi = s + rest;  // the value rounded once
   const Floats lo = rest - (hi - s);  // s + rest - hi (Fast2Sum: |rest| < |s|), below half an ulp of hi
-  const Mask above = _mm512_cmp_ps_mask(x, splat(kGeluTableEnd), _CMP_GT_OQ);
-  return {_mm512_mask_blend_ps(above, hi, x), _mm512_maskz_mov_ps(static_cast<Mask>(~above), lo)};
+  return {hi, lo};
+}
+
+// The pair's value where x is above a table's end, where the function rounds to `beyond` (x for GELU,
+// 1 for GELU').
+OPBENCH_HD Pair beyond_end(Pair value, Floats x, float end, Floats beyond) {
+  const Mask above = _mm512_cmp_ps_mask(x, splat(end), _CMP_GT_OQ);
+  return {_mm512_mask_blend_ps(above, value.hi, beyond), _mm512_maskz_mov_ps(static_cast<Mask>(~above), value.lo)};
+}
+OPBENCH_HD Pair gelu_pair(Floats x) { return beyond_end(table_pair(kGeluTable, x), x, kGeluTableEnd, x); }
+OPBENCH_HD Pair gelu_derivative_pair(Floats x) {
+  return beyond_end(table_pair(kGeluDerivativeTable, x), x, kGeluDerivativeTableEnd, splat(1.0f));
+}
+
+// value * factor rounded once: hi factor exactly as a pair (an FMA), plus lo factor. Lanes whose hi factor
+// is 0, below 2^-100 (lo factor would lose bits among the subnormals), infinite or nan are outside (the
+// double lanes), as are those outside `in_range`.
+OPBENCH_HD Floats rounded_product(Pair value, Floats factor, Mask in_range, Mask& inside) {
+  const Floats product = value.hi * factor;
+  const Floats error = multiply_add(value.hi, factor, -product);  // hi factor - product, exactly
+  const Floats magnitude = _mm512_abs_ps(product);
+  inside = in_range & _mm512_cmp_ps_mask(magnitude, splat(0x1p-100f), _CMP_GE_OQ) &
+           _mm512_cmp_ps_mask(magnitude, splat(INFINITY), _CMP_LT_OQ);
+  return product + multiply_add(value.lo, factor, error);
 }
 
 // GELU's float32 forward: the pair's hi, with x's sign (GELU(-0) = -0).
@@ -213,20 +335,22 @@ struct GeluTable {
   static OPBENCH_HD float value_below(float x) { return math::gelu_below_tables(x); }
 };
 
-// GeGLU's float32 forward, GELU(gate) * up rounded once: hi up exactly as a pair (an FMA), plus lo up.
-// Lanes whose hi up is 0, below 2^-100 (lo up would lose bits among the subnormals), infinite or nan
-// take the double lanes, as gates outside the tables do.
+// GeGLU's float32 forward, GELU(gate) * up rounded once.
 struct GeGluTable {
   static constexpr int kInputs = 2;
   static constexpr bool kBelow = false;  // every outside lane in the double lanes
   static OPBENCH_HD Floats value(Floats gate, Floats up, Mask& inside) {
-    const GeluPair g = gelu_pair(gate);
-    const Floats product = g.hi * up;
-    const Floats error = multiply_add(g.hi, up, -product);  // g.hi up - product, exactly
-    const Floats magnitude = _mm512_abs_ps(product);
-    inside = in_tables(gate) & _mm512_cmp_ps_mask(magnitude, splat(0x1p-100f), _CMP_GE_OQ) &
-             _mm512_cmp_ps_mask(magnitude, splat(INFINITY), _CMP_LT_OQ);
-    return product + multiply_add(g.lo, up, error);
+    return rounded_product(gelu_pair(gate), up, in_tables(gate), inside);
+  }
+};
+
+// GELU's float32 backward, grad * GELU'(x) rounded once (Backward's operands: grad, then x). x at or
+// below -4 (GELU' decays too fast for the intervals there) takes the double lanes.
+struct GeluDerivativeTable {
+  static constexpr int kInputs = 2;
+  static constexpr bool kBelow = false;
+  static OPBENCH_HD Floats value(Floats grad, Floats x, Mask& inside) {
+    return rounded_product(gelu_derivative_pair(x), grad, in_tables(x), inside);
   }
 };
 
@@ -358,6 +482,9 @@ struct TableRun {
 
 template <>
 struct VectorRun<Forward<math::Gelu, float, float>> : TableRun<Forward<math::Gelu, float, float>, GeluTable> {};
+template <>
+struct VectorRun<Backward<math::Gelu, float, float>>
+    : TableRun<Backward<math::Gelu, float, float>, GeluDerivativeTable> {};
 template <>
 struct VectorRun<GatedForward<math::GeGlu, float, float>>
     : TableRun<GatedForward<math::GeGlu, float, float>, GeGluTable> {};

@@ -111,6 +111,16 @@ def each_cpu_isa():
         torch.ops.opbench.set_cpu_isa(selected)
 
 
+def around(ends: torch.Tensor, count: int) -> torch.Tensor:
+    """ends and the count float32 values on each side of each: where one of the tables' polynomials
+    hands over to the next."""
+    below, above, xs = ends, ends, [ends]
+    for _ in range(count):
+        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
+        xs += [below, above]
+    return torch.cat(xs)
+
+
 def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused):
     """On AVX-512 cpp computes GELU's float32 forward for x in (-4, 5.5] from one polynomial per interval
     (opbench/csrc/cpu_vector_runs.h), x itself above, every other x in double: the 2^12 float32 values on
@@ -118,11 +128,7 @@ def test_gelu_float32_forward_is_within_budget_at_every_end_of_its_tables(fused)
     next, to x or to the double lanes (subnormals among them), are within the forward budget in every
     instruction set."""
     ends = torch.cat([torch.arange(-20, 17, dtype=torch.float32) / 4, torch.tensor([5.5])])
-    below, above, xs = ends, ends, [ends]
-    for _ in range(1 << 12):
-        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
-        xs += [below, above]
-    x = torch.cat(xs)
+    x = around(ends, 1 << 12)
     reference = opbench.get_op("gelu").function(x.double())
     judged = reference.abs() >= torch.finfo(torch.float32).smallest_normal
     with each_cpu_isa() as isas:
@@ -161,12 +167,7 @@ def test_gelu_float32_backward_is_within_budget_at_every_end_of_its_tables(fused
     derivative = opbench.get_op("gelu").derivative
     zero = -0.7517915246935784  # GELU'(zero) = 0
     ends = torch.cat([torch.arange(-20, 26, dtype=torch.float32) / 4, torch.tensor([zero])])
-    below, above, xs = ends, ends, [ends]
-    for _ in range(1 << 10):
-        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
-        xs += [below, above]
-    xs.append(torch.empty(1 << 18).uniform_(-1.0, -0.5, generator=generator))
-    x = torch.cat(xs)
+    x = torch.cat([around(ends, 1 << 10), torch.empty(1 << 18).uniform_(-1.0, -0.5, generator=generator)])
     value = derivative(x.double())
     power = torch.exp2(torch.randint(-20, 20, x.shape, generator=generator).double())
     slack = 2 - 2.0**-12 * torch.rand(x.shape, generator=generator, dtype=torch.float64)
@@ -192,12 +193,7 @@ def test_geglu_float32_products_are_within_budget_where_the_tables_are_least_acc
     below a power of 2, are within the forward budget in every instruction set."""
     generator = torch.Generator().manual_seed(3)
     ends = torch.cat([torch.arange(-16, 17, dtype=torch.float32) / 4, torch.tensor([5.5])])
-    below, above, gates = ends, ends, [ends]
-    for _ in range(1 << 10):
-        below, above = torch.nextafter(below, below - 1), torch.nextafter(above, above + 1)
-        gates += [below, above]
-    gates.append(torch.empty(1 << 18).uniform_(-0.25, -0.2, generator=generator))
-    gate = torch.cat(gates)
+    gate = torch.cat([around(ends, 1 << 10), torch.empty(1 << 18).uniform_(-0.25, -0.2, generator=generator)])
     spec = opbench.get_op("geglu")
     act = spec.function(gate.double(), torch.ones_like(gate, dtype=torch.float64))
     gate, act = gate[act.abs() > 1e-30], act[act.abs() > 1e-30]
